@@ -1,0 +1,1 @@
+"""The ``ecusim`` command: one module per subcommand, listed explicitly in :mod:`.main`."""

@@ -1,0 +1,49 @@
+"""Entry point of the ``ecusim`` command and ``python -m ecusim``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ecusim import __version__
+from ecusim.cli import run_command
+from ecusim.cli.errors import CliError
+
+SUBCOMMANDS = (run_command,)
+"""Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecusim",
+        description="Vehicle-side ECU simulator: UDS over ISO-TP on any python-can bus.",
+    )
+    parser.add_argument("--version", action="version", version=f"ecusim {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        module.add_subparser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.func(args)
+    except CliError as exc:
+        print(f"ecusim: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

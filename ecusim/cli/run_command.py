@@ -1,0 +1,80 @@
+"""``ecusim run``: serve the simulated ECUs on a python-can bus until Ctrl-C or ``--duration``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import can
+from can.cli import add_bus_arguments, create_bus_from_namespace
+
+from ecusim.bus import BusConnection
+from ecusim.cli.errors import CliError
+from ecusim.ecus.engine import DEFAULT_VIN, EngineConfig, EngineEcu
+from ecusim.node import serve
+from ecusim.vin import VinError, validate_vin
+from protocol.clock import MonotonicClock
+from protocol.errors import NvmError, ProtocolError
+from protocol.nvm import FileNvm
+
+
+def add_subparser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="serve the simulated ECUs on a CAN bus",
+        description="Serve the engine ECU (0x7E0/0x7E8, functional 0x7DF) on any python-can "
+        "interface until Ctrl-C or --duration.",
+    )
+    add_bus_arguments(parser)
+    parser.add_argument("--vin", default=DEFAULT_VIN, help=f"the VIN (default {DEFAULT_VIN})")
+    parser.add_argument(
+        "--state-dir", type=Path, help="keep each ECU's NVM here (default: memory only)"
+    )
+    parser.add_argument("--duration", type=_positive_seconds, help="stop after this many seconds")
+    parser.set_defaults(func=run)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds: {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        vin = validate_vin(args.vin)
+    except VinError as exc:
+        raise CliError(f"--vin: {exc}", exit_code=2) from exc
+    nvm = None
+    if args.state_dir is not None:
+        nvm = FileNvm(args.state_dir / "engine.nvm.json", kind="engine")
+    try:
+        ecu = EngineEcu(EngineConfig(vin=vin), nvm=nvm)
+    except (NvmError, ProtocolError) as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        bus = create_bus_from_namespace(args)
+    except (can.CanError, ValueError, OSError, ImportError) as exc:
+        raise CliError(f"cannot open the CAN bus: {exc}") from exc
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    try:
+        with BusConnection(bus) as connection:
+            print(f"ecusim: {ecu.describe()}", flush=True)
+            print(f"ecusim: VIN {ecu.vin}; ready (Ctrl-C to stop)", flush=True)
+            serve([ecu], connection, MonotonicClock(), stop, duration_s=args.duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("ecusim: stopped", flush=True)
+    return 0
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

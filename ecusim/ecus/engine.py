@@ -1,0 +1,106 @@
+"""The engine ECU (ECM): identification, level 0x01, TesterPresent, ECUReset (diagnostics.md §1)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.identification import (
+    LEVEL_EXTENDED_DIAGNOSTICS,
+    active_session_did,
+    identification_dids,
+    vin_did,
+)
+from ecusim.vin import validate_vin
+from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
+from protocol.nvm import MemoryNvm, NvmStore
+from protocol.nvm_section import SharedNvm
+from protocol.passcode import DEFAULT_DIAG_KEY
+from protocol.security_algorithms import LabDiagnosticAlgorithm
+from protocol.seed_source import SeedSource
+from protocol.uds.security import SecurityLevel, SecurityPolicy
+from protocol.uds.server import ServerConfig, UdsServer
+
+DEFAULT_VIN = "JTHBL5EF0C5000001"
+"""The lab VIN of diagnostics.md §5 (valid check digit, model year 2012)."""
+
+ENGINE_ADDRESSING = IsoTpAddressing(request_id=0x7E0, response_id=0x7E8, functional_id=0x7DF)
+"""diagnostics.md §1: 0x7E0 → 0x7E8, functional 0x7DF, normal 11-bit addressing."""
+
+
+def serial_number_for(prefix: str, vin: str) -> str:
+    """A stable, per-ECU serial number of 14 ASCII characters (lab scheme)."""
+    digest = hashlib.sha256(f"{prefix}:{vin}".encode("ascii")).hexdigest().upper()
+    return f"{prefix}{digest[:11]}"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Identity and wiring of an engine ECU; every value is configurable (diagnostics.md §1)."""
+
+    vin: str = DEFAULT_VIN
+    part_number: str = "89661-LAB01"
+    serial_number: str | None = None
+    addressing: IsoTpAddressing = ENGINE_ADDRESSING
+    isotp: IsoTpParameters = field(default_factory=IsoTpParameters)
+    diag_key: bytes = DEFAULT_DIAG_KEY
+    server: ServerConfig = field(default_factory=ServerConfig)
+    security_policy: SecurityPolicy = field(default_factory=SecurityPolicy)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vin", validate_vin(self.vin))
+
+
+class EngineEcu(DiagnosableEcu):
+    """An ECM that identifies itself, unlocks level 0x01 and keeps VIN and counters in NVM."""
+
+    name = "engine"
+    system_name = "ENGINE"
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        *,
+        nvm: NvmStore | None = None,
+        seed_source: SeedSource | None = None,
+    ) -> None:
+        self.config = config if config is not None else EngineConfig()
+        self.addressing = self.config.addressing
+        self.isotp_parameters = self.config.isotp
+        self._nvm = SharedNvm(nvm if nvm is not None else MemoryNvm())
+        self._identity = self._nvm.section("identity")
+        stored = self._identity.load()
+        stored_vin = stored.get("vin") if stored else None
+        self._vin = validate_vin(stored_vin) if isinstance(stored_vin, str) else self.config.vin
+        serial = self.config.serial_number or serial_number_for("ENG", self._vin)
+        self.server = UdsServer(
+            config=self.config.server,
+            data_identifiers=[
+                vin_did(lambda: self._vin, self._store_vin),
+                *identification_dids(
+                    serial_number=serial,
+                    part_number=self.config.part_number,
+                    system_name=self.system_name,
+                ),
+                active_session_did(lambda: self.server),
+            ],
+            security_levels=[
+                SecurityLevel(
+                    LEVEL_EXTENDED_DIAGNOSTICS,
+                    LabDiagnosticAlgorithm(diag_key=self.config.diag_key),
+                    name="extended diagnostics",
+                )
+            ],
+            security_policy=self.config.security_policy,
+            seed_source=seed_source,
+            security_nvm=self._nvm.section("security"),
+        )
+
+    @property
+    def vin(self) -> str:
+        return self._vin
+
+    def _store_vin(self, vin: str) -> None:
+        self._identity.save({"vin": vin})
+        self._vin = vin

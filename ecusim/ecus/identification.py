@@ -1,0 +1,68 @@
+"""Identification DIDs every node answers (diagnostics.md §4; ISO 14229-1 Annex C.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ecusim.vin import VinError, validate_vin
+from protocol.constants import Nrc
+from protocol.errors import NegativeResponseError
+from protocol.uds.data_identifiers import DataIdentifier, constant
+from protocol.uds.server import UdsServer
+from protocol.uds.sessions import EXTENDED_ONLY
+
+DID_ACTIVE_SESSION = 0xF186
+DID_PART_NUMBER = 0xF187
+DID_SERIAL_NUMBER = 0xF18C
+DID_VIN = 0xF190
+DID_SYSTEM_NAME = 0xF197
+
+LEVEL_EXTENDED_DIAGNOSTICS = 0x01
+
+
+def ascii_bytes(text: str) -> bytes:
+    return text.encode("ascii")
+
+
+def vin_did(read: Callable[[], str], write: Callable[[str], None]) -> DataIdentifier:
+    """0xF190: 17 ASCII bytes; writable only in the extended session with level 0x01 unlocked,
+    only with a valid check digit (else 0x31)."""
+
+    def write_vin(value: bytes) -> None:
+        try:
+            vin = validate_vin(value.decode("ascii"))
+        except (UnicodeDecodeError, VinError) as exc:
+            raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, f"invalid VIN: {exc}") from exc
+        write(vin)
+
+    return DataIdentifier(
+        DID_VIN,
+        "VIN",
+        read=lambda: ascii_bytes(read()),
+        write=write_vin,
+        write_sessions=EXTENDED_ONLY,
+        write_security=frozenset({LEVEL_EXTENDED_DIAGNOSTICS}),
+        write_length=17,
+    )
+
+
+def identification_dids(
+    *, serial_number: str, part_number: str, system_name: str
+) -> list[DataIdentifier]:
+    """Serial (0xF18C), part number (0xF187) and system name (0xF197), read-only."""
+    if not 10 <= len(serial_number) <= 16 or not serial_number.isascii():
+        raise ValueError(f"serial number must be 10-16 ASCII characters: {serial_number!r}")
+    return [
+        DataIdentifier(
+            DID_SERIAL_NUMBER, "ECU serial number", read=constant(ascii_bytes(serial_number))
+        ),
+        DataIdentifier(DID_PART_NUMBER, "part number", read=constant(ascii_bytes(part_number))),
+        DataIdentifier(DID_SYSTEM_NAME, "system name", read=constant(ascii_bytes(system_name))),
+    ]
+
+
+def active_session_did(server_ref: Callable[[], UdsServer]) -> DataIdentifier:
+    """0xF186: the active diagnosticSessionType, 1 byte."""
+    return DataIdentifier(
+        DID_ACTIVE_SESSION, "active session", read=lambda: bytes([server_ref().session])
+    )

@@ -1,0 +1,188 @@
+"""Vehicle Identification Number validation and decoding (ISO 3779, 49 CFR 565; domain.md "VIN").
+
+17 characters from A-Z and 0-9 without I, O and Q. Position 9 is the North American check digit;
+position 10 the model year; positions 1-3 the World Manufacturer Identifier (WMI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CHECK_DIGIT_POSITION",
+    "LEXUS_WMIS",
+    "MODEL_YEAR_POSITION",
+    "VIN_ALPHABET",
+    "VIN_LENGTH",
+    "WEIGHTS",
+    "VinError",
+    "VinInfo",
+    "check_digit",
+    "decode_vin",
+    "is_valid_vin",
+    "transliterate",
+    "validate_vin",
+]
+
+VIN_LENGTH = 17
+"""Characters in a VIN."""
+
+VIN_ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+"""Characters allowed in a VIN (no I, O, Q)."""
+
+CHECK_DIGIT_POSITION = 9
+"""1-based position of the check digit (49 CFR 565.15(c))."""
+
+MODEL_YEAR_POSITION = 10
+"""1-based position of the model-year character (49 CFR 565.15(d))."""
+
+WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+"""Check-digit weight of each position (49 CFR 565.15(c))."""
+
+LEXUS_WMIS = frozenset({"JTH", "JTJ", "2T2", "58A", "JT8", "JT6"})
+"""World Manufacturer Identifiers used on Lexus vehicles (JT8/JT6 on older models)."""
+
+_TRANSLITERATION = dict(
+    zip(
+        "ABCDEFGHJKLMNPRSTUVWXYZ",
+        (1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9, 2, 3, 4, 5, 6, 7, 8, 9),
+        strict=True,
+    )
+)
+_TRANSLITERATION.update({digit: int(digit) for digit in "0123456789"})
+
+_YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY123456789"
+"""Model-year codes in order from 1980: 30 codes (no I O Q U Z 0), then the cycle repeats."""
+
+_FIRST_CYCLE_START = 1980
+_CYCLE_YEARS = 30
+
+
+class VinError(ValueError):
+    """A string is not a valid VIN; ``reason`` says why (and where, for a bad character)."""
+
+    def __init__(self, reason: str, *, position: int | None = None) -> None:
+        self.reason = reason
+        self.position = position
+        """1-based position of the offending character, if the problem is one character."""
+        super().__init__(reason)
+
+
+def transliterate(ch: str) -> int:
+    """Return the check-digit value of one VIN character (A=1 … J=1 …; digits are themselves).
+
+    Lower case is accepted. Raises :class:`VinError` for I, O, Q or any other character.
+    """
+    value = _TRANSLITERATION.get(ch.upper()) if len(ch) == 1 and ch.isascii() else None
+    if value is None:
+        raise VinError(f"{ch!r} is not a VIN character (allowed: A-Z and 0-9 except I, O, Q)")
+    return value
+
+
+def _check_characters(vin: str) -> str:
+    """Return ``vin`` upper-cased after checking its length and alphabet."""
+    if not isinstance(vin, str):
+        raise VinError(f"a VIN must be a str, got {type(vin).__name__}")
+    if len(vin) != VIN_LENGTH:
+        raise VinError(f"a VIN has {VIN_LENGTH} characters, got {len(vin)}: {vin!r}")
+    for position, char in enumerate(vin, start=1):
+        # isascii first: str.upper() maps some non-ASCII letters to ASCII (U+017F → "S").
+        if not char.isascii() or char.upper() not in _TRANSLITERATION:
+            what = "is never used in a VIN" if char in "IOQioq" else "is not allowed in a VIN"
+            raise VinError(
+                f"character {char!r} at position {position} {what} "
+                "(allowed: A-Z and 0-9 except I, O, Q)",
+                position=position,
+            )
+    return vin.upper()
+
+
+def _computed_check_digit(upper: str) -> str:
+    pairs = zip(upper, WEIGHTS, strict=True)
+    total = sum(_TRANSLITERATION[char] * weight for char, weight in pairs)
+    remainder = total % 11
+    return "X" if remainder == 10 else str(remainder)
+
+
+def check_digit(vin: str) -> str:
+    """Return the check digit (``"0"``-``"9"`` or ``"X"``) that position 9 of ``vin`` should hold.
+
+    Position 9 itself is ignored (weight 0). Raises :class:`VinError` for a wrong length or
+    character.
+    """
+    return _computed_check_digit(_check_characters(vin))
+
+
+def validate_vin(vin: str) -> str:
+    """Return ``vin`` upper-cased if it is a valid VIN, else raise :class:`VinError`.
+
+    Checked in order: length, characters (the first bad one is named with its 1-based
+    position), check digit (expected vs found).
+    """
+    upper = _check_characters(vin)
+    expected = _computed_check_digit(upper)
+    found = upper[CHECK_DIGIT_POSITION - 1]
+    if found != expected:
+        raise VinError(
+            f"wrong check digit in {upper}: position {CHECK_DIGIT_POSITION} is {found!r}, "
+            f"expected {expected!r}",
+            position=CHECK_DIGIT_POSITION,
+        )
+    return upper
+
+
+def is_valid_vin(vin: str) -> bool:
+    """Return whether :func:`validate_vin` accepts ``vin``."""
+    try:
+        validate_vin(vin)
+    except VinError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class VinInfo:
+    """What a VIN says on its face."""
+
+    wmi: str
+    """World Manufacturer Identifier: positions 1-3."""
+    model_year: int | None
+    """Model year from position 10, or ``None`` if that character is not a year code."""
+    check_digit_ok: bool
+    """Whether position 9 matches the computed check digit (not all markets use one)."""
+
+    @property
+    def is_lexus(self) -> bool:
+        """Whether the WMI is one of :data:`LEXUS_WMIS`."""
+        return self.wmi in LEXUS_WMIS
+
+
+def _model_year(upper: str) -> int | None:
+    """Decode position 10 (49 CFR 565.15(d)).
+
+    Codes run A=1980 … Y=2000, 1=2001 … 9=2009, then A=2010 … Y=2030. A letter is ambiguous
+    between 1980-2000 and 2010-2030; as NHTSA does for passenger cars, MPVs and light trucks, a
+    letter at position 7 selects the later cycle (2010+) and a digit the earlier one. A digit
+    code always means 2001-2009 (the next digit cycle, 2031-2039, has not been issued yet).
+    """
+    index = _YEAR_CODES.find(upper[MODEL_YEAR_POSITION - 1])
+    if index < 0:
+        return None
+    year = _FIRST_CYCLE_START + index
+    if upper[MODEL_YEAR_POSITION - 1].isalpha() and upper[6].isalpha():
+        year += _CYCLE_YEARS
+    return year
+
+
+def decode_vin(vin: str) -> VinInfo:
+    """Decode the WMI and model year of ``vin`` and report whether its check digit is right.
+
+    The length and alphabet must be valid (else :class:`VinError`); a wrong check digit is only
+    reported, since VINs outside North America need not carry one.
+    """
+    upper = _check_characters(vin)
+    return VinInfo(
+        wmi=upper[:3],
+        model_year=_model_year(upper),
+        check_digit_ok=_computed_check_digit(upper) == upper[CHECK_DIGIT_POSITION - 1],
+    )

@@ -1,0 +1,1 @@
+"""UDS server core: protocol policy, security algorithms and NVM, with no knowledge of cars."""

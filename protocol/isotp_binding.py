@@ -1,0 +1,270 @@
+"""Binds a :class:`~protocol.uds.server.UdsServer` to CAN through can-isotp (ISO 15765-2).
+
+One node gets a physical stack (request ID → response ID) and, optionally, a functional stack
+(e.g. 0x7DF) on the vehicle's single python-can ``Bus`` and ``Notifier``, using can-isotp's
+``NotifierBasedCanStack`` so other listeners on the bus keep seeing every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import can
+import isotp
+
+from protocol.clock import Clock, MonotonicClock
+from protocol.constants import Addressing
+from protocol.errors import ConfigurationError
+from protocol.uds.server import UdsServer
+
+logger = logging.getLogger(__name__)
+
+CLASSIC_CAN_DLEN = 8
+CAN_FD_DLEN = 64
+RECV_TIMEOUT_S = 0.2
+"""How long a receive thread blocks before it checks for a stop request."""
+BUSY_POLL_S = 0.005
+"""Timer granularity while work is pending (0x78 must go out well within P2*)."""
+IDLE_POLL_S = 0.1
+"""Timer granularity otherwise (S3 expiry is also checked lazily on every request)."""
+
+
+@dataclass(frozen=True)
+class IsoTpAddressing:
+    """CAN identifiers of one node (diagnostics.md §1).
+
+    ``request_id``/``response_id``: physical 11-bit IDs. ``functional_id``: the functional
+    request ID (``None``: none). ``extended_address``: the ISO 15765-2 extended-addressing byte
+    (N_TA), carried as the first data byte of every frame and echoed in responses — Toyota's
+    0x750 + sub-address scheme; ``None`` for normal addressing.
+    """
+
+    request_id: int
+    response_id: int
+    functional_id: int | None = None
+    extended_address: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("request_id", "response_id", "functional_id"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 0x7FF:
+                raise ConfigurationError(f"{name} must be an 11-bit CAN ID, got {value:#x}")
+        if self.extended_address is not None and not 0 <= self.extended_address <= 0xFF:
+            raise ConfigurationError(
+                f"extended address must be a byte, got {self.extended_address}"
+            )
+        if self.request_id == self.response_id:
+            raise ConfigurationError("request and response IDs must differ")
+
+    def describe(self) -> str:
+        ext = "" if self.extended_address is None else f" ext 0x{self.extended_address:02X}"
+        func = "" if self.functional_id is None else f", functional 0x{self.functional_id:03X}"
+        return f"0x{self.request_id:03X} -> 0x{self.response_id:03X}{ext}{func}"
+
+    def physical(self) -> isotp.Address:
+        return self._address(self.request_id)
+
+    def functional(self) -> isotp.Address | None:
+        return None if self.functional_id is None else self._address(self.functional_id)
+
+    def _address(self, rxid: int) -> isotp.Address:
+        if self.extended_address is None:
+            return isotp.Address(
+                isotp.AddressingMode.Normal_11bits, txid=self.response_id, rxid=rxid
+            )
+        return isotp.Address(
+            isotp.AddressingMode.Extended_11bits,
+            txid=self.response_id,
+            rxid=rxid,
+            target_address=self.extended_address,
+            source_address=self.extended_address,
+        )
+
+
+@dataclass(frozen=True)
+class IsoTpParameters:
+    """Transport parameters in seconds (converted to can-isotp's milliseconds at the boundary).
+
+    ``padding``: pad byte for classic frames to 8 bytes (``None``: no padding; default 0xCC,
+    diagnostics.md §1). ``fd``: CAN-FD frames up to 64 bytes. ``block_size``/``st_min_s``: the
+    server's flow control (BS, STmin; ISO 15765-2 §9.6.5). ``n_bs_s``/``n_cr_s``: how long to wait
+    for a flow control / the next consecutive frame (N_Bs, N_Cr).
+    """
+
+    padding: int | None = 0xCC
+    fd: bool = False
+    bitrate_switch: bool = False
+    block_size: int = 0
+    st_min_s: float = 0.0
+    n_bs_s: float = 1.0
+    n_cr_s: float = 1.0
+    max_payload: int = 4095
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.padding is not None and not 0 <= self.padding <= 0xFF:
+            raise ConfigurationError(f"padding must be a byte, got {self.padding}")
+        if not 0 <= self.block_size <= 0xFF:
+            raise ConfigurationError(f"block size must be 0..255, got {self.block_size}")
+        if not 0 <= self.st_min_s <= 0.127:
+            raise ConfigurationError(f"STmin must be 0..0.127 s, got {self.st_min_s}")
+        if self.n_bs_s <= 0 or self.n_cr_s <= 0:
+            raise ConfigurationError("N_Bs and N_Cr must be > 0 s")
+
+    def to_isotp(self) -> dict[str, Any]:
+        """can-isotp ``params`` (its units: ms, raw STmin byte)."""
+        params: dict[str, Any] = {
+            "stmin": _stmin_byte(self.st_min_s),
+            "blocksize": self.block_size,
+            "rx_flowcontrol_timeout": round(self.n_bs_s * 1000),
+            "rx_consecutive_frame_timeout": round(self.n_cr_s * 1000),
+            "tx_padding": self.padding,
+            "tx_data_length": CAN_FD_DLEN if self.fd else CLASSIC_CAN_DLEN,
+            "tx_data_min_length": CLASSIC_CAN_DLEN if self.padding is not None else None,
+            "can_fd": self.fd,
+            "bitrate_switch": self.bitrate_switch,
+            "max_frame_size": self.max_payload,
+            "blocking_send": False,
+        }
+        params.update(self.extra)
+        return params
+
+    def single_frame_capacity(self, extended: bool) -> int:
+        """Largest payload of a single frame (ISO 15765-2 Table 10): 7 (6 extended) on classic
+        CAN, 62 (61) with the CAN-FD escape sequence."""
+        overhead = 1 if extended else 0
+        return (CAN_FD_DLEN - 2 if self.fd else CLASSIC_CAN_DLEN - 1) - overhead
+
+
+def _stmin_byte(st_min_s: float) -> int:
+    """Encode STmin (ISO 15765-2 Table 20): 0x00-0x7F ms, 0xF1-0xF9 = 100-900 µs."""
+    micro = round(st_min_s * 1_000_000)
+    if 0 < micro < 1000:
+        return 0xF0 + max(1, min(9, round(micro / 100)))
+    return round(micro / 1000)
+
+
+class UdsIsoTpBinding:
+    """Runs one server on a python-can bus. :meth:`start`/:meth:`stop`; usable as a context
+    manager. Threads: one receiver per stack and a timer for 0x78 repeats and S3."""
+
+    def __init__(
+        self,
+        server: UdsServer,
+        bus: can.BusABC,
+        notifier: can.Notifier,
+        addressing: IsoTpAddressing,
+        *,
+        parameters: IsoTpParameters | None = None,
+        clock: Clock | None = None,
+        name: str = "uds",
+    ) -> None:
+        self.server = server
+        self.bus = bus
+        self.notifier = notifier
+        self.addressing = addressing
+        self.parameters = parameters if parameters is not None else IsoTpParameters()
+        self.clock = clock if clock is not None else MonotonicClock()
+        self.name = name
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._physical: isotp.NotifierBasedCanStack | None = None
+        self._functional: isotp.NotifierBasedCanStack | None = None
+        self._send_lock = threading.Lock()
+
+    def __enter__(self) -> UdsIsoTpBinding:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        params = self.parameters.to_isotp()
+        self._physical = isotp.NotifierBasedCanStack(
+            self.bus,
+            self.notifier,
+            address=self.addressing.physical(),
+            params=params,
+            error_handler=self._on_isotp_error,
+        )
+        functional_address = self.addressing.functional()
+        if functional_address is not None:
+            # listen_mode: never send a flow control, so multi-frame functional requests (not
+            # allowed by ISO 15765-2 §6.5.5) die unanswered.
+            self._functional = isotp.NotifierBasedCanStack(
+                self.bus,
+                self.notifier,
+                address=functional_address,
+                params={**params, "listen_mode": True},
+                error_handler=self._on_isotp_error,
+            )
+        self.server.power_on(self.clock.now())
+        stacks = [(self._physical, Addressing.PHYSICAL)]
+        if self._functional is not None:
+            stacks.append((self._functional, Addressing.FUNCTIONAL))
+        for stack, kind in stacks:
+            stack.start()
+            self._spawn(f"{self.name}-rx-{kind.value}", self._receive_loop, stack, kind)
+        self._spawn(f"{self.name}-timer", self._timer_loop)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        self._threads.clear()
+        for stack in (self._physical, self._functional):
+            if stack is not None:
+                stack.stop()
+        self._physical = self._functional = None
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _receive_loop(self, stack: isotp.NotifierBasedCanStack, kind: Addressing) -> None:
+        single_frame_max = self.parameters.single_frame_capacity(
+            self.addressing.extended_address is not None
+        )
+        while not self._stop.is_set():
+            payload = stack.recv(block=True, timeout=RECV_TIMEOUT_S)
+            if payload is None:
+                continue
+            if kind is Addressing.FUNCTIONAL and len(payload) > single_frame_max:
+                logger.debug("%s: multi-frame functional request ignored", self.name)
+                continue
+            response = self.server.handle(bytes(payload), kind, self.clock.now())
+            if response is not None:
+                self._send(response)
+            self._wake.set()
+
+    def _timer_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(BUSY_POLL_S if self.server.is_busy else IDLE_POLL_S)
+            self._wake.clear()
+            for response in self.server.poll(self.clock.now()):
+                self._send(response)
+
+    def _send(self, payload: bytes) -> None:
+        stack = self._physical
+        if stack is None:
+            return
+        with self._send_lock:
+            try:
+                stack.send(payload)
+            except Exception as exc:  # a full queue or a bus error must not kill the node
+                logger.warning("%s: could not send %s: %r", self.name, payload[:8].hex(), exc)
+
+    def _on_isotp_error(self, error: Exception) -> None:
+        logger.info("%s: ISO-TP: %s", self.name, error)

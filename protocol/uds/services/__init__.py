@@ -1,0 +1,1 @@
+"""One module per UDS service; :func:`default_services` lists them explicitly."""
