@@ -47,6 +47,17 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def open_bus(args: argparse.Namespace) -> can.BusABC:
+    """The bus named by python-can's flags, or a one-line :class:`CliError` with the cause."""
+    try:
+        return create_bus_from_namespace(args)
+    except (argparse.ArgumentError, can.CanError, ValueError, OSError, ImportError) as exc:
+        # python-can wraps the real failure in an ArgumentError that lists the whole namespace.
+        cause = exc.__cause__ if isinstance(exc, argparse.ArgumentError) and exc.__cause__ else exc
+        where = f"{args.interface or 'configured interface'} {args.channel or ''}".strip()
+        raise CliError(f"cannot open the CAN bus ({where}): {cause}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         vin = validate_vin(args.vin)
@@ -59,10 +70,7 @@ def run(args: argparse.Namespace) -> int:
         ecu = EngineEcu(EngineConfig(vin=vin), nvm=nvm)
     except (NvmError, ProtocolError) as exc:
         raise CliError(str(exc)) from exc
-    try:
-        bus = create_bus_from_namespace(args)
-    except (can.CanError, ValueError, OSError, ImportError) as exc:
-        raise CliError(f"cannot open the CAN bus: {exc}") from exc
+    bus = open_bus(args)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:

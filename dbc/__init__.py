@@ -1,0 +1,1 @@
+"""Body-network DBC files of the simulated cars and their encode/decode helpers."""

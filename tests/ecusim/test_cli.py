@@ -1,0 +1,93 @@
+"""`ecusim` command line: clean runs, and one-line errors (never a traceback) for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ecusim import __version__
+from ecusim.cli.main import main
+
+
+def _channel() -> str:
+    return f"cli-{uuid.uuid4().hex}"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ecusim {__version__}"
+
+
+def test_run_serves_for_duration_and_stops(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "-i", "virtual", "-c", _channel(), "--duration", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "engine (ENGINE): 0x7E0 -> 0x7E8, functional 0x7DF" in out
+    assert "VIN JTHBL5EF0C5000001" in out
+    assert out.rstrip().endswith("ecusim: stopped")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--vin", "JTHBL5EF0C500000"], "--vin: a VIN has 17 characters, got 16"),
+        (["run", "--vin", "JTHBL5EF1C5000001"], "--vin:"),
+        (["run", "--vin", "JTHBL5EF0C50000I1"], "--vin:"),
+    ],
+)
+def test_bad_vin_is_one_line_usage_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "-i", "virtual", "-c", _channel(), "--duration", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecusim: error: ") and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run", "--duration", "-1"], ["run", "--duration", "soon"], ["run", "-i", "nosuch"], ["fly"]],
+)
+def test_bad_flags_exit_2_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_corrupt_state_file_is_refused_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "engine.nvm.json"
+    state.write_text('{"format": "ecusim-nvm", "truncated', encoding="utf-8")
+    before = state.read_bytes()
+    argv = ["run", "-i", "virtual", "-c", _channel(), "--state-dir", str(tmp_path)]
+    assert main([*argv, "--duration", "0.1"]) == 1
+    err = capsys.readouterr().err
+    assert str(state) in err and "delete" in err and "Traceback" not in err
+    assert state.read_bytes() == before
+
+
+def test_unusable_bus_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # python-can's serial-backed slcan interface cannot open a path that does not exist.
+    argv = ["run", "-i", "slcan", "-c", "/nonexistent/ttyACM9", "--duration", "0.1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ecusim: error: cannot open the CAN bus (slcan /nonexistent/ttyACM9):") and "Traceback" not in err
+
+
+def test_python_dash_m_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ecusim", "run", "-i", "virtual", "-c", _channel(), "--duration", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ecusim: stopped" in result.stdout
