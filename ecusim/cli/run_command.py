@@ -18,6 +18,7 @@ from ecusim.node import serve
 from ecusim.vin import VinError, validate_vin
 from protocol.clock import MonotonicClock
 from protocol.errors import NvmError, ProtocolError
+from protocol.isotp_binding import IsoTpParameters
 from protocol.nvm import FileNvm
 
 
@@ -67,12 +68,16 @@ def run(args: argparse.Namespace) -> int:
     if args.state_dir is not None:
         nvm = FileNvm(args.state_dir / "engine.nvm.json", kind="engine")
     try:
-        ecu = EngineEcu(EngineConfig(vin=vin), nvm=nvm)
+        # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
+        isotp_parameters = IsoTpParameters(fd=bool(getattr(args, "fd", False)))
+        ecu = EngineEcu(EngineConfig(vin=vin, isotp=isotp_parameters), nvm=nvm)
     except (NvmError, ProtocolError) as exc:
         raise CliError(str(exc)) from exc
     bus = open_bus(args)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals need the main thread
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
         with BusConnection(bus) as connection:
             print(f"ecusim: {ecu.describe()}", flush=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
+import can
 import pytest
 
 from ecusim import __version__
@@ -78,12 +80,26 @@ def test_unusable_bus_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) ->
     argv = ["run", "-i", "slcan", "-c", "/nonexistent/ttyACM9", "--duration", "0.1"]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err.startswith("ecusim: error: cannot open the CAN bus (slcan /nonexistent/ttyACM9):") and "Traceback" not in err
+    assert (
+        err.startswith("ecusim: error: cannot open the CAN bus (slcan /nonexistent/ttyACM9):")
+        and "Traceback" not in err
+    )
 
 
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ecusim", "run", "-i", "virtual", "-c", _channel(), "--duration", "0.2"],
+        [
+            sys.executable,
+            "-m",
+            "ecusim",
+            "run",
+            "-i",
+            "virtual",
+            "-c",
+            _channel(),
+            "--duration",
+            "0.2",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -91,3 +107,37 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "ecusim: stopped" in result.stdout
+
+
+def test_fd_flag_makes_the_node_answer_in_fd_frames() -> None:
+    channel = _channel()
+    received: list[can.Message] = []
+    tester = can.Bus(interface="virtual", channel=channel, fd=True)
+    runner = threading.Thread(
+        target=main, args=(["run", "-i", "virtual", "-c", channel, "--fd", "--duration", "3"],)
+    )
+    runner.start()
+    try:
+        deadline = 50
+        while deadline and not received:
+            # 22 F1 90 = ReadDataByIdentifier VIN, as an FD single frame (PCI 0x03)
+            tester.send(
+                can.Message(
+                    arbitration_id=0x7E0,
+                    data=[0x03, 0x22, 0xF1, 0x90],
+                    is_extended_id=False,
+                    is_fd=True,
+                )
+            )
+            message = tester.recv(timeout=0.1)
+            if message is not None and message.arbitration_id == 0x7E8:
+                received.append(message)
+            deadline -= 1
+    finally:
+        runner.join()
+        tester.shutdown()
+    assert received, "the node answered"
+    frame = received[0]
+    # FD single frame with escape: 00 <length 20> 62 F1 90 <17 VIN bytes>
+    assert frame.is_fd and bytes(frame.data[:5]) == bytes([0x00, 20, 0x62, 0xF1, 0x90])
+    assert bytes(frame.data[5:22]) == b"JTHBL5EF0C5000001"
