@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
 from ecusim.bus import BusConnection
@@ -21,10 +21,15 @@ def serve(
     stop: threading.Event,
     *,
     duration_s: float | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve every ECU on ``connection`` until ``stop`` is set or ``duration_s`` passes."""
+    """Serve every ECU on ``connection`` until ``stop`` is set or ``duration_s`` passes.
+
+    ``on_ready`` runs once every ECU is powered on and listening (its NVM validated)."""
     with ExitStack() as stack:
         for ecu in ecus:
             stack.enter_context(ecu.binding(connection.bus, connection.notifier, clock))
             logger.info("serving %s", ecu.describe())
+        if on_ready is not None:
+            on_ready()
         stop.wait(duration_s)

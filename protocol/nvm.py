@@ -65,6 +65,11 @@ class NvmStore(Protocol):
         """Replace the stored data with ``data``, all or nothing."""
         ...
 
+    def corrupt(self, problem: str) -> NvmCorruptError:
+        """The error for content that loaded but is invalid for its owner (e.g. a counter that
+        is not a number): names where the data lives and how to reinitialise it."""
+        ...
+
 
 def _check_json(value: object, where: str) -> None:
     """Raise TypeError/ValueError unless ``value`` is a :data:`JsonValue` (no lossy coercions)."""
@@ -125,6 +130,9 @@ class MemoryNvm:
         _check_json(data, "root")
         self._data = copy.deepcopy(dict(data))
 
+    def corrupt(self, problem: str) -> NvmCorruptError:
+        return NvmCorruptError(f"in-memory NVM {problem}; construct a new MemoryNvm to reset it")
+
 
 class FileNvm:
     """NVM in one JSON file of a given ``kind`` (one ECU type, e.g. ``"immobilizer"``).
@@ -144,6 +152,9 @@ class FileNvm:
 
     def __repr__(self) -> str:
         return f"FileNvm({str(self.path)!r}, kind={self.kind!r})"
+
+    def corrupt(self, problem: str) -> NvmCorruptError:
+        return self._corrupt(problem)
 
     def _corrupt(self, problem: str, *, alternative: str = "") -> NvmCorruptError:
         return NvmCorruptError(

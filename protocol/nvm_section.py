@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
+from protocol.errors import NvmCorruptError
 from protocol.nvm import JsonValue, NvmStore
 
 
@@ -26,6 +27,12 @@ class NvmSection:
     def __init__(self, shared: SharedNvm, name: str) -> None:
         self._shared = shared
         self.name = name
+
+    def __repr__(self) -> str:
+        return f"NvmSection({self._shared.store!r}, {self.name!r})"
+
+    def corrupt(self, problem: str) -> NvmCorruptError:
+        return self._shared.store.corrupt(f"section {self.name!r}: {problem}")
 
     def load(self) -> dict[str, JsonValue] | None:
         with self._shared.lock:

@@ -80,9 +80,21 @@ def run(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
         with BusConnection(bus) as connection:
-            print(f"ecusim: {ecu.describe()}", flush=True)
-            print(f"ecusim: VIN {ecu.vin}; ready (Ctrl-C to stop)", flush=True)
-            serve([ecu], connection, MonotonicClock(), stop, duration_s=args.duration)
+
+            def announce() -> None:
+                print(f"ecusim: {ecu.describe()}", flush=True)
+                print(f"ecusim: VIN {ecu.vin}; ready (Ctrl-C to stop)", flush=True)
+
+            serve(
+                [ecu],
+                connection,
+                MonotonicClock(),
+                stop,
+                duration_s=args.duration,
+                on_ready=announce,
+            )
+    except (NvmError, ProtocolError) as exc:  # state found invalid at power-on
+        raise CliError(str(exc)) from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from protocol.constants import Nrc
-from protocol.errors import ConfigurationError, NegativeResponseError, NvmCorruptError
+from protocol.errors import ConfigurationError, NegativeResponseError
 from protocol.nvm import NvmStore
 from protocol.security_algorithms import SecurityAlgorithm
 from protocol.seed_source import SeedSource
@@ -165,10 +165,10 @@ class SecurityManager:
                     Nrc.REQUEST_SEQUENCE_ERROR, f"no seed outstanding for level {level.level:#04x}"
                 )
             if level.algorithm.verify(outstanding[1], key):
-                self.unlocked_level = level.level
                 self.failed_attempts = 0
                 self.last_attempt_failed = False
-                self._save()
+                self._save()  # persisted first: if the save fails, nothing is unlocked
+                self.unlocked_level = level.level
                 return
             self.failed_attempts = min(self.failed_attempts + 1, 0xFF)
             self.last_attempt_failed = True
@@ -204,9 +204,11 @@ class SecurityManager:
         attempts = data.get(NVM_FAILED_ATTEMPTS, 0)
         failed = data.get(NVM_LAST_ATTEMPT_FAILED, False)
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 <= attempts <= 0xFF:
-            raise NvmCorruptError(f"security record: failed_attempts={attempts!r} is not 0..255")
+            raise self._nvm.corrupt(f"security record: failed_attempts={attempts!r} is not 0..255")
         if not isinstance(failed, bool):
-            raise NvmCorruptError(f"security record: last_attempt_failed={failed!r} is not a bool")
+            raise self._nvm.corrupt(
+                f"security record: last_attempt_failed={failed!r} is not a bool"
+            )
         self.failed_attempts = attempts
         self.last_attempt_failed = failed
 

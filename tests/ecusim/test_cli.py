@@ -13,6 +13,7 @@ import pytest
 
 from ecusim import __version__
 from ecusim.cli.main import main
+from protocol.nvm import FileNvm
 
 
 def _channel() -> str:
@@ -141,3 +142,18 @@ def test_fd_flag_makes_the_node_answer_in_fd_frames() -> None:
     # FD single frame with escape: 00 <length 20> 62 F1 90 <17 VIN bytes>
     assert frame.is_fd and bytes(frame.data[:5]) == bytes([0x00, 20, 0x62, 0xF1, 0x90])
     assert bytes(frame.data[5:22]) == b"JTHBL5EF0C5000001"
+
+
+def test_invalid_security_record_is_refused_before_ready(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "engine.nvm.json"
+    FileNvm(state, kind="engine").save({"security": {"failed_attempts": "three"}})
+    before = state.read_bytes()
+    argv = ["run", "-i", "virtual", "-c", _channel(), "--state-dir", str(tmp_path)]
+    assert main([*argv, "--duration", "0.1"]) == 1
+    captured = capsys.readouterr()
+    assert "ready" not in captured.out
+    assert str(state) in captured.err and "failed_attempts" in captured.err
+    assert "Traceback" not in captured.err
+    assert state.read_bytes() == before

@@ -1,0 +1,251 @@
+"""IsoTpAddressing and IsoTpParameters: validation at construction and conversion to can-isotp
+(units: seconds here, milliseconds and the raw STmin byte there; ISO 15765-2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import isotp
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.errors import ConfigurationError
+from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
+
+# -- IsoTpAddressing ---------------------------------------------------------------------------
+
+
+def test_normal_addressing_maps_to_can_isotp_addresses() -> None:
+    addressing = IsoTpAddressing(request_id=0x7E0, response_id=0x7E8, functional_id=0x7DF)
+
+    physical = addressing.physical()
+    functional = addressing.functional()
+
+    assert not physical.requires_rx_extension_byte()  # normal addressing: no N_TA byte
+    assert physical.get_tx_payload_prefix() == b""
+    assert not physical.is_tx_29bits()
+    assert physical.get_rx_arbitration_id() == 0x7E0  # the server receives requests
+    assert physical.get_tx_arbitration_id() == 0x7E8  # and sends responses
+    assert functional is not None
+    assert functional.get_rx_arbitration_id() == 0x7DF
+    assert functional.get_tx_arbitration_id() == 0x7E8  # functional requests: physical answers
+    assert addressing.describe() == "0x7E0 -> 0x7E8, functional 0x7DF"
+
+
+def test_no_functional_id_means_no_functional_address() -> None:
+    addressing = IsoTpAddressing(request_id=0x7E0, response_id=0x7E8)
+
+    assert addressing.functional() is None
+    assert addressing.describe() == "0x7E0 -> 0x7E8"
+
+
+def test_extended_addressing_carries_the_sub_address_both_ways() -> None:
+    addressing = IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=0x57)
+
+    physical = addressing.physical()
+
+    assert not physical.is_tx_29bits()
+    assert physical.get_rx_arbitration_id() == 0x750
+    assert physical.get_tx_arbitration_id() == 0x758
+    assert physical.get_tx_payload_prefix() == bytes([0x57])  # N_TA echoed in responses
+    assert physical.requires_rx_extension_byte()
+    assert physical.get_rx_extension_byte() == 0x57  # only frames for this sub-address
+    mine = isotp.CanMessage(arbitration_id=0x750, dlc=8, data=bytes([0x57, 0x02, 0x3E, 0x00]))
+    other = isotp.CanMessage(arbitration_id=0x750, dlc=8, data=bytes([0xB5, 0x02, 0x3E, 0x00]))
+    assert physical.is_for_me(mine)
+    assert not physical.is_for_me(other)
+    assert addressing.describe() == "0x750 -> 0x758 ext 0x57"
+
+
+@pytest.mark.parametrize("can_id", [0x000, 0x001, 0x7DF, 0x7FF])
+def test_every_11_bit_id_is_accepted(can_id: int) -> None:
+    other = 0x123 if can_id != 0x123 else 0x124
+    IsoTpAddressing(request_id=can_id, response_id=other, functional_id=can_id)
+    IsoTpAddressing(request_id=other, response_id=can_id)
+
+
+@pytest.mark.parametrize("field", ["request_id", "response_id", "functional_id"])
+@pytest.mark.parametrize("value", [-1, 0x800, 0x18DAF110])
+def test_ids_outside_11_bits_are_refused(field: str, value: int) -> None:
+    kwargs: dict[str, Any] = {"request_id": 0x7E0, "response_id": 0x7E8, field: value}
+    with pytest.raises(ConfigurationError, match=field):
+        IsoTpAddressing(**kwargs)
+
+
+@pytest.mark.parametrize("value", [0x00, 0x57, 0xB5, 0xFF])
+def test_extended_address_bytes_are_accepted(value: int) -> None:
+    address = IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=value)
+    assert address.physical().get_tx_payload_prefix() == bytes([value])
+
+
+@pytest.mark.parametrize("value", [-1, 0x100, 0x1FF])
+def test_extended_address_outside_a_byte_is_refused(value: int) -> None:
+    with pytest.raises(ConfigurationError, match="extended address"):
+        IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=value)
+
+
+def test_request_and_response_ids_must_differ() -> None:
+    with pytest.raises(ConfigurationError, match="differ"):
+        IsoTpAddressing(request_id=0x7E0, response_id=0x7E0)
+
+
+def test_configuration_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        IsoTpAddressing(request_id=0x800, response_id=0x7E8)
+
+
+# -- IsoTpParameters: validation ---------------------------------------------------------------
+
+
+def test_defaults_follow_the_spec() -> None:
+    """diagnostics.md §1: pad 0xCC, N_Bs = N_Cr = 1.0 s, BS = 0, STmin = 0, classic CAN."""
+    params = IsoTpParameters()
+    assert params.padding == 0xCC
+    assert params.n_bs_s == 1.0
+    assert params.n_cr_s == 1.0
+    assert params.block_size == 0
+    assert params.st_min_s == 0.0
+    assert params.fd is False
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"padding": -1},
+        {"padding": 0x100},
+        {"block_size": -1},
+        {"block_size": 0x100},
+        {"st_min_s": -0.001},
+        {"st_min_s": 0.128},
+        {"n_bs_s": 0.0},
+        {"n_cr_s": 0.0},
+        {"n_cr_s": -1.0},
+    ],
+    ids=lambda kwargs: ",".join(f"{k}={v}" for k, v in kwargs.items()),
+)
+def test_invalid_parameters_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        IsoTpParameters(**kwargs)
+
+
+@pytest.mark.parametrize("padding", [None, 0x00, 0xAA, 0xCC, 0xFF])
+def test_valid_paddings(padding: int | None) -> None:
+    assert IsoTpParameters(padding=padding).to_isotp()["tx_padding"] == padding
+
+
+# -- IsoTpParameters: conversion ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("st_min_s", "raw"),
+    [
+        (0.0, 0x00),  # no gap
+        (0.001, 0x01),  # 1 ms
+        (0.005, 0x05),  # 5 ms
+        (0.127, 0x7F),  # 127 ms, the largest millisecond value
+        (0.0001, 0xF1),  # 100 µs
+        (0.0005, 0xF5),  # 500 µs
+        (0.0009, 0xF9),  # 900 µs, the largest sub-millisecond value
+    ],
+)
+def test_st_min_encoding(st_min_s: float, raw: int) -> None:
+    """ISO 15765-2 Table 20: 0x00-0x7F milliseconds, 0xF1-0xF9 hundreds of microseconds."""
+    assert IsoTpParameters(st_min_s=st_min_s).to_isotp()["stmin"] == raw
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.floats(min_value=0.0, max_value=0.127, allow_nan=False))
+def test_st_min_byte_is_always_a_valid_iso_value(st_min_s: float) -> None:
+    raw = IsoTpParameters(st_min_s=st_min_s).to_isotp()["stmin"]
+    assert 0x00 <= raw <= 0x7F or 0xF1 <= raw <= 0xF9
+    isotp.TransportLayerLogic(  # can-isotp accepts it
+        rxfn=lambda timeout: None,
+        txfn=lambda msg: None,
+        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E8, rxid=0x7E0),
+        params={"stmin": raw},
+    )
+
+
+def test_durations_become_milliseconds() -> None:
+    params = IsoTpParameters(n_bs_s=0.5, n_cr_s=0.2).to_isotp()
+
+    assert params["rx_flowcontrol_timeout"] == 500  # N_Bs
+    assert params["rx_consecutive_frame_timeout"] == 200  # N_Cr
+    assert IsoTpParameters().to_isotp()["rx_consecutive_frame_timeout"] == 1000
+
+
+def test_classic_can_parameters() -> None:
+    params = IsoTpParameters(block_size=8, st_min_s=0.002).to_isotp()
+
+    assert params["blocksize"] == 8
+    assert params["stmin"] == 0x02
+    assert params["tx_data_length"] == 8
+    assert params["tx_data_min_length"] == 8  # padded to 8 bytes
+    assert params["tx_padding"] == 0xCC
+    assert params["can_fd"] is False
+    assert params["max_frame_size"] == 4095
+    assert params["blocking_send"] is False
+
+
+def test_no_padding_means_no_minimum_length() -> None:
+    params = IsoTpParameters(padding=None).to_isotp()
+
+    assert params["tx_padding"] is None
+    assert params["tx_data_min_length"] is None
+
+
+def test_can_fd_parameters() -> None:
+    params = IsoTpParameters(fd=True, bitrate_switch=True).to_isotp()
+
+    assert params["can_fd"] is True
+    assert params["bitrate_switch"] is True
+    assert params["tx_data_length"] == 64
+    assert params["tx_data_min_length"] == 8
+
+
+def test_extra_overrides_last() -> None:
+    params = IsoTpParameters(extra={"stmin": 0x10, "wftmax": 2}).to_isotp()
+
+    assert params["stmin"] == 0x10
+    assert params["wftmax"] == 2
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        IsoTpParameters(),
+        IsoTpParameters(padding=None),
+        IsoTpParameters(padding=0x00, block_size=4, st_min_s=0.0005),
+        IsoTpParameters(fd=True),
+        IsoTpParameters(fd=True, bitrate_switch=True, padding=None),
+    ],
+)
+def test_can_isotp_accepts_the_converted_parameters(parameters: IsoTpParameters) -> None:
+    layer = isotp.TransportLayerLogic(
+        rxfn=lambda timeout: None,
+        txfn=lambda msg: None,
+        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E8, rxid=0x7E0),
+        params=parameters.to_isotp(),
+    )
+    assert layer.params.tx_padding == parameters.padding
+
+
+@pytest.mark.parametrize(
+    ("fd", "extended", "capacity"),
+    [
+        (False, False, 7),  # classic CAN: 8 bytes - 1 PCI byte
+        (False, True, 6),  # classic CAN, extended addressing: - 1 N_TA byte
+        (True, False, 62),  # CAN-FD: 64 bytes - 2 PCI bytes (escape sequence)
+        (True, True, 61),  # CAN-FD, extended addressing
+    ],
+)
+def test_single_frame_capacity(fd: bool, extended: bool, capacity: int) -> None:
+    """ISO 15765-2 Table 10 (SF_DL limits)."""
+    assert IsoTpParameters(fd=fd).single_frame_capacity(extended) == capacity
+
+
+def test_parameters_are_frozen() -> None:
+    params = IsoTpParameters()
+    with pytest.raises(AttributeError):
+        params.padding = 0x00  # type: ignore[misc]

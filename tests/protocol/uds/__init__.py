@@ -1,0 +1,1 @@
+"""Byte-level tests of the pure UDS server core (``protocol.uds``), one module per service."""

@@ -1,0 +1,310 @@
+"""SecurityAccess state in NVM (diagnostics.md §3): the failed-attempt counter and the "last
+attempt failed" flag survive a power cycle (a new server instance), ECUReset and a killed process;
+after a failed last attempt requestSeed answers 0x37 for the 10 s boot delay.
+
+Every test runs on a MemoryNvm (the same object handed to the new server) and on a FileNvm (a new
+FileNvm object on the same path: a killed and restarted process)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from protocol.errors import NvmCorruptError, NvmError
+from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
+from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
+
+from .conftest import (
+    LEVEL_DIAG,
+    LEVEL_IMMO,
+    PHYSICAL,
+    SECURITY_DELAY_S,
+    Bench,
+    enter_extended,
+    key_for,
+    make_bench,
+    power_cycle,
+    read_did,
+    request_seed,
+    send_wrong_key,
+    unlock,
+)
+
+KIND = "ecm-security"
+
+StoreFactory = Callable[[], NvmStore]
+"""Returns a store object on the same storage each time it is called."""
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    if request.param == "memory":
+        memory = MemoryNvm()
+        return lambda: memory
+    path = tmp_path / "nvm" / "ecm-security.json"
+    return lambda: FileNvm(path, kind=KIND)
+
+
+@pytest.fixture
+def nvm_path(tmp_path: Path) -> Path:
+    return tmp_path / "ecm-security.json"
+
+
+def status(bench: Bench) -> bytes | None:
+    """DID 0x010C: failed attempts, delay remaining (2 bytes, whole seconds)."""
+    return read_did(bench, 0x010C)
+
+
+def requestseed_response(bench: Bench) -> bytes | None:
+    return bench.handle(bytes([0x27, 0x01]))  # SecurityAccess, requestSeed level 0x01
+
+
+# -- power cycle --------------------------------------------------------------------------------
+
+
+def test_counter_and_flag_survive_a_power_cycle(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    bench.advance(1.0)
+    rebooted = power_cycle(bench, nvm=store())
+    assert status(rebooted) == bytes(
+        [
+            0x62,  # positive SID
+            0x01,  # DID high byte
+            0x0C,  # DID low byte: security access status
+            0x01,  # failed attempts: 1, kept across the power cycle
+            0x00,  # delay remaining high byte
+            0x0A,  # delay remaining low byte: 10 s boot delay (last attempt failed)
+        ]
+    )
+    enter_extended(rebooted)
+    response = requestseed_response(rebooted)
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+
+
+def test_boot_delay_lasts_10_s_then_requestseed_works(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    rebooted = power_cycle(bench, nvm=store())
+    for _ in range(4):  # 0, 3, 6 and 9 s after power-on
+        enter_extended(rebooted)
+        response = requestseed_response(rebooted)
+        assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+        response = rebooted.handle(bytes([0x27, 0x11]))  # requestSeed of the other level
+        assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+        rebooted.advance(3.0)
+    enter_extended(rebooted)  # 12 s after power-on: the boot delay is over
+    unlock(rebooted, LEVEL_DIAG)
+    assert status(rebooted) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # pos, 0 fails, 0 s
+
+
+def test_boot_delay_ends_exactly_after_10_s(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    rebooted = power_cycle(bench, nvm=store())
+    rebooted.advance(SECURITY_DELAY_S - 0.5)  # 9.5 s after power-on
+    enter_extended(rebooted)
+    response = requestseed_response(rebooted)
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    rebooted.advance(0.5)
+    assert request_seed(rebooted, LEVEL_DIAG) != bytes(4)
+
+
+def test_no_boot_delay_when_the_last_attempt_succeeded(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    unlock(bench, LEVEL_DIAG)
+    rebooted = power_cycle(bench, nvm=store())
+    assert status(rebooted) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # pos, 0 fails, 0 s
+    enter_extended(rebooted)
+    assert request_seed(rebooted, LEVEL_DIAG) != bytes(4)
+
+
+def test_blank_nvm_has_no_boot_delay(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert request_seed(bench, LEVEL_IMMO) != bytes(16)
+
+
+def test_lockout_is_not_bypassed_by_power_cycles(store: StoreFactory) -> None:
+    # Regression: the counter was never persisted, so a power cycle gave three fresh attempts.
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    for expected in (0x35, 0x36):
+        bench = power_cycle(bench, nvm=store())
+        bench.advance(SECURITY_DELAY_S)  # sit out the boot delay
+        enter_extended(bench)
+        response = send_wrong_key(bench, LEVEL_DIAG)
+        assert response == bytes([0x7F, 0x27, expected])  # negative, SA, 0x35 then 0x36
+
+
+def test_delay_after_0x36_is_not_bypassed_by_a_power_cycle(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    for _ in range(2):
+        assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, 0x35
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x36])  # neg, SA, exceeded
+    bench.advance(5.0)
+    rebooted = power_cycle(bench, nvm=store())  # 5 s into the delay
+    rebooted.advance(SECURITY_DELAY_S - 0.5)  # 9.5 s after power-on
+    enter_extended(rebooted)
+    response = requestseed_response(rebooted)
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    rebooted.advance(0.5)
+    assert request_seed(rebooted, LEVEL_DIAG) != bytes(4)
+
+
+# -- ECUReset -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset_type", [0x01, 0x03])  # hardReset, softReset
+def test_ecu_reset_starts_the_boot_delay(store: StoreFactory, reset_type: int) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    bench.advance(20.0)  # well past any delay before the reset
+    response = bench.handle(bytes([0x11, reset_type]))  # ECUReset, resetType
+    assert response == bytes([0x51, reset_type])  # positive SID, resetType echo
+    enter_extended(bench)
+    response = requestseed_response(bench)
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    bench.advance(SECURITY_DELAY_S - 0.5)
+    enter_extended(bench)
+    response = requestseed_response(bench)
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    bench.advance(0.5)
+    unlock(bench, LEVEL_DIAG)
+
+
+def test_ecu_reset_after_a_successful_attempt_has_no_delay(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    unlock(bench, LEVEL_DIAG)
+    response = bench.handle(bytes([0x11, 0x01]))  # ECUReset, hardReset
+    assert response == bytes([0x51, 0x01])  # positive SID, hardReset
+    enter_extended(bench)
+    assert request_seed(bench, LEVEL_DIAG) != bytes(4)
+
+
+# -- write-through ------------------------------------------------------------------------------
+
+
+def _stored(path: Path) -> object:
+    return json.loads(path.read_text(encoding="utf-8"))["data"]
+
+
+def test_counter_is_on_disk_before_the_response_is_returned(nvm_path: Path) -> None:
+    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND))
+    enter_extended(bench)
+    expected_counts = (1, 2, 3)
+    expected_nrcs = (0x35, 0x35, 0x36)
+    for count, nrc in zip(expected_counts, expected_nrcs, strict=True):
+        response = send_wrong_key(bench, LEVEL_DIAG)
+        stored = _stored(nvm_path)  # read right after the call, before anything else runs
+        assert response == bytes([0x7F, 0x27, nrc])  # negative, SA, invalidKey / exceeded
+        assert stored == {NVM_FAILED_ATTEMPTS: count, NVM_LAST_ATTEMPT_FAILED: True}
+        assert FileNvm(nvm_path, kind=KIND).load() == stored  # valid file (checksum and all)
+
+
+def test_right_key_clears_the_counter_on_disk(nvm_path: Path) -> None:
+    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND))
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    unlock(bench, LEVEL_DIAG)
+    assert _stored(nvm_path) == {NVM_FAILED_ATTEMPTS: 0, NVM_LAST_ATTEMPT_FAILED: False}
+
+
+# -- corrupt files ------------------------------------------------------------------------------
+
+
+def _valid_document(
+    data: dict[str, object], *, checksum_of: dict[str, object] | None = None
+) -> str:
+    """An NVM file document for ``data`` whose checksum covers ``checksum_of`` (default: data)."""
+    covered = data if checksum_of is None else checksum_of
+    canonical = json.dumps(covered, sort_keys=True, separators=(",", ":")).encode("ascii")
+    document = {
+        "format": "ecusim-nvm",
+        "kind": KIND,
+        "version": 1,
+        "sha256": hashlib.sha256(canonical).hexdigest(),
+        "data": data,
+    }
+    return json.dumps(document)
+
+
+CORRUPT_CONTENTS = {
+    "garbage": "\x00\x01not json at all",
+    "empty": "",
+    "truncated": _valid_document({NVM_FAILED_ATTEMPTS: 2, NVM_LAST_ATTEMPT_FAILED: True})[:40],
+    "bad checksum": _valid_document(  # counter edited from 2 to 0 without a new checksum
+        {NVM_FAILED_ATTEMPTS: 0, NVM_LAST_ATTEMPT_FAILED: False},
+        checksum_of={NVM_FAILED_ATTEMPTS: 2, NVM_LAST_ATTEMPT_FAILED: True},
+    ),
+    "counter not a number": _valid_document(
+        {NVM_FAILED_ATTEMPTS: "three", NVM_LAST_ATTEMPT_FAILED: True}
+    ),
+    "counter out of range": _valid_document(
+        {NVM_FAILED_ATTEMPTS: 300, NVM_LAST_ATTEMPT_FAILED: True}
+    ),
+    "flag not a bool": _valid_document({NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: "yes"}),
+}
+
+
+@pytest.mark.parametrize("content", CORRUPT_CONTENTS.values(), ids=CORRUPT_CONTENTS.keys())
+def test_corrupt_security_file_raises_naming_the_file_at_power_on(
+    nvm_path: Path, content: str
+) -> None:
+    nvm_path.write_text(content, encoding="utf-8")
+    with pytest.raises(NvmCorruptError) as caught:
+        make_bench(nvm=FileNvm(nvm_path, kind=KIND))  # powers the server on
+    assert str(nvm_path) in str(caught.value)
+    assert nvm_path.read_text(encoding="utf-8") == content  # never replaced silently
+
+
+@pytest.mark.parametrize("content", CORRUPT_CONTENTS.values(), ids=CORRUPT_CONTENTS.keys())
+def test_corrupt_security_file_raises_naming_the_file_on_first_request(
+    nvm_path: Path, content: str
+) -> None:
+    nvm_path.write_text(content, encoding="utf-8")
+    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND), power_on=False)
+    with pytest.raises(NvmCorruptError) as caught:
+        bench.handle(bytes([0x3E, 0x00]))  # TesterPresent, zeroSubFunction: boots the server
+    assert str(nvm_path) in str(caught.value)
+    assert nvm_path.read_text(encoding="utf-8") == content
+
+
+class _FailingNvm(MemoryNvm):
+    """Memory that refuses writes once ``fail`` is set (a full or read-only disk)."""
+
+    fail = False
+
+    def save(self, data: Mapping[str, JsonValue]) -> None:
+        if self.fail:
+            raise NvmError("disk full")
+        super().save(data)
+
+
+def test_correct_key_does_not_unlock_when_the_counter_cannot_be_saved() -> None:
+    """A failing NVM write answers 0x10 and leaves the server locked (save before unlock)."""
+    store = _FailingNvm()
+    bench = make_bench(nvm=store)
+    enter_extended(bench)
+    seed = request_seed(bench, LEVEL_DIAG)
+    store.fail = True
+    response = bench.server.handle(
+        bytes([0x27, 0x02]) + key_for(LEVEL_DIAG, seed),  # SecurityAccess sendKey level 0x01 + key
+        PHYSICAL,
+        bench.clock.now(),
+    )
+    assert response == bytes([0x7F, 0x27, 0x10])  # negative response, SecurityAccess, generalReject
+    assert bench.server.security.unlocked_level is None
