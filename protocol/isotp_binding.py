@@ -8,8 +8,11 @@ One node gets a physical stack (request ID → response ID) and, optionally, a f
 from __future__ import annotations
 
 import logging
+import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import can
@@ -23,6 +26,8 @@ from protocol.uds.server import UdsServer
 logger = logging.getLogger(__name__)
 
 CLASSIC_CAN_DLEN = 8
+MAX_ISOTP_PAYLOAD = 0xFFFFFFFF
+"""ISO 15765-2:2016 allows 32-bit FF_DL escapes; classic servers keep 4095."""
 CAN_FD_DLEN = 64
 RECV_TIMEOUT_S = 0.2
 """How long a receive thread blocks before it checks for a stop request."""
@@ -58,6 +63,11 @@ class IsoTpAddressing:
             )
         if self.request_id == self.response_id:
             raise ConfigurationError("request and response IDs must differ")
+        if self.functional_id in (self.request_id, self.response_id):
+            # The same frame would reach two stacks (answered twice) or the node's own responses.
+            raise ConfigurationError(
+                f"functional ID 0x{self.functional_id:03X} must differ from the physical IDs"
+            )
 
     def describe(self) -> str:
         ext = "" if self.extended_address is None else f" ext 0x{self.extended_address:02X}"
@@ -102,25 +112,33 @@ class IsoTpParameters:
     n_bs_s: float = 1.0
     n_cr_s: float = 1.0
     max_payload: int = 4095
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Further can-isotp parameters, by can-isotp's names and units (applied last)."""
 
     def __post_init__(self) -> None:
         if self.padding is not None and not 0 <= self.padding <= 0xFF:
             raise ConfigurationError(f"padding must be a byte, got {self.padding}")
         if not 0 <= self.block_size <= 0xFF:
             raise ConfigurationError(f"block size must be 0..255, got {self.block_size}")
-        if not 0 <= self.st_min_s <= 0.127:
+        if not (math.isfinite(self.st_min_s) and 0 <= self.st_min_s <= 0.127):
             raise ConfigurationError(f"STmin must be 0..0.127 s, got {self.st_min_s}")
-        if self.n_bs_s <= 0 or self.n_cr_s <= 0:
-            raise ConfigurationError("N_Bs and N_Cr must be > 0 s")
+        for name in ("n_bs_s", "n_cr_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.001):
+                raise ConfigurationError(f"{name} must be a finite time ≥ 0.001 s, got {value}")
+        if not 1 <= self.max_payload <= MAX_ISOTP_PAYLOAD:
+            raise ConfigurationError(
+                f"max payload must be 1..{MAX_ISOTP_PAYLOAD} bytes, got {self.max_payload}"
+            )
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     def to_isotp(self) -> dict[str, Any]:
         """can-isotp ``params`` (its units: ms, raw STmin byte)."""
         params: dict[str, Any] = {
             "stmin": _stmin_byte(self.st_min_s),
             "blocksize": self.block_size,
-            "rx_flowcontrol_timeout": round(self.n_bs_s * 1000),
-            "rx_consecutive_frame_timeout": round(self.n_cr_s * 1000),
+            "rx_flowcontrol_timeout": math.ceil(self.n_bs_s * 1000),
+            "rx_consecutive_frame_timeout": math.ceil(self.n_cr_s * 1000),
             "tx_padding": self.padding,
             "tx_data_length": CAN_FD_DLEN if self.fd else CLASSIC_CAN_DLEN,
             "tx_data_min_length": CLASSIC_CAN_DLEN if self.padding is not None else None,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import isotp
@@ -60,9 +61,10 @@ def test_extended_addressing_carries_the_sub_address_both_ways() -> None:
 
 @pytest.mark.parametrize("can_id", [0x000, 0x001, 0x7DF, 0x7FF])
 def test_every_11_bit_id_is_accepted(can_id: int) -> None:
-    other = 0x123 if can_id != 0x123 else 0x124
-    IsoTpAddressing(request_id=can_id, response_id=other, functional_id=can_id)
+    other, third = (0x123, 0x124) if can_id not in (0x123, 0x124) else (0x125, 0x126)
+    IsoTpAddressing(request_id=can_id, response_id=other)
     IsoTpAddressing(request_id=other, response_id=can_id)
+    IsoTpAddressing(request_id=other, response_id=third, functional_id=can_id)
 
 
 @pytest.mark.parametrize("field", ["request_id", "response_id", "functional_id"])
@@ -88,6 +90,20 @@ def test_extended_address_outside_a_byte_is_refused(value: int) -> None:
 def test_request_and_response_ids_must_differ() -> None:
     with pytest.raises(ConfigurationError, match="differ"):
         IsoTpAddressing(request_id=0x7E0, response_id=0x7E0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"functional_id": 0x7E0}, id="functional-equals-request"),
+        pytest.param({"functional_id": 0x7E8}, id="functional-equals-response"),
+    ],
+)
+def test_functional_id_must_differ_from_the_physical_ids(kwargs: dict[str, Any]) -> None:
+    """Equal to the request ID, every request would reach two stacks and be answered twice;
+    equal to the response ID, the node would listen to its own responses."""
+    with pytest.raises(ConfigurationError):
+        IsoTpAddressing(request_id=0x7E0, response_id=0x7E8, **kwargs)
 
 
 def test_configuration_error_is_a_value_error() -> None:
@@ -127,6 +143,35 @@ def test_defaults_follow_the_spec() -> None:
 def test_invalid_parameters_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         IsoTpParameters(**kwargs)
+
+
+@pytest.mark.parametrize("field", ["n_bs_s", "n_cr_s"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_timeouts_are_refused_at_construction(field: str, value: float) -> None:
+    """Configuration is validated at construction (design guide); a NaN or infinite timeout
+    must not get through to fail later, inside the binding, as a plain ValueError."""
+    kwargs: dict[str, Any] = {field: value}
+    with pytest.raises(ConfigurationError):
+        IsoTpParameters(**kwargs)
+
+
+@pytest.mark.parametrize("max_payload", [0, -1])
+def test_max_payload_must_be_positive(max_payload: int) -> None:
+    with pytest.raises(ConfigurationError):
+        IsoTpParameters(max_payload=max_payload)
+
+
+@pytest.mark.parametrize("field", ["n_bs_s", "n_cr_s"])
+def test_a_positive_timeout_never_becomes_zero_milliseconds(field: str) -> None:
+    """0.1 ms is > 0 s and accepted, so it must not turn into can-isotp's 0 ms (refusing
+    sub-millisecond values at construction would be as good)."""
+    kwargs: dict[str, Any] = {field: 0.0001}
+    try:
+        params = IsoTpParameters(**kwargs).to_isotp()
+    except ConfigurationError:
+        return
+    key = {"n_bs_s": "rx_flowcontrol_timeout", "n_cr_s": "rx_consecutive_frame_timeout"}[field]
+    assert params[key] >= 1
 
 
 @pytest.mark.parametrize("padding", [None, 0x00, 0xAA, 0xCC, 0xFF])

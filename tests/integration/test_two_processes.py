@@ -1,0 +1,258 @@
+"""The node in another process: a python-can-remote hub (bound to 127.0.0.1, design guide
+pitfall) bridges a virtual bus; ``ecusim run -i remote`` serves the engine on it; the test process
+is the tester. Also: the failed-attempt counter survives SIGKILL through ``--state-dir``
+(diagnostics.md §3)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import can
+import isotp
+import pytest
+from uds_bench import (
+    CLIENT_ISOTP_PARAMS,
+    DID_ACTIVE_SESSION,
+    DID_VIN,
+    ENGINE_CLIENT_ADDRESS,
+    EXTENDED_SESSION,
+    client_config,
+    nrc_of,
+)
+from udsoncan.client import Client
+from udsoncan.connections import PythonIsoTpV2Connection
+
+from ecusim.ecus.engine import DEFAULT_VIN
+from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT_S = 15.0
+"""Deadline for a subprocess to print its ready line (Python start-up on a busy 2-core box)."""
+
+STOP_TIMEOUT_S = 10.0
+
+READY_LINE = r"^ecusim: .*ready"
+
+
+class Process:
+    """A child process whose merged stdout/stderr is read line by line by a thread (so a full
+    pipe can never block it) and matched against a pattern to wait for."""
+
+    def __init__(self, args: list[str], on_line: Callable[[str], None] | None = None) -> None:
+        self.args = args
+        self.on_line = on_line
+        self.popen = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            line = raw.rstrip("\n")
+            if self.on_line is not None:
+                self.on_line(line)
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT_S) -> re.Match[str]:
+        """The first output line matching ``pattern``; fails after ``timeout`` or on exit."""
+        regex = re.compile(pattern)
+        found: list[re.Match[str]] = []
+
+        def ready() -> bool:
+            found[:] = [m for m in map(regex.search, self.lines) if m is not None][:1]
+            return bool(found) or not self._reader.is_alive()
+
+        with self._changed:
+            self._changed.wait_for(ready, timeout=timeout)
+        if not found:
+            pytest.fail(f"{self.args[2:4]} never printed /{pattern}/; output: {self.lines}")
+        return found[0]
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+        try:
+            code = self.popen.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            code = self.popen.wait()
+        self._reader.join(timeout=STOP_TIMEOUT_S)
+        return code
+
+
+class Starter(Protocol):
+    def __call__(
+        self, args: list[str], on_line: Callable[[str], None] | None = None
+    ) -> Process: ...
+
+
+@pytest.fixture
+def processes() -> Iterator[Starter]:
+    """Starts child processes; kills whatever is left at teardown."""
+    started: list[Process] = []
+
+    def start(args: list[str], on_line: Callable[[str], None] | None = None) -> Process:
+        process = Process(args, on_line)
+        started.append(process)
+        return process
+
+    yield start
+    for process in reversed(started):
+        process.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def hub_url(processes: Starter, channel: str) -> str:
+    """A python-can-remote hub on 127.0.0.1 and an OS-chosen free port, over a virtual bus."""
+    hub = processes(
+        [sys.executable, "-m", "can_remote", "--interface", "virtual", "--channel", channel,
+         "--host", "127.0.0.1", "--port", "0"]
+    )  # fmt: skip
+    assert hub.wait_for(r"Server listening on (\S+):").group(1) == "127.0.0.1"
+    port = int(hub.wait_for(r"ws://localhost:(\d+)/").group(1))
+    return f"ws://127.0.0.1:{port}/"
+
+
+def _ecusim_args(hub_url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ecusim", "run", "-i", "remote", "-c", hub_url,
+            "--duration", "60", *extra]  # fmt: skip
+
+
+def _start_ecusim(processes: Starter, hub_url: str, *extra: str) -> Process:
+    """Start ``ecusim run`` and wait for its ready line (it is serving from then on, see
+    ``test_ready_means_serving``)."""
+    node = processes(_ecusim_args(hub_url, *extra))
+    node.wait_for(READY_LINE)
+    return node
+
+
+@pytest.fixture
+def remote_client(hub_url: str) -> Iterator[Client]:
+    """A udsoncan client in this process, connected through the hub."""
+    bus = can.Bus(interface="remote", channel=hub_url)
+    notifier = can.Notifier(bus, [], timeout=0.1)
+    stack = isotp.NotifierBasedCanStack(
+        bus, notifier, address=ENGINE_CLIENT_ADDRESS, params=dict(CLIENT_ISOTP_PARAMS)
+    )
+    client = Client(PythonIsoTpV2Connection(stack), config=client_config())
+    client.open()
+    yield client
+    client.close()
+    notifier.stop()
+    bus.shutdown()
+
+
+def test_udsoncan_through_the_hub_to_an_ecusim_process(
+    processes: Starter, hub_url: str, remote_client: Client
+) -> None:
+    client = remote_client
+    node = _start_ecusim(processes, hub_url)
+
+    assert client.read_data_by_identifier_first(DID_VIN) == DEFAULT_VIN
+    client.change_session(EXTENDED_SESSION)
+    assert client.read_data_by_identifier_first(DID_ACTIVE_SESSION) == 0x03
+    client.unlock_security_access(0x01)
+
+    assert node.stop(signal.SIGTERM) == 0
+    assert node.lines[-1] == "ecusim: stopped"
+
+
+def _wrong_key(level: int, seed: bytes, params: Any = None) -> bytes:
+    return bytes(4)  # never the right key for a non-zero seed
+
+
+def test_failed_attempt_survives_sigkill(
+    processes: Starter,
+    hub_url: str,
+    remote_client: Client,
+    tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "state"
+    wrong = remote_client
+    node = _start_ecusim(processes, hub_url, "--state-dir", str(state_dir))
+    wrong.config["security_algo"] = _wrong_key
+    wrong.change_session(EXTENDED_SESSION)
+
+    assert nrc_of(wrong.unlock_security_access, 0x01) == 0x35
+
+    assert node.stop(signal.SIGKILL) == -signal.SIGKILL
+    nvm = json.loads((state_dir / "engine.nvm.json").read_text(encoding="ascii"))
+    security = nvm["data"]["security"]  # the counter reached the disk before 0x35 went out
+    assert security[NVM_FAILED_ATTEMPTS] == 1
+    assert security[NVM_LAST_ATTEMPT_FAILED] is True
+
+    _start_ecusim(processes, hub_url, "--state-dir", str(state_dir))
+    wrong.change_session(EXTENDED_SESSION)
+
+    # The last attempt failed before the "power cycle": boot delay, requestSeed → 0x37.
+    assert nrc_of(wrong.request_seed, 0x01) == 0x37
+
+
+def test_ready_means_serving(processes: Starter, hub_url: str) -> None:
+    """``ecusim run`` prints "ready" when serving: a request sent the moment the line appears
+    must be answered."""
+    bus = can.Bus(interface="remote", channel=hub_url)
+    responses: queue.Queue[can.Message] = queue.Queue()
+    notifier = can.Notifier(bus, [responses.put], timeout=0.1)
+    tester_present = can.Message(
+        arbitration_id=0x7E0,
+        is_extended_id=False,
+        data=bytes(
+            [
+                0x02,  # PCI: Single Frame, 2 bytes
+                0x3E,  # TesterPresent
+                0x00,  # zeroSubFunction
+                0xCC,  # padding
+                0xCC,  # padding
+                0xCC,  # padding
+                0xCC,  # padding
+                0xCC,  # padding
+            ]
+        ),
+    )
+
+    def on_line(line: str) -> None:
+        if re.search(READY_LINE, line):
+            bus.send(tester_present)  # at once, from the thread that reads the output
+
+    try:
+        node = processes(_ecusim_args(hub_url), on_line)
+        node.wait_for(READY_LINE)
+        try:
+            response = responses.get(timeout=2.0)
+        except queue.Empty:
+            response = None
+        assert response is not None, "the request sent on 'ready' was lost"
+        assert response.arbitration_id == 0x7E8
+        assert bytes(response.data[:3]) == bytes(
+            [
+                0x02,  # PCI: Single Frame, 2 bytes
+                0x7E,  # TesterPresent positive response
+                0x00,  # zeroSubFunction
+            ]
+        )
+    finally:
+        notifier.stop()
+        bus.shutdown()
