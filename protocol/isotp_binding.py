@@ -165,6 +165,38 @@ def _stmin_byte(st_min_s: float) -> int:
     return round(micro / 1000)
 
 
+class AddressedCanStack(isotp.NotifierBasedCanStack):
+    """A ``NotifierBasedCanStack`` that drops frames not addressed to it on the Notifier thread.
+
+    can-isotp queues every frame of the bus and checks the ID two thread hand-offs later, so each
+    stack of each ECU woke for every frame on the bus. Filtering here (CAN ID, and the address
+    byte under extended addressing) keeps a node's latency independent of its neighbours
+    (docs/performance.md).
+    """
+
+    def __init__(
+        self,
+        bus: can.BusABC,
+        notifier: can.Notifier,
+        *,
+        rx_id: int,
+        extended_address: int | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bus, notifier, **kwargs)
+        self.rx_id = rx_id
+        self.extended_address = extended_address
+
+    def _on_message_received(self, msg: can.Message) -> None:
+        if msg.arbitration_id != self.rx_id or msg.is_extended_id:
+            return
+        if self.extended_address is not None and (
+            not msg.data or msg.data[0] != self.extended_address
+        ):
+            return
+        super()._on_message_received(msg)
+
+
 class UdsIsoTpBinding:
     """Runs one server on a python-can bus. :meth:`start`/:meth:`stop`; usable as a context
     manager. Threads: one receiver per stack and a timer for 0x78 repeats and S3."""
@@ -190,8 +222,8 @@ class UdsIsoTpBinding:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._physical: isotp.NotifierBasedCanStack | None = None
-        self._functional: isotp.NotifierBasedCanStack | None = None
+        self._physical: AddressedCanStack | None = None
+        self._functional: AddressedCanStack | None = None
         self._send_lock = threading.Lock()
 
     def __enter__(self) -> UdsIsoTpBinding:
@@ -206,20 +238,25 @@ class UdsIsoTpBinding:
             return
         self._stop.clear()
         params = self.parameters.to_isotp()
-        self._physical = isotp.NotifierBasedCanStack(
+        extended = self.addressing.extended_address
+        self._physical = AddressedCanStack(
             self.bus,
             self.notifier,
+            rx_id=self.addressing.request_id,
+            extended_address=extended,
             address=self.addressing.physical(),
             params=params,
             error_handler=self._on_isotp_error,
         )
         functional_address = self.addressing.functional()
-        if functional_address is not None:
+        if functional_address is not None and self.addressing.functional_id is not None:
             # listen_mode: never send a flow control, so multi-frame functional requests (not
             # allowed by ISO 15765-2 §6.5.5) die unanswered.
-            self._functional = isotp.NotifierBasedCanStack(
+            self._functional = AddressedCanStack(
                 self.bus,
                 self.notifier,
+                rx_id=self.addressing.functional_id,
+                extended_address=extended,
                 address=functional_address,
                 params={**params, "listen_mode": True},
                 error_handler=self._on_isotp_error,
@@ -251,7 +288,7 @@ class UdsIsoTpBinding:
         self._threads.append(thread)
         thread.start()
 
-    def _receive_loop(self, stack: isotp.NotifierBasedCanStack, kind: Addressing) -> None:
+    def _receive_loop(self, stack: AddressedCanStack, kind: Addressing) -> None:
         single_frame_max = self.parameters.single_frame_capacity(
             self.addressing.extended_address is not None
         )
@@ -265,7 +302,8 @@ class UdsIsoTpBinding:
             response = self.server.handle(bytes(payload), kind, self.clock.now())
             if response is not None:
                 self._send(response)
-            self._wake.set()
+            if self.server.is_busy:  # a 0x78 went out: the timer switches to its fast poll
+                self._wake.set()
 
     def _timer_loop(self) -> None:
         while not self._stop.is_set():

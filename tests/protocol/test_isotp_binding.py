@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
+import can
 import isotp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.errors import ConfigurationError
-from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
+from protocol.isotp_binding import AddressedCanStack, IsoTpAddressing, IsoTpParameters
 
 # -- IsoTpAddressing ---------------------------------------------------------------------------
 
@@ -294,3 +296,66 @@ def test_parameters_are_frozen() -> None:
     params = IsoTpParameters()
     with pytest.raises(AttributeError):
         params.padding = 0x00  # type: ignore[misc]
+
+
+def _frame(can_id: int, *data: int) -> can.Message:
+    return can.Message(arbitration_id=can_id, data=bytes(data), is_extended_id=False)
+
+
+@pytest.mark.parametrize("extended_address", [None, 0x57])
+def test_addressed_stack_drops_foreign_frames_on_the_notifier_thread(
+    extended_address: int | None,
+) -> None:
+    """Frames for other IDs (or other sub-addresses) never reach the stack's queue, so they do
+    not wake its threads; can-isotp must still register the overridden listener method."""
+    channel = f"filter-{uuid.uuid4().hex}"
+    node_bus = can.Bus(interface="virtual", channel=channel)
+    notifier = can.Notifier(node_bus, [], timeout=0.05)
+    addressing = IsoTpAddressing(0x750, 0x758, extended_address=extended_address)
+    stack = AddressedCanStack(
+        node_bus,
+        notifier,
+        rx_id=0x750,
+        extended_address=extended_address,
+        address=addressing.physical(),
+    )
+    # What NotifierBasedCanStack.start() does, without its threads draining the reader:
+    stack.buffered_reader = can.BufferedReader()
+    notifier.add_listener(stack._on_message_received)
+    sender = can.Bus(interface="virtual", channel=channel)
+    try:
+        prefix = () if extended_address is None else (extended_address,)
+        sender.send(_frame(0x7E0, 0x02, 0x3E, 0x00))  # another node's ID: TesterPresent SF
+        sender.send(_frame(0x750, 0xB5, 0x02, 0x3E, 0x00))  # same ID, sub-address 0xB5
+        sender.send(_frame(0x750, *prefix, 0x02, 0x3E, 0x00))  # ours: [ext] SF len 2, 3E 00
+        received = stack.buffered_reader.get_message(timeout=2.0)
+        assert received is not None
+        expected = bytes([*prefix, 0x02, 0x3E, 0x00])
+        if extended_address is None:
+            # normal addressing keeps the 0xB5 frame: its first byte is data, not an address
+            assert bytes(received.data) == bytes([0xB5, 0x02, 0x3E, 0x00])
+            received = stack.buffered_reader.get_message(timeout=2.0)
+            assert received is not None
+        assert bytes(received.data) == expected
+        assert stack.buffered_reader.get_message(timeout=0.05) is None
+    finally:
+        notifier.stop()
+        sender.shutdown()
+        node_bus.shutdown()
+
+
+def test_can_isotp_registers_the_overridden_listener() -> None:
+    channel = f"filter-{uuid.uuid4().hex}"
+    bus = can.Bus(interface="virtual", channel=channel)
+    notifier = can.Notifier(bus, [], timeout=0.05)
+    addressing = IsoTpAddressing(0x7E0, 0x7E8)
+    stack = AddressedCanStack(
+        bus, notifier, rx_id=0x7E0, extended_address=None, address=addressing.physical()
+    )
+    try:
+        stack.start()
+        assert stack._on_message_received in notifier.listeners
+    finally:
+        stack.stop()
+        notifier.stop()
+        bus.shutdown()
