@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from protocol.errors import ConfigurationError
 from protocol.uds.sessions import EXTENDED_ONLY, allows
+
+T = TypeVar("T")
 
 DidReader = Callable[[], bytes]
 """Returns the DID's current value; may raise ``NegativeResponseError`` (e.g. 0x22)."""
@@ -54,11 +57,17 @@ class DataIdentifier:
 
 def did_table(dids: Iterable[DataIdentifier]) -> Mapping[int, DataIdentifier]:
     """Index DIDs by number; a duplicate number is a configuration error."""
-    table: dict[int, DataIdentifier] = {}
-    for item in dids:
-        if item.did in table:
-            raise ConfigurationError(f"DID {item.did:#06x} is defined twice")
-        table[item.did] = item
+    return index_unique(dids, lambda item: item.did, "DID")
+
+
+def index_unique(items: Iterable[T], number: Callable[[T], int], what: str) -> dict[int, T]:
+    """Index ``items`` by ``number``; a number used twice is a configuration error."""
+    table: dict[int, T] = {}
+    for item in items:
+        key = number(item)
+        if key in table:
+            raise ConfigurationError(f"{what} {key:#06x} is defined twice")
+        table[key] = item
     return table
 
 

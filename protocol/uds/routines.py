@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from protocol.errors import ConfigurationError
+from protocol.uds.data_identifiers import index_unique
 from protocol.uds.pending import Reply
 from protocol.uds.sessions import EXTENDED_ONLY
 
@@ -53,9 +54,4 @@ class Routine:
 
 def routine_table(routines: Iterable[Routine]) -> Mapping[int, Routine]:
     """Index routines by RID; a duplicate RID is a configuration error."""
-    table: dict[int, Routine] = {}
-    for item in routines:
-        if item.rid in table:
-            raise ConfigurationError(f"RID {item.rid:#06x} is defined twice")
-        table[item.rid] = item
-    return table
+    return index_unique(routines, lambda item: item.rid, "RID")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Container
 from typing import TYPE_CHECKING, ClassVar
 
 from protocol.constants import Nrc, Sid
@@ -35,9 +36,16 @@ class ServiceHandler(abc.ABC):
     def available_in(self, session: int) -> bool:
         return allows(self.sessions, session)
 
+    def supported_sub_functions(self, server: UdsServer) -> Container[int]:
+        """Sub-function values (suppress bit removed) this service answers; others get 0x12."""
+        return ()
+
     def check_sub_function(self, request: Request, server: UdsServer) -> None:
-        """Raise 0x12 / 0x7E / 0x33 for the sub-function; the default accepts none."""
-        raise NegativeResponseError(Nrc.SUB_FUNCTION_NOT_SUPPORTED)
+        """Raise 0x12 (or, in overrides, 0x7E / 0x33) for the request's sub-function."""
+        if request.sub_function not in self.supported_sub_functions(server):
+            raise NegativeResponseError(
+                Nrc.SUB_FUNCTION_NOT_SUPPORTED, f"sub-function {request.sub_function:#04x}"
+            )
 
     @abc.abstractmethod
     def handle(self, request: Request, server: UdsServer) -> Reply:

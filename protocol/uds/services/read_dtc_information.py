@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING
 
-from protocol.constants import DTC_FORMAT_ISO14229_1, DtcReportType, Nrc, Sid
-from protocol.errors import NegativeResponseError
+from protocol.constants import DTC_FORMAT_ISO14229_1, DtcReportType, Sid
 from protocol.uds.dtc import DtcMemory
 from protocol.uds.request import Request
 from protocol.uds.services.base import ServiceHandler, require_length
@@ -32,9 +32,8 @@ class ReadDtcInformationHandler(ServiceHandler):
     min_length = 2
     has_sub_function = True
 
-    def check_sub_function(self, request: Request, server: UdsServer) -> None:
-        if request.sub_function not in REQUEST_LENGTHS:
-            raise NegativeResponseError(Nrc.SUB_FUNCTION_NOT_SUPPORTED)
+    def supported_sub_functions(self, server: UdsServer) -> Container[int]:
+        return REQUEST_LENGTHS
 
     def handle(self, request: Request, server: UdsServer) -> bytes:
         report = DtcReportType(request.sub_function)

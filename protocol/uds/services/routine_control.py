@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING
 
 from protocol.constants import Nrc, RoutineControlType, Sid
@@ -34,9 +35,8 @@ class RoutineControlHandler(ServiceHandler):
     def __init__(self, *, sessions: frozenset[int] | None = NON_DEFAULT_SESSIONS) -> None:
         super().__init__(sessions=sessions)
 
-    def check_sub_function(self, request: Request, server: UdsServer) -> None:
-        if request.sub_function not in CONTROL_TYPES:
-            raise NegativeResponseError(Nrc.SUB_FUNCTION_NOT_SUPPORTED)
+    def supported_sub_functions(self, server: UdsServer) -> Container[int]:
+        return CONTROL_TYPES
 
     def handle(self, request: Request, server: UdsServer) -> Reply:
         rid = int.from_bytes(request.payload[2:4], "big")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING
 
-from protocol.constants import Nrc, Sid
-from protocol.errors import NegativeResponseError
+from protocol.constants import Sid
 from protocol.uds.request import Request
 from protocol.uds.services.base import ServiceHandler, require_length
 
@@ -22,9 +22,8 @@ class TesterPresentHandler(ServiceHandler):
     min_length = 2
     has_sub_function = True
 
-    def check_sub_function(self, request: Request, server: UdsServer) -> None:
-        if request.sub_function != ZERO_SUB_FUNCTION:
-            raise NegativeResponseError(Nrc.SUB_FUNCTION_NOT_SUPPORTED)
+    def supported_sub_functions(self, server: UdsServer) -> Container[int]:
+        return (ZERO_SUB_FUNCTION,)
 
     def handle(self, request: Request, server: UdsServer) -> bytes:
         require_length(request, 2)
