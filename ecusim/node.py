@@ -28,7 +28,7 @@ def serve(
     ``on_ready`` runs once every ECU is powered on and listening (its NVM validated)."""
     with ExitStack() as stack:
         for ecu in ecus:
-            stack.enter_context(ecu.binding(connection.bus, connection.notifier, clock))
+            stack.enter_context(ecu.binding(connection.tx_bus, connection.notifier, clock))
             logger.info("serving %s", ecu.describe())
         if on_ready is not None:
             on_ready()

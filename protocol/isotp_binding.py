@@ -224,7 +224,7 @@ class UdsIsoTpBinding:
         self._threads: list[threading.Thread] = []
         self._physical: AddressedCanStack | None = None
         self._functional: AddressedCanStack | None = None
-        self._send_lock = threading.Lock()
+        self._io_lock = threading.Lock()
 
     def __enter__(self) -> UdsIsoTpBinding:
         self.start()
@@ -299,28 +299,59 @@ class UdsIsoTpBinding:
             if kind is Addressing.FUNCTIONAL and len(payload) > single_frame_max:
                 logger.debug("%s: multi-frame functional request ignored", self.name)
                 continue
-            response = self.server.handle(bytes(payload), kind, self.clock.now())
-            if response is not None:
-                self._send(response)
+            self._guarded(self._answer, bytes(payload), kind)
             if self.server.is_busy:  # a 0x78 went out: the timer switches to its fast poll
                 self._wake.set()
 
+    def _answer(self, payload: bytes, kind: Addressing) -> None:
+        # One lock around "compute and queue" for both threads, so a final response can never
+        # be queued before the 0x78 that announced it.
+        with self._io_lock:
+            now = self.clock.now()
+            response = self.server.handle(payload, kind, now)
+            if response is not None:
+                self._send(response)
+            self.server.after_response(now)
+
     def _timer_loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(BUSY_POLL_S if self.server.is_busy else IDLE_POLL_S)
+            self._wake.wait(self._timer_wait_s())
             self._wake.clear()
-            for response in self.server.poll(self.clock.now()):
+            self._guarded(self._poll)
+
+    def _poll(self) -> None:
+        with self._io_lock:
+            now = self.clock.now()
+            for response in self.server.poll(now):
                 self._send(response)
+            self.server.after_response(now)
+
+    def _timer_wait_s(self) -> float:
+        """Poll fast while work is pending, else by the next deadline (S3), at most
+        :data:`IDLE_POLL_S` (the clock may run faster than real time)."""
+        if self.server.is_busy:
+            return BUSY_POLL_S
+        deadline = self.server.next_deadline()
+        if deadline is None:
+            return IDLE_POLL_S
+        return min(IDLE_POLL_S, max(BUSY_POLL_S, deadline - self.clock.now()))
+
+    def _guarded(self, step: Any, *args: Any) -> None:
+        """Run one step of a thread's loop; an unexpected error is logged and the node keeps
+        serving (one bad request or a failing NVM must not leave it deaf)."""
+        try:
+            step(*args)
+        except Exception as exc:
+            logger.error("%s: %s failed: %r", self.name, getattr(step, "__name__", step), exc)
 
     def _send(self, payload: bytes) -> None:
         stack = self._physical
         if stack is None:
             return
-        with self._send_lock:
-            try:
-                stack.send(payload)
-            except Exception as exc:  # a full queue or a bus error must not kill the node
-                logger.warning("%s: could not send %s: %r", self.name, payload[:8].hex(), exc)
+        try:
+            stack.send(payload)
+        except Exception as exc:  # a full queue or a bus error must not kill the node
+            logger.warning("%s: could not send %s: %r", self.name, payload[:8].hex(), exc)
 
     def _on_isotp_error(self, error: Exception) -> None:
         logger.info("%s: ISO-TP: %s", self.name, error)

@@ -156,6 +156,20 @@ class FileNvm:
     def corrupt(self, problem: str) -> NvmCorruptError:
         return self._corrupt(problem)
 
+    def check_writable(self) -> None:
+        """Fail early (NvmError naming the folder) if the file's folder cannot be created or
+        written, rather than at the first attempt counter that must be saved."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            raise NvmError(
+                f"NVM folder {directory} is not writable: {exc.strerror or exc}"
+            ) from exc
+
     def _corrupt(self, problem: str, *, alternative: str = "") -> NvmCorruptError:
         return NvmCorruptError(
             f"NVM file {self.path} {problem}; {alternative}delete {self.path} to reinitialise "

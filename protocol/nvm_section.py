@@ -39,8 +39,12 @@ class NvmSection:
             whole = self._shared.store.load()
             if whole is None:
                 return None
-            value = whole.get(self.name)
-            return dict(value) if isinstance(value, dict) else None
+            if self.name not in whole:
+                return None
+            value = whole[self.name]
+            if not isinstance(value, dict):
+                raise self.corrupt(f"is {type(value).__name__}, not an object")
+            return dict(value)
 
     def save(self, data: Mapping[str, JsonValue]) -> None:
         with self._shared.lock:

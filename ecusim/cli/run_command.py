@@ -43,9 +43,15 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds: {text!r}")
+    if not 0 < value <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"must be > 0 and at most {MAX_DURATION_S:g} seconds: {text!r}"
+        )
     return value
+
+
+MAX_DURATION_S = 366 * 24 * 3600.0
+"""A year: longer (or infinite) durations overflow the platform's timeouts."""
 
 
 def open_bus(args: argparse.Namespace) -> can.BusABC:
@@ -67,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     nvm = None
     if args.state_dir is not None:
         nvm = FileNvm(args.state_dir / "engine.nvm.json", kind="engine")
+        try:
+            nvm.check_writable()
+        except NvmError as exc:
+            raise CliError(f"--state-dir: {exc}") from exc
     try:
         # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
         isotp_parameters = IsoTpParameters(fd=bool(getattr(args, "fd", False)))

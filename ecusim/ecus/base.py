@@ -19,7 +19,8 @@ class DiagnosableEcu:
     server: UdsServer
 
     def binding(self, bus: can.BusABC, notifier: can.Notifier, clock: Clock) -> UdsIsoTpBinding:
-        """A transport binding of this ECU's server on the vehicle's bus and notifier."""
+        """A transport binding of this ECU's server on the vehicle's bus and notifier (pass a
+        :class:`~ecusim.bus.BusConnection`'s ``tx_bus`` so the car's trace sees responses)."""
         return UdsIsoTpBinding(
             self.server,
             bus,

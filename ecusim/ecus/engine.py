@@ -12,7 +12,8 @@ from ecusim.ecus.identification import (
     identification_dids,
     vin_did,
 )
-from ecusim.vin import validate_vin
+from ecusim.ecus.start_control import StartControl
+from ecusim.vin import VinError, validate_vin
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.nvm import MemoryNvm, NvmStore
 from protocol.nvm_section import SharedNvm
@@ -64,15 +65,17 @@ class EngineEcu(DiagnosableEcu):
         *,
         nvm: NvmStore | None = None,
         seed_source: SeedSource | None = None,
+        communication_id: int | None = None,
     ) -> None:
+        """``communication_id``: the ECU-ECM ID shared with the immobilizer at manufacture
+        (stored in NVM on first start); ``None`` for an engine without an immobilizer link."""
         self.config = config if config is not None else EngineConfig()
         self.addressing = self.config.addressing
         self.isotp_parameters = self.config.isotp
         self._nvm = SharedNvm(nvm if nvm is not None else MemoryNvm())
         self._identity = self._nvm.section("identity")
-        stored = self._identity.load()
-        stored_vin = stored.get("vin") if stored else None
-        self._vin = validate_vin(stored_vin) if isinstance(stored_vin, str) else self.config.vin
+        self._vin = self._load_vin()
+        self.start_control = StartControl(self._nvm.section("ecm_link"), communication_id)
         serial = self.config.serial_number or serial_number_for("ENG", self._vin)
         self.server = UdsServer(
             config=self.config.server,
@@ -96,6 +99,15 @@ class EngineEcu(DiagnosableEcu):
             seed_source=seed_source,
             security_nvm=self._nvm.section("security"),
         )
+
+    def _load_vin(self) -> str:
+        stored = self._identity.load()
+        if stored is None:
+            return self.config.vin
+        try:
+            return validate_vin(str(stored.get("vin")))
+        except VinError as exc:
+            raise self._identity.corrupt(f"stored VIN: {exc}") from exc
 
     @property
     def vin(self) -> str:

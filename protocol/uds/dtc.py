@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from protocol.constants import ALL_DTC_GROUPS, DtcStatus
 from protocol.errors import ConfigurationError
@@ -55,6 +55,12 @@ class DtcMemory:
                 raise ConfigurationError(f"DTC number must fit 3 bytes, got {number:#x}")
             self._status[number] = STATUS_AFTER_CLEAR
         self._lock = threading.Lock()
+        self.listeners: list[Callable[[], None]] = []
+        """Called after every change (e.g. so the ECU can persist the statuses)."""
+
+    def _changed(self) -> None:
+        for listener in list(self.listeners):
+            listener()
 
     @property
     def supported(self) -> tuple[int, ...]:
@@ -78,6 +84,7 @@ class DtcMemory:
             )
             status &= ~STATUS_AFTER_CLEAR & 0xFF
             self._status[number] = status
+        self._changed()
 
     def report_passed(self, number: int) -> None:
         """A test of this DTC passed: testFailed and the not-completed bits cleared."""
@@ -85,6 +92,7 @@ class DtcMemory:
             status = self._status[number]
             status &= ~(int(DtcStatus.TEST_FAILED) | STATUS_AFTER_CLEAR) & 0xFF
             self._status[number] = status
+        self._changed()
 
     def start_operation_cycle(self) -> None:
         """A new operation cycle (ignition on): …ThisOperationCycle bits restart."""
@@ -94,6 +102,7 @@ class DtcMemory:
                 self._status[number] = cleared | int(
                     DtcStatus.TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE
                 )
+        self._changed()
 
     def matching(self, mask: int) -> list[tuple[int, int]]:
         """DTCs whose (status & availability) & mask is non-zero, as (number, status) pairs."""
@@ -119,6 +128,7 @@ class DtcMemory:
             targets = list(self._status) if group == ALL_DTC_GROUPS else [group]
             for number in targets:
                 self._status[number] = STATUS_AFTER_CLEAR
+        self._changed()
 
     def snapshot(self) -> dict[str, int]:
         """Statuses keyed by 6-hex-digit DTC number, for NVM."""
@@ -138,3 +148,4 @@ class DtcMemory:
             loaded[number] = value
         with self._lock:
             self._status.update(loaded)
+        self._changed()

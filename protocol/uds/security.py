@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from protocol.constants import Nrc
-from protocol.errors import ConfigurationError, NegativeResponseError
+from protocol.errors import ConfigurationError, NegativeResponseError, NvmError
 from protocol.nvm import NvmStore
 from protocol.security_algorithms import SecurityAlgorithm
 from protocol.seed_source import SeedSource
@@ -98,13 +98,22 @@ class SecurityManager:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def power_on(self, now: float) -> None:
+    def power_on(self, now: float, *, strict: bool = True) -> None:
         """Boot: volatile state cleared, persisted counter loaded, boot delay if the last attempt
-        failed (diagnostics.md §3)."""
+        failed (diagnostics.md §3).
+
+        A record that cannot be read raises when ``strict``; otherwise it is logged and the
+        server fails safe: the counters in memory are kept and the boot delay applies."""
         with self._lock:
             self.lock()
             self._delay_until = None
-            self._load()
+            try:
+                self._load()
+            except NvmError as exc:
+                if strict:
+                    raise
+                logger.error("security record unreadable, failing safe: %s", exc)
+                self.last_attempt_failed = True
             if self.last_attempt_failed and self.policy.boot_delay_s > 0:
                 self._delay_until = now + self.policy.boot_delay_s
 
@@ -172,9 +181,11 @@ class SecurityManager:
                 return
             self.failed_attempts = min(self.failed_attempts + 1, 0xFF)
             self.last_attempt_failed = True
+            locked_out = self.failed_attempts >= self.policy.attempt_limit
+            if locked_out:
+                self._delay_until = now + self.policy.delay_s  # in force even if saving fails
             self._save()
-            if self.failed_attempts >= self.policy.attempt_limit:
-                self._delay_until = now + self.policy.delay_s
+            if locked_out:
                 raise NegativeResponseError(
                     Nrc.EXCEEDED_NUMBER_OF_ATTEMPTS,
                     f"{self.failed_attempts} failed attempts; {self.policy.delay_s:g} s delay",
@@ -213,9 +224,16 @@ class SecurityManager:
         self.last_attempt_failed = failed
 
     def _save(self) -> None:
-        self._nvm.save(
-            {
-                NVM_FAILED_ATTEMPTS: self.failed_attempts,
-                NVM_LAST_ATTEMPT_FAILED: self.last_attempt_failed,
-            }
-        )
+        """Persist the counter; a failed write answers 0x72 generalProgrammingFailure."""
+        try:
+            self._nvm.save(
+                {
+                    NVM_FAILED_ATTEMPTS: self.failed_attempts,
+                    NVM_LAST_ATTEMPT_FAILED: self.last_attempt_failed,
+                }
+            )
+        except NvmError as exc:
+            logger.error("security record not saved: %s", exc)
+            raise NegativeResponseError(
+                Nrc.GENERAL_PROGRAMMING_FAILURE, "attempt counter could not be saved"
+            ) from exc

@@ -63,6 +63,11 @@ class ServerConfig:
             raise ConfigurationError("the default session (0x01) must be supported")
         if any(not 0x01 <= s <= 0x7F for s in self.sessions):
             raise ConfigurationError(f"session types must be 0x01..0x7F: {sorted(self.sessions)}")
+        valid_resets = {int(t) for t in ResetType}
+        if not self.reset_types <= valid_resets:
+            raise ConfigurationError(
+                f"reset types must be among {sorted(valid_resets)}: {sorted(self.reset_types)}"
+            )
         if self.reset_duration_s < 0:
             raise ConfigurationError("reset duration must be ≥ 0 s")
         if self.max_response_length < 8:
@@ -134,25 +139,34 @@ class UdsServer:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def power_on(self, now: float) -> None:
-        """Start (or restart) the server: default session, locked, persisted security loaded."""
+    def power_on(self, now: float, *, strict: bool = True) -> None:
+        """Start (or restart) the server: default session, locked, persisted security loaded.
+
+        ``strict``: an unreadable security record raises (start-up refuses to run); otherwise
+        (a restart after ECUReset) it is logged and the server fails safe (see SecurityManager).
+        """
         with self._lock:
             self._booted = True
             old = self.session
             self.session = int(Session.DEFAULT)
             self._s3_deadline = None
             self._pending = None
+            self._scheduled_reset = None
             self.started_routines.clear()
-            self.security.power_on(now)
+            self.security.power_on(now, strict=strict)
             if old != self.session:
                 self._notify_session(old, self.session)
 
     # -- entry points --------------------------------------------------------------------------
 
     def handle(self, payload: bytes, addressing: Addressing, now: float) -> bytes | None:
-        """Process one complete request; return the response to send now, or ``None``."""
+        """Process one complete request; return the response to send now, or ``None``.
+
+        After sending the response, call :meth:`after_response` (ECUReset resets then, ISO
+        14229-1 §10.3: response first); otherwise it happens at the next call at the latest."""
         with self._lock:
             self._ensure_booted(now)
+            self.after_response(now)
             self._expire_s3(now)
             if not payload:
                 return None
@@ -161,7 +175,7 @@ class UdsServer:
                     return None
                 self._silent_until = None
             if self._pending is not None:
-                return self._while_pending(payload, now)
+                return self._while_pending(payload, addressing)
             request = Request(bytes(payload), addressing, now)
             response = self._dispatch(request)
             self._after_request(now)
@@ -171,6 +185,7 @@ class UdsServer:
         """Advance time: S3 expiry, repeated 0x78 and the final response of pending work."""
         with self._lock:
             self._ensure_booted(now)
+            self.after_response(now)
             out: list[bytes] = []
             pending = self._pending
             if pending is not None:
@@ -189,13 +204,18 @@ class UdsServer:
                 else:
                     if data is not None:
                         self._pending = None
-                        out.append(self._positive(pending.sid, data, now))
+                        out.append(self._positive(pending.sid, data))
                         self._after_request(now)
                     elif now >= pending.next_repeat_at:
                         pending.next_repeat_at = now + self.config.timing.pending_repeat_s
                         out.append(self._response_pending(pending.sid))
             self._expire_s3(now)
             return out
+
+    def after_response(self, now: float) -> None:
+        """The last response is on the bus: run a scheduled ECUReset now."""
+        with self._lock:
+            self._run_scheduled_reset(now)
 
     def next_deadline(self) -> float | None:
         """The clock time by which :meth:`poll` should next be called (``None``: no need).
@@ -273,19 +293,19 @@ class UdsServer:
             self._scheduled_reset = None
             return self._negative(request.sid, Nrc.GENERAL_REJECT)
         if isinstance(reply, bytes | bytearray):
-            response = self._positive(request.sid, bytes(reply), request.now)
+            response = self._positive(request.sid, bytes(reply))
             if response[0] == NEGATIVE_RESPONSE_SID:
                 self._scheduled_reset = None
-            self._run_scheduled_reset(request.now)
             return None if suppress and response[0] != NEGATIVE_RESPONSE_SID else response
         repeat_at = request.now + self.config.timing.pending_repeat_s
         self._pending = _Pending(request.sid, reply, repeat_at)
         return self._response_pending(request.sid)
 
-    def _while_pending(self, payload: bytes, now: float) -> bytes | None:
+    def _while_pending(self, payload: bytes, addressing: Addressing) -> bytes | None:
         """A request while another is still processing: TesterPresent with the suppress bit is
-        accepted silently; anything else answers 0x21 busyRepeatRequest (ISO 14229-1 A.1)."""
-        if payload == bytes([Sid.TESTER_PRESENT, 0x80]):
+        accepted silently; other physical requests answer 0x21 busyRepeatRequest (ISO 14229-1
+        A.1); functional ones get no answer (a busy server stays as quiet as an idle one)."""
+        if payload == bytes([Sid.TESTER_PRESENT, 0x80]) or addressing is Addressing.FUNCTIONAL:
             return None
         return self._negative(payload[0], Nrc.BUSY_REPEAT_REQUEST)
 
@@ -309,13 +329,13 @@ class UdsServer:
         if reset_type is None:
             return
         logger.info("ECUReset %s", reset_type.name)
-        self.power_on(now)
+        self.power_on(now, strict=False)
         if self.config.reset_duration_s > 0:
             self._silent_until = now + self.config.reset_duration_s
         for listener in list(self.reset_listeners):
-            listener(reset_type)
+            _call_listener(listener, reset_type)
 
-    def _positive(self, sid: int, data: bytes, now: float) -> bytes:
+    def _positive(self, sid: int, data: bytes) -> bytes:
         response = bytes([(sid + POSITIVE_RESPONSE_OFFSET) & 0xFF]) + data
         if len(response) > self.config.max_response_length:
             logger.warning("response to SID %#04x is %d bytes: too long", sid, len(response))
@@ -334,4 +354,12 @@ class UdsServer:
 
     def _notify_session(self, old: int, new: int) -> None:
         for listener in list(self.session_listeners):
-            listener(old, new)
+            _call_listener(listener, old, new)
+
+
+def _call_listener(listener: Callable[..., None], *args: object) -> None:
+    """An ECU's listener failing must not stop the server (it is logged)."""
+    try:
+        listener(*args)
+    except Exception as exc:
+        logger.error("listener %r failed: %r", listener, exc)

@@ -54,7 +54,15 @@ def test_bad_vin_is_one_line_usage_error(
 
 @pytest.mark.parametrize(
     "argv",
-    [["run", "--duration", "-1"], ["run", "--duration", "soon"], ["run", "-i", "nosuch"], ["fly"]],
+    [
+        ["run", "--duration", "-1"],
+        ["run", "--duration", "soon"],
+        ["run", "--duration", "inf"],
+        ["run", "--duration", "1e300"],
+        ["run", "--duration", "nan"],
+        ["run", "-i", "nosuch"],
+        ["fly"],
+    ],
 )
 def test_bad_flags_exit_2_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -157,3 +165,16 @@ def test_invalid_security_record_is_refused_before_ready(
     assert str(state) in captured.err and "failed_attempts" in captured.err
     assert "Traceback" not in captured.err
     assert state.read_bytes() == before
+
+
+def test_unwritable_state_dir_is_refused_before_ready(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    argv = ["run", "-i", "virtual", "-c", _channel(), "--state-dir", str(blocker / "state")]
+    assert main([*argv, "--duration", "0.1"]) == 1
+    captured = capsys.readouterr()
+    assert "ready" not in captured.out
+    assert captured.err.startswith("ecusim: error: --state-dir: NVM folder")
+    assert "Traceback" not in captured.err

@@ -137,7 +137,7 @@ class Bench:
         self._bindings: list[UdsIsoTpBinding] = []
 
     def serve(self, ecu: DiagnosableEcu) -> UdsIsoTpBinding:
-        binding = ecu.binding(self.connection.bus, self.connection.notifier, self.clock)
+        binding = ecu.binding(self.connection.tx_bus, self.connection.notifier, self.clock)
         binding.start()
         self._bindings.append(binding)
         return binding

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from protocol.errors import NvmCorruptError
 from protocol.nvm import FileNvm, MemoryNvm
 from protocol.nvm_section import SharedNvm
 
@@ -28,6 +31,9 @@ def test_sections_in_one_file_survive_a_new_store(tmp_path: Path) -> None:
     assert reopened.section("identity").load() == {"vin": "X"}
 
 
-def test_a_section_that_is_not_an_object_reads_as_blank() -> None:
-    shared = SharedNvm(MemoryNvm({"security": 5}))
-    assert shared.section("security").load() is None
+def test_a_section_that_is_not_an_object_is_corrupt(tmp_path: Path) -> None:
+    """Reading it as blank would silently reset what it holds (e.g. the attempt counter)."""
+    path = tmp_path / "ecu.json"
+    FileNvm(path, kind="engine").save({"security": 5})
+    with pytest.raises(NvmCorruptError, match=r"section 'security'.*not an object"):
+        SharedNvm(FileNvm(path, kind="engine")).section("security").load()

@@ -13,14 +13,19 @@ from protocol.uds.services.base import ServiceHandler, require_length
 if TYPE_CHECKING:
     from protocol.uds.server import UdsServer
 
+LENGTH_WITH_MEMORY_SELECTION = 5
+PRIMARY_MEMORY = 0x00
+
 ClearCondition = Callable[[], None]
 """Raises ``NegativeResponseError(0x22)`` when the ECU cannot clear now."""
 
 
 class ClearDiagnosticInformationHandler(ServiceHandler):
-    """``14 <group:3>`` → ``54``. Group 0xFFFFFF clears all; a DTC number clears that DTC.
+    """``14 <group:3> [memory selection]`` → ``54``. Group 0xFFFFFF clears all; a DTC number
+    clears that DTC.
 
-    Checks in §12.2.4 Figure 14 order: length 0x13 (exactly 4 bytes), unknown group 0x31,
+    Checks in §12.2.4 Figure 14 order: length 0x13 (4 bytes, or 5 with MemorySelection 0x00;
+    another selection is 0x31), unknown group 0x31,
     the ECU's condition 0x22, then clear.
     """
 
@@ -34,7 +39,15 @@ class ClearDiagnosticInformationHandler(ServiceHandler):
         self._condition = condition
 
     def handle(self, request: Request, server: UdsServer) -> bytes:
-        require_length(request, 4)
+        if len(request.payload) == LENGTH_WITH_MEMORY_SELECTION:
+            # ISO 14229-1:2020 §12.2.2.2: an optional MemorySelection byte picks a user-defined
+            # DTC memory; this server has only the primary memory (selection 0x00).
+            if request.payload[4] != PRIMARY_MEMORY:
+                raise NegativeResponseError(
+                    Nrc.REQUEST_OUT_OF_RANGE, f"memory selection {request.payload[4]:#04x}"
+                )
+        else:
+            require_length(request, 4)
         group = int.from_bytes(request.payload[1:4], "big")
         if server.dtcs is None or not server.dtcs.covers(group):
             raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, f"DTC group {group:#08x}")

@@ -157,8 +157,12 @@ class Bench:
     dtcs: DtcMemory | None
 
     def handle(self, payload: bytes, addressing: Addressing = PHYSICAL) -> bytes | None:
-        """``server.handle`` at the clock's current time."""
-        return self.server.handle(payload, addressing, self.clock.now())
+        """``server.handle`` at the clock's current time, then ``after_response`` as a transport
+        does once the response is on the bus."""
+        now = self.clock.now()
+        response = self.server.handle(payload, addressing, now)
+        self.server.after_response(now)
+        return response
 
     def poll(self) -> list[bytes]:
         """``server.poll`` at the clock's current time."""

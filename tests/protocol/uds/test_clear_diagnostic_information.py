@@ -93,8 +93,8 @@ def test_unknown_group_functional_gets_no_response(bench: Bench) -> None:
         bytes([0x14]),  # ClearDTC without group
         bytes([0x14, 0xFF]),  # ClearDTC, 1 group byte
         bytes([0x14, 0xFF, 0xFF]),  # ClearDTC, 2 group bytes
-        bytes([0x14, 0xFF, 0xFF, 0xFF, 0x00]),  # ClearDTC, group FFFFFF, extra byte
-        bytes([0x14, 0x12, 0x34, 0x56, 0x00]),  # ClearDTC, unknown group, extra: 0x13 first
+        bytes([0x14, 0xFF, 0xFF, 0xFF, 0x00, 0x00]),  # ClearDTC, all, memory selection, extra
+        bytes([0x14, 0x12, 0x34, 0x56, 0x00, 0x00]),  # ClearDTC, unknown group, 2 extra: 0x13
     ],
 )
 @pytest.mark.parametrize("addressing", [PHYSICAL, FUNCTIONAL])
@@ -124,3 +124,17 @@ def test_server_without_dtc_memory_does_not_support_the_service() -> None:
     bench = make_bench(with_dtcs=False)
     response = bench.handle(bytes([0x14, 0xFF, 0xFF, 0xFF]))  # ClearDTC, group FFFFFF (all)
     assert response == bytes([0x7F, 0x14, 0x11])  # negative, ClearDTC, serviceNotSupported
+
+
+def test_memory_selection_of_the_primary_memory_clears(bench: Bench) -> None:
+    """ISO 14229-1:2020 §12.2.2.2: an optional MemorySelection byte; 0x00 is the only memory."""
+    # ClearDTC, groupOfDTC FF FF FF (all), MemorySelection 0x00
+    response = bench.handle(bytes([0x14, 0xFF, 0xFF, 0xFF, 0x00]))
+    assert response == bytes([0x54])  # positive ClearDiagnosticInformation
+
+
+def test_unknown_memory_selection_is_0x31_and_nothing_cleared(bench: Bench) -> None:
+    # ClearDTC, groupOfDTC FF FF FF (all), MemorySelection 0x01 (no such user memory)
+    response = bench.handle(bytes([0x14, 0xFF, 0xFF, 0xFF, 0x01]))
+    assert response == bytes([0x7F, 0x14, 0x31])  # negative, ClearDTC, requestOutOfRange
+    assert read_supported(bench) == SUPPORTED_BEFORE_CLEAR

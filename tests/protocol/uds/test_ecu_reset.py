@@ -11,6 +11,7 @@ from protocol.uds.server import ServerConfig
 from .conftest import (
     FUNCTIONAL,
     LEVEL_DIAG,
+    PHYSICAL,
     Bench,
     active_session,
     assert_locked_for_level_01,
@@ -148,3 +149,16 @@ def test_configured_reboot_time_keeps_the_server_silent() -> None:
     bench.advance(0.1)
     response = bench.handle(bytes([0x3E, 0x00]))  # TesterPresent, zeroSubFunction
     assert response == bytes([0x7E, 0x00])  # positive SID, sub-function echo
+
+
+def test_reset_waits_until_the_response_is_on_the_bus(bench: Bench) -> None:
+    """ISO 14229-1 §10.3: the positive response goes out first, then the ECU resets."""
+    seen: list[ResetType] = []
+    bench.server.reset_listeners.append(seen.append)
+    enter_extended(bench)
+    now = bench.clock.now()
+    response = bench.server.handle(bytes([0x11, 0x01]), PHYSICAL, now)  # ECUReset, hardReset
+    assert response == bytes([0x51, 0x01])  # positive SID, hardReset
+    assert seen == [] and bench.server.session == 0x03  # not yet: the response is not sent
+    bench.server.after_response(now)
+    assert seen == [ResetType.HARD_RESET] and bench.server.session == 0x01  # defaultSession

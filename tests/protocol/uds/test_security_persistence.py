@@ -295,7 +295,7 @@ class _FailingNvm(MemoryNvm):
 
 
 def test_correct_key_does_not_unlock_when_the_counter_cannot_be_saved() -> None:
-    """A failing NVM write answers 0x10 and leaves the server locked (save before unlock)."""
+    """A failing NVM write answers 0x72 and leaves the server locked (save before unlock)."""
     store = _FailingNvm()
     bench = make_bench(nvm=store)
     enter_extended(bench)
@@ -306,5 +306,6 @@ def test_correct_key_does_not_unlock_when_the_counter_cannot_be_saved() -> None:
         PHYSICAL,
         bench.clock.now(),
     )
-    assert response == bytes([0x7F, 0x27, 0x10])  # negative response, SecurityAccess, generalReject
+    # negative response, SecurityAccess, generalProgrammingFailure
+    assert response == bytes([0x7F, 0x27, 0x72])
     assert bench.server.security.unlocked_level is None
