@@ -186,3 +186,19 @@ def decode_vin(vin: str) -> VinInfo:
         model_year=_model_year(upper),
         check_digit_ok=_computed_check_digit(upper) == upper[CHECK_DIGIT_POSITION - 1],
     )
+
+
+def lab_vin(model: str, year: int, serial: int = 1) -> str:
+    """A valid lab VIN for a Lexus ``model`` of ``year`` [LAB]: WMI ``JTH``, a model code derived
+    from the name, the check digit, the model-year code (position 7 a letter from 2010 on, a
+    digit before, as NHTSA disambiguates), plant ``5`` and a 6-digit serial."""
+    index = year - _FIRST_CYCLE_START
+    if not 0 <= index < 2 * _CYCLE_YEARS or not 0 <= serial <= 999_999:
+        raise VinError(f"no lab VIN for year {year} / serial {serial}")
+    letters = [c for c in model.upper() if c in VIN_ALPHABET and c.isalpha()] or ["X"]
+    code = (letters * 4)[:4]
+    seventh = "A" if year >= _FIRST_CYCLE_START + _CYCLE_YEARS else "1"
+    year_code = _YEAR_CODES[index % _CYCLE_YEARS]
+    draft = f"JTH{code[0]}{code[1]}{code[2]}{seventh}{code[3]}0{year_code}5{serial:06d}"
+    vin = draft[:8] + _computed_check_digit(draft) + draft[9:]
+    return validate_vin(vin)

@@ -1,8 +1,9 @@
-"""``ecusim run``: serve the simulated ECUs on a python-can bus until Ctrl-C or ``--duration``."""
+"""``ecusim run``: a simulated car on any python-can bus until Ctrl-C, SIGTERM or ``--duration``."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import threading
 from pathlib import Path
@@ -12,37 +13,69 @@ import can
 from can.cli import add_bus_arguments, create_bus_from_namespace
 
 from ecusim.bus import BusConnection
+from ecusim.catalog import CatalogError
 from ecusim.cli.errors import CliError
-from ecusim.ecus.engine import DEFAULT_VIN, EngineConfig, EngineEcu
-from ecusim.node import serve
+from ecusim.vehicle import Vehicle, VehicleError
 from ecusim.vin import VinError, validate_vin
-from protocol.clock import MonotonicClock
 from protocol.errors import NvmError, ProtocolError
 from protocol.isotp_binding import IsoTpParameters
-from protocol.nvm import FileNvm
+
+DEFAULT_MODEL = "LS430"
+DEFAULT_YEAR = 2004
+MAX_DURATION_S = 366 * 24 * 3600.0
+"""A year: longer (or infinite) durations overflow the platform's timeouts."""
+MAX_TIME_SCALE = 10_000.0
+TRACE_SUFFIXES = (".asc", ".blf", ".log", ".csv", ".trc")
+"""Trace formats of python-can's ``can.Logger`` chosen by the file name's suffix."""
 
 
 def add_subparser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
-        help="serve the simulated ECUs on a CAN bus",
-        description="Serve the engine ECU (0x7E0/0x7E8, functional 0x7DF) on any python-can "
-        "interface until Ctrl-C or --duration.",
+        help="run a simulated car on a CAN bus",
+        description="Run a simulated car of the support chart (see 'ecusim models') on any "
+        "python-can interface until Ctrl-C, SIGTERM or --duration. It answers UDS on its "
+        "diagnostic addresses, broadcasts its body-network messages and obeys the lab control "
+        "messages of the shipped DBC.",
     )
     add_bus_arguments(parser)
-    parser.add_argument("--vin", default=DEFAULT_VIN, help=f"the VIN (default {DEFAULT_VIN})")
-    parser.add_argument(
+    car = parser.add_argument_group("car")
+    car.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    car.add_argument(
+        "--year", type=int, default=DEFAULT_YEAR, help=f"model year (default {DEFAULT_YEAR})"
+    )
+    car.add_argument("--vin", help="the VIN (default: a lab VIN for the model-year)")
+    car.add_argument(
         "--state-dir", type=Path, help="keep each ECU's NVM here (default: memory only)"
+    )
+    car.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        help="run the vehicle clock this many times faster (waits, delays; default 1)",
+    )
+    car.add_argument("--seed", type=int, help="seed of the car's random numbers (new keys)")
+    parser.add_argument(
+        "--log",
+        type=Path,
+        help=f"write a bus trace with python-can ({', '.join(TRACE_SUFFIXES)} by suffix)",
     )
     parser.add_argument("--duration", type=_positive_seconds, help="stop after this many seconds")
     parser.set_defaults(func=run)
 
 
-def _positive_seconds(text: str) -> float:
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _number(text)
     if not 0 < value <= MAX_DURATION_S:
         raise argparse.ArgumentTypeError(
             f"must be > 0 and at most {MAX_DURATION_S:g} seconds: {text!r}"
@@ -50,8 +83,11 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-MAX_DURATION_S = 366 * 24 * 3600.0
-"""A year: longer (or infinite) durations overflow the platform's timeouts."""
+def _time_scale(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= MAX_TIME_SCALE:
+        raise argparse.ArgumentTypeError(f"must be > 0 and at most {MAX_TIME_SCALE:g}: {text!r}")
+    return value
 
 
 def open_bus(args: argparse.Namespace) -> can.BusABC:
@@ -65,24 +101,61 @@ def open_bus(args: argparse.Namespace) -> can.BusABC:
         raise CliError(f"cannot open the CAN bus ({where}): {cause}") from exc
 
 
-def run(args: argparse.Namespace) -> int:
+def _build(args: argparse.Namespace) -> Vehicle:
     try:
-        vin = validate_vin(args.vin)
+        vin = validate_vin(args.vin) if args.vin is not None else None
     except VinError as exc:
         raise CliError(f"--vin: {exc}", exit_code=2) from exc
-    nvm = None
-    if args.state_dir is not None:
-        nvm = FileNvm(args.state_dir / "engine.nvm.json", kind="engine")
-        try:
-            nvm.check_writable()
-        except NvmError as exc:
-            raise CliError(f"--state-dir: {exc}") from exc
     try:
-        # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
-        isotp_parameters = IsoTpParameters(fd=bool(getattr(args, "fd", False)))
-        ecu = EngineEcu(EngineConfig(vin=vin, isotp=isotp_parameters), nvm=nvm)
-    except (NvmError, ProtocolError) as exc:
+        return Vehicle.from_catalog(
+            args.model,
+            args.year,
+            vin,
+            state_dir=args.state_dir,
+            time_scale=args.time_scale,
+            seed=args.seed,
+            # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
+            isotp=IsoTpParameters(fd=bool(getattr(args, "fd", False))),
+        )
+    except CatalogError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+    except NvmError as exc:
+        prefix = "--state-dir: " if "not writable" in str(exc) else ""
+        raise CliError(f"{prefix}{exc}") from exc
+    except (VehicleError, ProtocolError) as exc:
         raise CliError(str(exc)) from exc
+
+
+def _trace(path: Path) -> can.Listener:
+    if path.suffix.lower() not in TRACE_SUFFIXES:
+        raise CliError(f"--log: use one of {', '.join(TRACE_SUFFIXES)}, not {path.name!r}", 2)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logger: can.Listener = can.Logger(path)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--log: cannot write {path}: {exc}") from exc
+    return logger
+
+
+def _announce(car: Vehicle, args: argparse.Namespace) -> None:
+    entry = car.model_year
+    print(f"ecusim: {entry.name} ({entry.system_type.label}), VIN {car.vin}", flush=True)
+    for line in car.describe():
+        print(f"ecusim: {line}", flush=True)
+    keys = ", ".join(f"{key.kind.value} {key.transponder_id:08X}" for key in car.factory_keys)
+    print(f"ecusim: factory keys: {keys or 'none'}", flush=True)
+    details = [f"time scale {args.time_scale:g}"]
+    if args.state_dir is not None:
+        details.append(f"state in {args.state_dir}")
+    if args.log is not None:
+        details.append(f"trace to {args.log}")
+    print(f"ecusim: {'; '.join(details)}", flush=True)
+    print("ecusim: ready (Ctrl-C to stop)", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    car = _build(args)
+    trace = _trace(args.log) if args.log is not None else None
     bus = open_bus(args)
     stop = threading.Event()
     previous = {}
@@ -90,21 +163,17 @@ def run(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
         with BusConnection(bus) as connection:
-
-            def announce() -> None:
-                print(f"ecusim: {ecu.describe()}", flush=True)
-                print(f"ecusim: VIN {ecu.vin}; ready (Ctrl-C to stop)", flush=True)
-
-            serve(
-                [ecu],
-                connection,
-                MonotonicClock(),
-                stop,
-                duration_s=args.duration,
-                on_ready=announce,
-            )
-    except (NvmError, ProtocolError) as exc:  # state found invalid at power-on
-        raise CliError(str(exc)) from exc
+            if trace is not None:
+                connection.add_listener(trace)
+            try:
+                with car.running(connection):
+                    _announce(car, args)
+                    stop.wait(args.duration)
+            except (NvmError, ProtocolError, VehicleError) as exc:  # found at power-on
+                raise CliError(str(exc)) from exc
+            finally:
+                if trace is not None:
+                    trace.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -75,7 +75,6 @@ class EngineEcu(DiagnosableEcu):
         self._nvm = SharedNvm(nvm if nvm is not None else MemoryNvm())
         self._identity = self._nvm.section("identity")
         self._vin = self._load_vin()
-        self.start_control = StartControl(self._nvm.section("ecm_link"), communication_id)
         serial = self.config.serial_number or serial_number_for("ENG", self._vin)
         self.server = UdsServer(
             config=self.config.server,
@@ -99,6 +98,8 @@ class EngineEcu(DiagnosableEcu):
             seed_source=seed_source,
             security_nvm=self._nvm.section("security"),
         )
+        # After the server has validated the security record: nothing is written before.
+        self.start_control = StartControl(self._nvm.section("ecm_link"), communication_id)
 
     def _load_vin(self) -> str:
         stored = self._identity.load()

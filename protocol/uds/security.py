@@ -95,6 +95,7 @@ class SecurityManager:
         self._delay_until: float | None = None
         self.failed_attempts = 0
         self.last_attempt_failed = False
+        self._load()  # validate now: a bad record must stop an ECU before it writes anything
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -30,8 +30,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_serves_for_duration_and_stops(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "-i", "virtual", "-c", _channel(), "--duration", "0.3"]) == 0
     out = capsys.readouterr().out
+    assert "LS430 2004 (transponder key ECU), VIN JTHLSL1S045000001" in out  # lab VIN
     assert "engine (ENGINE): 0x7E0 -> 0x7E8, functional 0x7DF" in out
-    assert "VIN JTHBL5EF0C5000001" in out
+    assert "immobilizer (IMMOBILISER): 0x750 -> 0x758 ext 0x57" in out
+    assert "factory keys: master " in out
     assert out.rstrip().endswith("ecusim: stopped")
 
 
@@ -123,7 +125,9 @@ def test_fd_flag_makes_the_node_answer_in_fd_frames() -> None:
     received: list[can.Message] = []
     tester = can.Bus(interface="virtual", channel=channel, fd=True)
     runner = threading.Thread(
-        target=main, args=(["run", "-i", "virtual", "-c", channel, "--fd", "--duration", "3"],)
+        target=main,
+        args=(["run", "-i", "virtual", "-c", channel, "--fd", "--duration", "3",
+               "--vin", "JTHBL5EF0C5000001"],),  # fmt: skip
     )
     runner.start()
     try:

@@ -137,7 +137,7 @@ def hub_url(processes: Starter, channel: str) -> str:
 
 def _ecusim_args(hub_url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "ecusim", "run", "-i", "remote", "-c", hub_url,
-            "--duration", "60", *extra]  # fmt: skip
+            "--duration", "60", "--vin", DEFAULT_VIN, *extra]  # fmt: skip
 
 
 def _start_ecusim(processes: Starter, hub_url: str, *extra: str) -> Process:

@@ -272,13 +272,13 @@ def test_corrupt_security_file_raises_naming_the_file_at_power_on(
 
 
 @pytest.mark.parametrize("content", CORRUPT_CONTENTS.values(), ids=CORRUPT_CONTENTS.keys())
-def test_corrupt_security_file_raises_naming_the_file_on_first_request(
+def test_corrupt_security_file_raises_naming_the_file_when_the_server_is_built(
     nvm_path: Path, content: str
 ) -> None:
+    """Validated at construction, before the ECU could write anything into the file."""
     nvm_path.write_text(content, encoding="utf-8")
-    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND), power_on=False)
     with pytest.raises(NvmCorruptError) as caught:
-        bench.handle(bytes([0x3E, 0x00]))  # TesterPresent, zeroSubFunction: boots the server
+        make_bench(nvm=FileNvm(nvm_path, kind=KIND), power_on=False)
     assert str(nvm_path) in str(caught.value)
     assert nvm_path.read_text(encoding="utf-8") == content
 

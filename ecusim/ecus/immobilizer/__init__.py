@@ -1,0 +1,1 @@
+"""The transponder key ECU ("immobilizer"): key codes, reset and key registration."""

@@ -1,0 +1,210 @@
+"""DIDs and routines of the transponder key ECU (diagnostics.md §4)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Container
+from typing import TYPE_CHECKING
+
+from ecusim.ecus.identification import active_session_did, identification_dids
+from ecusim.ecus.immobilizer.config import (
+    LEVEL_EXTENDED_DIAGNOSTICS,
+    LEVEL_IMMOBILIZER_RESET,
+)
+from ecusim.keys import KeyKind
+from protocol.constants import Nrc
+from protocol.errors import NegativeResponseError
+from protocol.nvm import NvmStore
+from protocol.security_algorithms import LabDiagnosticAlgorithm, LabPassCodeAlgorithm
+from protocol.uds.data_identifiers import DataIdentifier, constant
+from protocol.uds.pending import Reply, TimedWork
+from protocol.uds.routines import Routine, RoutineStatus
+from protocol.uds.security import SecurityLevel
+from protocol.uds.server import UdsServer
+
+if TYPE_CHECKING:
+    from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+
+DID_IMMOBILIZER_STATE = 0x0101
+DID_MASTER_KEYS = 0x0106
+DID_SUB_KEYS = 0x0107
+DID_SECURITY_INDICATOR = 0x0108
+DID_REGISTRATION_MODE = 0x0109
+DID_CAPABILITIES = 0x010A
+DID_WAITING_PERIOD = 0x010B
+DID_SECURITY_STATUS = 0x010C
+
+RID_RESET = 0x0201
+RID_ADDITIONAL_REGISTRATION = 0x0202
+RID_END_AUTOMATIC_REGISTRATION = 0x0203
+RID_ERASE_KEYS = 0x0204
+
+SYSTEM_TYPE_TRANSPONDER_KEY_ECU = 2
+
+ADDITIONAL_OPTIONS = {0x01: KeyKind.MASTER, 0x02: KeyKind.SUB}
+ERASE_ALL_BUT_MASTER = 0x01
+ERASE_ALL = 0x02
+
+
+def build_server(ecu: TransponderKeyEcu, security_nvm: NvmStore) -> UdsServer:
+    """The ECU's UDS server: levels 0x01 (lab diagnostic) and 0x11 (pass-code for the VIN)."""
+    config = ecu.config
+    return UdsServer(
+        config=config.server,
+        data_identifiers=_data_identifiers(ecu),
+        routines=_routines(ecu),
+        dtcs=ecu.dtcs,
+        security_levels=[
+            SecurityLevel(
+                LEVEL_EXTENDED_DIAGNOSTICS,
+                LabDiagnosticAlgorithm(diag_key=config.diag_key),
+                name="extended diagnostics",
+            ),
+            SecurityLevel(
+                LEVEL_IMMOBILIZER_RESET,
+                LabPassCodeAlgorithm(vin=config.vin, master_secret=config.master_secret),
+                name="immobilizer reset",
+            ),
+        ],
+        security_policy=config.security_policy,
+        seed_source=ecu.seed_source,
+        security_nvm=security_nvm,
+    )
+
+
+def _byte(value: int) -> bytes:
+    return bytes([max(0, min(0xFF, value))])
+
+
+def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
+    config = ecu.config
+
+    def indicator() -> bytes:
+        mode, code = ecu.indicator()
+        return bytes([int(mode), code & 0xFF])
+
+    def security_status() -> bytes:
+        now = ecu.server_clock_now()
+        remaining = math.ceil(ecu.server.security.delay_remaining(now))
+        return _byte(ecu.server.security.failed_attempts) + min(remaining, 0xFFFF).to_bytes(
+            2, "big"
+        )
+
+    return [
+        DataIdentifier(0xF190, "VIN", read=constant(config.vin.encode("ascii"))),
+        *identification_dids(
+            serial_number=ecu.serial_number,
+            part_number=config.part_number,
+            system_name=config.system_name,
+        ),
+        active_session_did(lambda: ecu.server),
+        DataIdentifier(
+            DID_IMMOBILIZER_STATE, "immobilizer state", read=lambda: _byte(ecu.immobilizer_set)
+        ),
+        DataIdentifier(
+            DID_MASTER_KEYS, "master keys", read=lambda: _byte(ecu.key_count(KeyKind.MASTER))
+        ),
+        DataIdentifier(DID_SUB_KEYS, "sub keys", read=lambda: _byte(ecu.key_count(KeyKind.SUB))),
+        DataIdentifier(DID_SECURITY_INDICATOR, "security indicator", read=indicator),
+        DataIdentifier(
+            DID_REGISTRATION_MODE, "registration mode", read=lambda: _byte(ecu.registration_mode)
+        ),
+        DataIdentifier(
+            DID_CAPABILITIES,
+            "capabilities",
+            read=constant(bytes([SYSTEM_TYPE_TRANSPONDER_KEY_ECU, 1])),
+        ),
+        DataIdentifier(DID_WAITING_PERIOD, "waiting period", read=constant(bytes(2))),
+        DataIdentifier(DID_SECURITY_STATUS, "security access status", read=security_status),
+    ]
+
+
+def _counts(ecu: TransponderKeyEcu) -> bytes:
+    return _byte(ecu.key_count(KeyKind.MASTER)) + _byte(ecu.key_count(KeyKind.SUB))
+
+
+def _no_option(option: bytes) -> None:
+    if option:
+        raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, "this routine takes no option")
+
+
+def _one_option(option: bytes, allowed: Container[int]) -> int:
+    if len(option) != 1:
+        raise NegativeResponseError(
+            Nrc.INCORRECT_MESSAGE_LENGTH_OR_INVALID_FORMAT, "one option byte expected"
+        )
+    if option[0] not in allowed:
+        raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, f"option {option[0]:#04x}")
+    return option[0]
+
+
+def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
+    reset_status = [RoutineStatus.DONE]
+
+    def start_reset(option: bytes) -> Reply:
+        _no_option(option)
+        ecu.check_reset_preconditions()
+        reset_status[0] = RoutineStatus.RUNNING
+
+        def finish() -> bytes:
+            ecu.reset_all_keys()
+            reset_status[0] = RoutineStatus.DONE
+            return bytes([RoutineStatus.DONE])
+
+        return TimedWork(ecu.server_clock_now() + ecu.config.erase_duration_s, finish)
+
+    def start_additional(option: bytes) -> bytes:
+        kind = ADDITIONAL_OPTIONS[_one_option(option, ADDITIONAL_OPTIONS)]
+        ecu.open_additional_registration(kind, ecu.server_clock_now())
+        return bytes([RoutineStatus.RUNNING])
+
+    def stop_additional(option: bytes) -> bytes:
+        _no_option(option)
+        ecu.close_additional_registration()
+        return bytes([ecu.additional_status])
+
+    def additional_results() -> bytes:
+        remaining = math.ceil(ecu.additional_remaining(ecu.server_clock_now()))
+        return bytes([ecu.additional_status]) + remaining.to_bytes(2, "big")
+
+    def start_end_automatic(option: bytes) -> bytes:
+        _no_option(option)
+        ecu.end_automatic_registration()
+        return bytes([RoutineStatus.DONE])
+
+    def start_erase(option: bytes) -> bytes:
+        choice = _one_option(option, {ERASE_ALL_BUT_MASTER, ERASE_ALL})
+        ecu.erase(keep_present_master=choice == ERASE_ALL_BUT_MASTER)
+        return bytes([RoutineStatus.DONE]) + _counts(ecu)
+
+    diag = frozenset({LEVEL_EXTENDED_DIAGNOSTICS})
+    return [
+        Routine(
+            RID_RESET,
+            "immobilizer reset",
+            start=start_reset,
+            results=lambda: bytes([reset_status[0]]) + _counts(ecu),
+            security=frozenset({LEVEL_IMMOBILIZER_RESET}),
+        ),
+        Routine(
+            RID_ADDITIONAL_REGISTRATION,
+            "additional key registration",
+            start=start_additional,
+            stop=stop_additional,
+            results=additional_results,
+            security=diag,
+        ),
+        Routine(
+            RID_END_AUTOMATIC_REGISTRATION,
+            "end automatic registration",
+            start=start_end_automatic,
+            results=lambda: bytes([RoutineStatus.DONE]) + _counts(ecu),
+        ),
+        Routine(
+            RID_ERASE_KEYS,
+            "erase keys",
+            start=start_erase,
+            results=lambda: bytes([RoutineStatus.DONE]) + _counts(ecu),
+            security=diag,
+        ),
+    ]
