@@ -115,6 +115,10 @@ class BusConnection:
         """Attach a python-can ``Listener`` (e.g. ``can.Logger``) to received and sent frames."""
         self.subscribe(listener.on_message_received)
 
+    def remove_listener(self, listener: Any) -> None:
+        """Detach a listener added with :meth:`add_listener` (before stopping it)."""
+        self.unsubscribe(listener.on_message_received)
+
     def close(self) -> None:
         for listener in list(self._subscriptions):
             self.unsubscribe(listener)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import random
+import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -136,8 +137,7 @@ def aes_response(secret: bytes, challenge: bytes) -> bytes:
 
 def parse_transponder_id(text: str) -> int:
     """Parse ``"1A2B3C4D"`` or ``"0x1A2B3C4D"`` into a valid transponder ID."""
-    try:
-        value = int(text, 16)
-    except ValueError:
-        raise InvalidKeyError(f"not a hexadecimal transponder ID: {text!r}") from None
-    return Key(value).transponder_id
+    match = re.fullmatch(r"(?:0[xX])?([0-9A-Fa-f]{8})", text)
+    if match is None:
+        raise InvalidKeyError(f"a transponder ID is 8 hexadecimal digits, got {text!r}")
+    return Key(int(match.group(1), 16)).transponder_id

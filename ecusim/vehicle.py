@@ -75,6 +75,7 @@ class Vehicle:
         self.physical = PhysicalState()
         self._rng = random.Random(seed)
         self._memory: dict[str, MemoryNvm] = {}
+        self._check_simulated()
         self._check_identity()
         self.factory_keys: tuple[Key, ...] = self._factory_keys()
         self.engine, self.immobilizer = self._build_ecus(seed_source)
@@ -147,6 +148,15 @@ class Vehicle:
                 "state directory (or delete this one to build the car anew)"
             )
 
+    def _check_simulated(self) -> None:
+        """Refuse a system this version does not simulate before claiming any state."""
+        entry = self.model_year
+        if entry.system_type is not SystemType.TRANSPONDER_KEY_ECU:
+            raise VehicleError(
+                f"{entry.name}: the {entry.system_type.value} system is not simulated yet; "
+                "transponder key ECU cars are (e.g. LS430 2001-2006)"
+            )
+
     def _factory_keys(self) -> tuple[Key, ...]:
         keys = self.model_year.factory_keys
         made = [Key.derived(KeyKind.MASTER, f"{self.vin}:{i}") for i in range(keys.masters)]
@@ -161,11 +171,6 @@ class Vehicle:
         self, seed_source: SeedSource | None
     ) -> tuple[EngineEcu, TransponderKeyEcu | None]:
         entry = self.model_year
-        if entry.system_type is not SystemType.TRANSPONDER_KEY_ECU:
-            raise VehicleError(
-                f"{entry.name}: the {entry.system_type.value} system is not simulated yet; "
-                "transponder key ECU cars are (e.g. LS430 2001-2006)"
-            )
         link = self._communication_id()
         engine = EngineEcu(
             EngineConfig(vin=self.vin, addressing=entry.ecm_addressing(), isotp=self.isotp),
@@ -243,8 +248,12 @@ class Vehicle:
         if self._body_thread is not None:
             self._body_thread.join(timeout=2.0)
             self._body_thread = None
-        for binding in self._bindings:
-            binding.stop()
+        # Each binding's stop waits for its threads: stop them side by side.
+        stoppers = [threading.Thread(target=binding.stop) for binding in self._bindings]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         self._bindings.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
@@ -449,7 +458,9 @@ class Vehicle:
             )
         elif name == body.ENGINE_STATUS:
             if self.immobilizer is not None:
-                self.immobilizer.on_engine_status(int(values["LastStartResult"]))
+                self.immobilizer.on_engine_status(
+                    int(values["StartAttempts"]), int(values["LastStartResult"])
+                )
         else:
             self._controls.put(lambda: self._apply_control(name, values))
 
@@ -465,8 +476,10 @@ class Vehicle:
             elif name == body.LAB_KEY_CMD:
                 if int(values["KeyAction"]) == 1:
                     key = Key(int(values["TransponderId"]))
-                    self.withdraw_key()
-                    self.present_key(key)
+                    with self.lock:
+                        if self.physical.inserted_key not in (None, key):
+                            self.withdraw_key()  # another key is in: swap them
+                        self.present_key(key)
                 else:
                     self.withdraw_key()
             elif name == body.LAB_BRAKE_CMD:

@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(str(exc)) from exc
             finally:
                 if trace is not None:
+                    connection.remove_listener(trace)  # no frame may reach a closed file
                     trace.stop()
     finally:
         for sig, handler in previous.items():

@@ -74,7 +74,7 @@ class DtcMemory:
         """A test of this DTC failed: testFailed, …ThisOperationCycle, pending, confirmed,
         …SinceLastClear set; the not-completed bits cleared."""
         with self._lock:
-            status = self._status[number]
+            before = status = self._status[number]
             status |= int(
                 DtcStatus.TEST_FAILED
                 | DtcStatus.TEST_FAILED_THIS_OPERATION_CYCLE
@@ -84,15 +84,17 @@ class DtcMemory:
             )
             status &= ~STATUS_AFTER_CLEAR & 0xFF
             self._status[number] = status
-        self._changed()
+        if status != before:
+            self._changed()
 
     def report_passed(self, number: int) -> None:
         """A test of this DTC passed: testFailed and the not-completed bits cleared."""
         with self._lock:
-            status = self._status[number]
-            status &= ~(int(DtcStatus.TEST_FAILED) | STATUS_AFTER_CLEAR) & 0xFF
+            before = self._status[number]
+            status = before & ~(int(DtcStatus.TEST_FAILED) | STATUS_AFTER_CLEAR) & 0xFF
             self._status[number] = status
-        self._changed()
+        if status != before:
+            self._changed()
 
     def start_operation_cycle(self) -> None:
         """A new operation cycle (ignition on): …ThisOperationCycle bits restart."""

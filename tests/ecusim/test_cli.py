@@ -120,14 +120,16 @@ def test_python_dash_m_entry_point() -> None:
     assert "ecusim: stopped" in result.stdout
 
 
+FD_RUN = ["run", "-i", "virtual", "--fd", "--duration", "3", "--vin", "JTHBL5EF0C5000001"]
+
+
 def test_fd_flag_makes_the_node_answer_in_fd_frames() -> None:
     channel = _channel()
     received: list[can.Message] = []
     tester = can.Bus(interface="virtual", channel=channel, fd=True)
     runner = threading.Thread(
         target=main,
-        args=(["run", "-i", "virtual", "-c", channel, "--fd", "--duration", "3",
-               "--vin", "JTHBL5EF0C5000001"],),  # fmt: skip
+        args=([*FD_RUN, "-c", channel],),
     )
     runner.start()
     try:

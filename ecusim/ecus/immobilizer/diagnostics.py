@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
-from ecusim.ecus.identification import active_session_did, identification_dids
+from ecusim.ecus.identification import active_session_did, identification_dids, vin_did
 from ecusim.ecus.immobilizer.config import (
     LEVEL_EXTENDED_DIAGNOSTICS,
     LEVEL_IMMOBILIZER_RESET,
@@ -15,6 +15,7 @@ from ecusim.keys import KeyKind
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
 from protocol.nvm import NvmStore
+from protocol.passcode import PASS_CODE_LENGTH, SEED_NUMBER_LENGTH
 from protocol.security_algorithms import LabDiagnosticAlgorithm, LabPassCodeAlgorithm
 from protocol.uds.data_identifiers import DataIdentifier, constant
 from protocol.uds.pending import Reply, TimedWork
@@ -62,7 +63,7 @@ def build_server(ecu: TransponderKeyEcu, security_nvm: NvmStore) -> UdsServer:
             ),
             SecurityLevel(
                 LEVEL_IMMOBILIZER_RESET,
-                LabPassCodeAlgorithm(vin=config.vin, master_secret=config.master_secret),
+                CurrentVinPassCode(lambda: ecu.vin, config.master_secret),
                 name="immobilizer reset",
             ),
         ],
@@ -70,6 +71,24 @@ def build_server(ecu: TransponderKeyEcu, security_nvm: NvmStore) -> UdsServer:
         seed_source=ecu.seed_source,
         security_nvm=security_nvm,
     )
+
+
+class CurrentVinPassCode:
+    """Level 0x11: the §5 Pass-Code for the VIN the ECU holds now (it may be rewritten)."""
+
+    name = "lab-passcode"
+    seed_length = SEED_NUMBER_LENGTH
+    key_length = PASS_CODE_LENGTH
+
+    def __init__(self, vin: Callable[[], str], master_secret: bytes) -> None:
+        self._vin = vin
+        self._master_secret = master_secret
+
+    def compute_key(self, seed: bytes) -> bytes:
+        return LabPassCodeAlgorithm(self._vin(), self._master_secret).compute_key(seed)
+
+    def verify(self, seed: bytes, key: bytes) -> bool:
+        return LabPassCodeAlgorithm(self._vin(), self._master_secret).verify(seed, key)
 
 
 def _byte(value: int) -> bytes:
@@ -80,6 +99,7 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
     config = ecu.config
 
     def indicator() -> bytes:
+        ecu.refresh()
         mode, code = ecu.indicator()
         return bytes([int(mode), code & 0xFF])
 
@@ -91,7 +111,7 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         )
 
     return [
-        DataIdentifier(0xF190, "VIN", read=constant(config.vin.encode("ascii"))),
+        vin_did(lambda: ecu.vin, ecu.store_vin),
         *identification_dids(
             serial_number=ecu.serial_number,
             part_number=config.part_number,
@@ -99,7 +119,9 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         ),
         active_session_did(lambda: ecu.server),
         DataIdentifier(
-            DID_IMMOBILIZER_STATE, "immobilizer state", read=lambda: _byte(ecu.immobilizer_set)
+            DID_IMMOBILIZER_STATE,
+            "immobilizer state",
+            read=lambda: _byte(ecu.refresh().immobilizer_set),
         ),
         DataIdentifier(
             DID_MASTER_KEYS, "master keys", read=lambda: _byte(ecu.key_count(KeyKind.MASTER))
@@ -107,7 +129,9 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         DataIdentifier(DID_SUB_KEYS, "sub keys", read=lambda: _byte(ecu.key_count(KeyKind.SUB))),
         DataIdentifier(DID_SECURITY_INDICATOR, "security indicator", read=indicator),
         DataIdentifier(
-            DID_REGISTRATION_MODE, "registration mode", read=lambda: _byte(ecu.registration_mode)
+            DID_REGISTRATION_MODE,
+            "registration mode",
+            read=lambda: _byte(ecu.refresh().registration_mode),
         ),
         DataIdentifier(
             DID_CAPABILITIES,
@@ -164,6 +188,7 @@ def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
         return bytes([ecu.additional_status])
 
     def additional_results() -> bytes:
+        ecu.refresh()
         remaining = math.ceil(ecu.additional_remaining(ecu.server_clock_now()))
         return bytes([ecu.additional_status]) + remaining.to_bytes(2, "big")
 

@@ -29,6 +29,7 @@ from ecusim.ecus.immobilizer.diagnostics import build_server
 from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
 from ecusim.keys import CHALLENGE_LENGTH, Key, KeyKind, aes_response
 from ecusim.physical import Ignition, PhysicalState
+from ecusim.vin import VinError, validate_vin
 from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
@@ -72,6 +73,8 @@ class TransponderKeyEcu(DiagnosableEcu):
         self.keys = KeyStore(shared.section("keys"))
         self._link = shared.section("ecm_link")
         self._dtc_nvm = shared.section("dtcs")
+        self._identity = shared.section("identity")
+        self.vin = self._load_vin(config.vin)
         self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
         self.serial_number = config.serial_number or serial_number_for("IMM", config.vin)
         # The server validates the security record first: nothing is written before.
@@ -82,10 +85,23 @@ class TransponderKeyEcu(DiagnosableEcu):
         self.immobilizer_set = True
         self._set_at: float | None = None
         self._flash_code: int | None = None
+        self._ready_pending = False
         self._brake_presses: deque[float] = deque(maxlen=max(1, config.brake_presses))
         self._additional_kind: KeyKind | None = None
         self._additional_deadline: float | None = None
         self.additional_status = 0
+        self._seen_start_attempts: int | None = None
+        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
+
+    def power_cycle(self) -> None:
+        """ECUReset or power loss: volatile state is lost, NVM (keys, modes, DTCs) is kept."""
+        with self.lock:
+            self.immobilizer_set = True
+            self._set_at = None
+            self._flash_code = None
+            self._ready_pending = False
+            self._brake_presses.clear()
+            self._close_additional(status=0)
 
     # -- manufacture and NVM -------------------------------------------------------------------
 
@@ -110,6 +126,25 @@ class TransponderKeyEcu(DiagnosableEcu):
                 raise self._dtc_nvm.corrupt(str(exc)) from exc
         return stored
 
+    def _load_vin(self, manufactured: str) -> str:
+        stored = self._identity.load()
+        if stored is None:
+            return manufactured
+        try:
+            return validate_vin(str(stored.get("vin")))
+        except VinError as exc:
+            raise self._identity.corrupt(f"stored VIN: {exc}") from exc
+
+    def store_vin(self, vin: str) -> None:
+        """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
+        self._identity.save({"vin": vin})
+        self.vin = vin
+
+    def refresh(self) -> TransponderKeyEcu:
+        """Apply the timers up to now (a DID read must not lag the body thread's tick)."""
+        self.tick(self.server_clock_now())
+        return self
+
     def server_clock_now(self) -> float:
         """The vehicle clock (the same one the transport binding hands the server)."""
         return self.clock.now()
@@ -131,6 +166,8 @@ class TransponderKeyEcu(DiagnosableEcu):
         with self.lock:
             if self._flash_code is not None:
                 return IndicatorMode.FLASHING_CODE, self._flash_code
+            if self._ready_pending:
+                return IndicatorMode.FLASHING_CODE, self.config.ready_code
             key_in = self.physical.inserted_key is not None
             if self.registration_mode is not RegistrationMode.NORMAL and not key_in:
                 return IndicatorMode.STEADY, 0
@@ -149,8 +186,7 @@ class TransponderKeyEcu(DiagnosableEcu):
 
     def on_key_inserted(self, key: Key, now: float) -> None:
         with self.lock:
-            if self._flash_code == self.config.ready_code:
-                self._flash_code = None  # the ready code shows until the first key goes in
+            self._ready_pending = False  # the ready code shows until the first key goes in
             mode = self.registration_mode
             if mode is RegistrationMode.AUTOMATIC:
                 self._register(key, self.config.automatic_limits, automatic=True)
@@ -190,8 +226,13 @@ class TransponderKeyEcu(DiagnosableEcu):
                 self.keys.set_automatic_registration(False)
                 presses.clear()
 
-    def on_engine_status(self, last_start_result: int) -> None:
-        """The ECM's verdict on the last start: an ID mismatch is DTC B2799."""
+    def on_engine_status(self, start_attempts: int, last_start_result: int) -> None:
+        """The ECM's verdict on a start attempt: an ID mismatch is DTC B2799. The ECM repeats
+        its status every 100 ms; only a new attempt (a new counter value) is a new result."""
+        with self.lock:
+            if start_attempts == self._seen_start_attempts:
+                return
+            self._seen_start_attempts = start_attempts
         if last_start_result == START_RESULT_ID_MISMATCH:
             self.dtcs.report_failed(DTC_ECM_ID_MISMATCH)
         elif last_start_result == START_RESULT_STARTED:
@@ -341,6 +382,7 @@ class TransponderKeyEcu(DiagnosableEcu):
                 )
             keep = {master.transponder_id} if keep_present_master else set()
             self.keys.keep_only(keep, automatic_registration=not keep)
+            self._brake_presses.clear()
             self._close_additional(status=self.additional_status)
             self._set("keys erased")
 
@@ -373,5 +415,7 @@ class TransponderKeyEcu(DiagnosableEcu):
             self._close_additional(status=0)
             self.immobilizer_set = True
             self._set_at = None
-            self._flash_code = self.config.ready_code
+            self._flash_code = None
+            self._ready_pending = True
+            self._brake_presses.clear()
             logger.info("immobilizer reset: all keys erased, automatic registration open")

@@ -277,9 +277,7 @@ def _routines(vehicle: Vehicle, clock: FakeClock) -> list[Routine]:
         return bytes([RoutineStatus.DONE])
 
     def registration_results() -> bytes:
-        return bytes(
-            [RoutineStatus.RUNNING if vehicle.registration_open else RoutineStatus.DONE]
-        )
+        return bytes([RoutineStatus.RUNNING if vehicle.registration_open else RoutineStatus.DONE])
 
     return [
         Routine(

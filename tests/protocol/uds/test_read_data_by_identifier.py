@@ -61,9 +61,11 @@ def test_several_dids_in_request_order(bench: Bench) -> None:
     response = bench.handle(request)
     assert response == (
         bytes([0x62])  # positive SID
-        + bytes([0xF1, 0x97]) + b"ENGINE"  # DID F197, 6 ASCII bytes
+        + bytes([0xF1, 0x97])
+        + b"ENGINE"  # DID F197, 6 ASCII bytes
         + bytes([0xF1, 0x86, 0x01])  # DID F186, default session
-        + bytes([0xF1, 0x90]) + VIN_BYTES  # DID F190, 17 ASCII bytes
+        + bytes([0xF1, 0x90])
+        + VIN_BYTES  # DID F190, 17 ASCII bytes
     )
 
 
@@ -81,7 +83,8 @@ def test_unsupported_dids_are_left_out(bench: Bench) -> None:
     assert response == (
         bytes([0x62])  # positive SID
         + bytes([0xF1, 0x86, 0x01])  # DID F186, default session
-        + bytes([0xF1, 0x97]) + b"ENGINE"  # DID F197, 6 ASCII bytes
+        + bytes([0xF1, 0x97])
+        + b"ENGINE"  # DID F197, 6 ASCII bytes
     )
 
 

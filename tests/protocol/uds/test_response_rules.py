@@ -232,9 +232,7 @@ def test_functional_nrc_0x7e_is_suppressed() -> None:
         (bytes([0x22, 0xF1, 0x86]), bytes([0x62, 0xF1, 0x86, 0x03])),  # positive: F186 = 03
     ],
 )
-def test_functional_other_responses_are_sent(
-    bench: Bench, payload: bytes, expected: bytes
-) -> None:
+def test_functional_other_responses_are_sent(bench: Bench, payload: bytes, expected: bytes) -> None:
     enter_extended(bench)
     bench.vehicle.ignition_on = False
     assert bench.handle(payload, FUNCTIONAL) == expected

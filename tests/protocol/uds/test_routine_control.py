@@ -52,9 +52,7 @@ def test_default_session_functional_gets_no_response(bench: Bench) -> None:
     ],
 )
 @pytest.mark.parametrize("addressing", [PHYSICAL, FUNCTIONAL])
-def test_shorter_than_minimum_is_0x13(
-    bench: Bench, payload: bytes, addressing: Addressing
-) -> None:
+def test_shorter_than_minimum_is_0x13(bench: Bench, payload: bytes, addressing: Addressing) -> None:
     enter_extended(bench)
     response = bench.handle(payload, addressing)
     assert response == bytes([0x7F, 0x31, 0x13])  # negative, RC, incorrectMessageLength
