@@ -17,6 +17,16 @@ class Ignition(enum.IntEnum):
     START = 3
 
 
+class KeyLocation(enum.StrEnum):
+    """Where a key is: in the ignition cylinder, or (smart keys) carried somewhere."""
+
+    CYLINDER = "cylinder"
+    CABIN = "cabin"
+    OUTSIDE = "outside"
+    SWITCH = "switch"
+    """Touching the engine switch (how a smart key is registered or read with a flat battery)."""
+
+
 DOORS = ("driver", "passenger", "rear_left", "rear_right", "trunk")
 """Door names, in the order of the DBC's ``Door`` values."""
 
@@ -30,6 +40,8 @@ class PhysicalState:
 
     ignition: Ignition = Ignition.OFF
     inserted_key: Key | None = None
+    carried: dict[Key, KeyLocation] = field(default_factory=dict)
+    """Smart keys near the car and where each is."""
     brake_pressed: bool = False
     speed_kmh: float = 0.0
     doors_open: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(DOORS, False))

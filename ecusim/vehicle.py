@@ -2,7 +2,8 @@
 
 The embedding API (``Vehicle.from_catalog``, ``running``, ``factory_keys``, ``new_key``,
 ``present_key``, ``withdraw_key``, ``set_ignition``, ``press_brake``, ``set_speed``,
-``start_engine``) is a contract: scan-tool developers' tests call it.
+``start_engine``) is a contract: scan-tool developers' tests call it. Who may start the car is
+the business of its key system (:mod:`ecusim.systems`), one per immobilizer generation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import can
@@ -20,21 +21,32 @@ import can
 from dbc import body
 from ecusim.body_network import BodyBroadcaster, body_message, frame_ids
 from ecusim.bus import BusConnection
-from ecusim.catalog import Catalog, ModelYear, SystemType
+from ecusim.catalog import Catalog, ModelYear
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.engine import EngineConfig, EngineEcu
-from ecusim.ecus.immobilizer.config import ImmobilizerConfig
+from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.ecus.immobilizer.key_store import KeySlots
-from ecusim.ecus.start_control import StartPermission, StartResult
+from ecusim.ecus.start_control import StartResult
+from ecusim.keyless import (
+    KeylessCommand,
+    KeylessError,
+    Remote,
+    RemoteButton,
+    RemoteResult,
+    RomChip,
+)
+from ecusim.keyless_setup import KeylessSetup
 from ecusim.keys import InvalidKeyError, Key, KeyKind
-from ecusim.physical import DOORS, Ignition, PhysicalState
+from ecusim.physical import DOORS, Ignition, KeyLocation, PhysicalState
+from ecusim.systems.base import CarContext, KeySystem, Provider, VehicleError
+from ecusim.systems.registry import build_key_system
 from ecusim.vin import lab_vin, validate_vin
 from protocol.clock import Clock, ScaledClock
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpParameters, UdsIsoTpBinding
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
 from protocol.seed_source import SeedSource
+
+__all__ = ["Vehicle", "VehicleError"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +55,6 @@ BODY_TICK_S = 0.01
 
 MAX_SPEED_KMH = 655.35
 """The largest speed the DBC's ``VehicleSpeed`` carries."""
-
-
-class VehicleError(ValueError):
-    """A call the car cannot honour in its current state, or that makes no sense for it."""
 
 
 class Vehicle:
@@ -75,10 +83,20 @@ class Vehicle:
         self.physical = PhysicalState()
         self._rng = random.Random(seed)
         self._memory: dict[str, MemoryNvm] = {}
-        self._check_simulated()
+        context = CarContext(
+            model_year=model_year,
+            vin=self.vin,
+            physical=self.physical,
+            lock=self.lock,
+            clock=self.clock,
+            isotp=self.isotp,
+            nvm=self._nvm,
+            seed_source=seed_source,
+        )
+        builder = build_key_system(model_year)  # refuses what is not simulated, before any I/O
         self._check_identity()
-        self.factory_keys: tuple[Key, ...] = self._factory_keys()
-        self.engine, self.immobilizer = self._build_ecus(seed_source)
+        self.system: KeySystem = builder(context)
+        self.keyless = KeylessSetup(model_year, self.vin, self._nvm("keyless"))
         self._connection: BusConnection | None = None
         self._owns_connection = False
         self._bindings: list[UdsIsoTpBinding] = []
@@ -86,9 +104,7 @@ class Vehicle:
         self._stop = threading.Event()
         self._body_thread: threading.Thread | None = None
         self._broadcaster = BodyBroadcaster(self._providers())
-        self._wanted = frame_ids(
-            body.START_PERMISSION, body.ENGINE_STATUS, *body.control_messages()
-        )
+        self._wanted = frame_ids(*self.system.listens_to(), *body.control_messages())
 
     @classmethod
     def from_catalog(
@@ -148,66 +164,40 @@ class Vehicle:
                 "state directory (or delete this one to build the car anew)"
             )
 
-    def _check_simulated(self) -> None:
-        """Refuse a system this version does not simulate before claiming any state."""
-        entry = self.model_year
-        if entry.system_type is not SystemType.TRANSPONDER_KEY_ECU:
-            raise VehicleError(
-                f"{entry.name}: the {entry.system_type.value} system is not simulated yet; "
-                "transponder key ECU cars are (e.g. LS430 2001-2006)"
-            )
-
-    def _factory_keys(self) -> tuple[Key, ...]:
-        keys = self.model_year.factory_keys
-        made = [Key.derived(KeyKind.MASTER, f"{self.vin}:{i}") for i in range(keys.masters)]
-        made += [Key.derived(KeyKind.SUB, f"{self.vin}:{i}") for i in range(keys.subs)]
-        return tuple(made)
-
-    def _communication_id(self) -> int:
-        """The ECU-ECM communication ID shared at manufacture [LAB: derived from the VIN]."""
-        return Key.derived(KeyKind.MASTER, f"{self.vin}:ecu-ecm").transponder_id & 0x0FFFFFFF
-
-    def _build_ecus(
-        self, seed_source: SeedSource | None
-    ) -> tuple[EngineEcu, TransponderKeyEcu | None]:
-        entry = self.model_year
-        link = self._communication_id()
-        engine = EngineEcu(
-            EngineConfig(vin=self.vin, addressing=entry.ecm_addressing(), isotp=self.isotp),
-            nvm=self._nvm("engine"),
-            seed_source=seed_source,
-            communication_id=link,
-        )
-        limits = entry.key_limits
-        automatic = limits.automatic
-        additional = limits.additional
-        addressing = entry.immobilizer_addressing()
-        assert automatic is not None and additional is not None and addressing is not None
-        immobilizer = TransponderKeyEcu(
-            ImmobilizerConfig(
-                vin=self.vin,
-                automatic_limits=KeySlots(automatic.masters, automatic.subs),
-                additional_limits=KeySlots(additional.masters, additional.subs),
-                addressing=addressing,
-                isotp=self.isotp,
-            ),
-            physical=self.physical,
-            lock=self.lock,
-            communication_id=link,
-            factory_keys=self.factory_keys,
-            nvm=self._nvm("immobilizer"),
-            seed_source=seed_source,
-            clock=self.clock,
-        )
-        return engine, immobilizer
+    # -- what the car is made of ---------------------------------------------------------------
 
     @property
     def ecus(self) -> tuple[DiagnosableEcu, ...]:
         """The diagnosable ECUs, each with its UDS server and addresses."""
-        ecus: list[DiagnosableEcu] = [self.engine]
-        if self.immobilizer is not None:
-            ecus.append(self.immobilizer)
-        return tuple(ecus)
+        return self.system.ecus
+
+    @property
+    def factory_keys(self) -> tuple[Key, ...]:
+        """The keys handed out with the new car (registered at manufacture)."""
+        return self.system.factory_keys
+
+    @property
+    def remotes(self) -> tuple[Remote, ...]:
+        """The keyless-entry remotes handed out with the car (or with its current ROM kit)."""
+        return self.keyless.remotes
+
+    @property
+    def engine(self) -> EngineEcu:
+        """The engine ECU (ECM), where it is a node of its own."""
+        engine = getattr(self.system, "engine", None)
+        if not isinstance(engine, EngineEcu):
+            raise VehicleError(f"{self.model_year.name}: the ECM holds the key codes itself")
+        return engine
+
+    @property
+    def immobilizer(self) -> TransponderKeyEcu | None:
+        """The ECU holding the transponder key codes (``None`` for smart or no immobilizer)."""
+        ecu = getattr(self.system, "immobilizer", None)
+        return ecu if isinstance(ecu, TransponderKeyEcu) else None
+
+    @property
+    def engine_running(self) -> bool:
+        return self.system.start_control.engine_running
 
     # -- running on a bus ----------------------------------------------------------------------
 
@@ -275,63 +265,80 @@ class Vehicle:
         """One line per diagnosable ECU: name, system, addresses."""
         return [ecu.describe() for ecu in self.ecus]
 
-    # -- the physical API ----------------------------------------------------------------------
+    # -- keys ----------------------------------------------------------------------------------
 
     def new_key(self, kind: KeyKind | str) -> Key:
-        """A new, unregistered key blank cut for this car (``"master"`` or ``"sub"``)."""
+        """A new, unregistered key blank for this car (``"master"``, ``"sub"`` or ``"smart"``,
+        whichever the car's system takes)."""
         try:
             key_kind = KeyKind(kind)
         except ValueError:
             raise VehicleError(f"unknown key kind {kind!r}: master, sub or smart") from None
-        if key_kind is KeyKind.SMART:
-            raise VehicleError(
-                f"{self.model_year.name} has a transponder key ECU: smart keys do not fit it"
-            )
-        return Key.blank(key_kind, self._rng)
+        return self.system.new_key(key_kind, self._rng)
 
-    def present_key(self, key: Key) -> None:
-        """Insert ``key`` into the ignition cylinder (the immobilizer reads its transponder)."""
+    def present_key(self, key: Key, where: KeyLocation | str | None = None) -> None:
+        """Cylinder cars: insert ``key`` into the ignition. Smart cars: bring it ``where``
+        (``"cabin"`` by default, ``"outside"`` near a door, ``"switch"`` touching the engine
+        switch, which is how a smart key is registered)."""
         with self.lock:
+            if self.system.carried_keys:
+                location = KeyLocation(where) if where is not None else KeyLocation.CABIN
+                already = self.physical.carried.get(key)
+                self.physical.carried[key] = location
+                if already is None:
+                    self.system.key_inserted(key, self.clock.now())
+                self.system.key_moved(key, location, self.clock.now())
+                return
+            if where not in (None, KeyLocation.CYLINDER, KeyLocation.CYLINDER.value):
+                raise VehicleError(f"{self.model_year.name}: keys go into the ignition cylinder")
             if self.physical.inserted_key is not None:
                 if self.physical.inserted_key == key:
                     return
                 raise VehicleError(f"{self.physical.inserted_key} is in the cylinder: withdraw it")
             self.physical.inserted_key = key
-            if self.immobilizer is not None:
-                self.immobilizer.on_key_inserted(key, self.clock.now())
+            self.system.key_inserted(key, self.clock.now())
 
-    def withdraw_key(self) -> None:
-        """Turn the key to OFF (if it was not) and pull it out."""
+    def withdraw_key(self, key: Key | None = None) -> None:
+        """Cylinder cars: turn the key to OFF (if it was not) and pull it out. Smart cars: take
+        ``key`` (default every key) away from the car."""
         with self.lock:
-            if self.physical.inserted_key is None:
+            if self.system.carried_keys:
+                leaving = [key] if key is not None else list(self.physical.carried)
+                for item in leaving:
+                    if self.physical.carried.pop(item, None) is not None:
+                        self.system.key_removed(item, self.clock.now())
+                return
+            inserted = self.physical.inserted_key
+            if inserted is None:
                 return
             self._change_ignition(Ignition.OFF)
             self.physical.inserted_key = None
-            if self.immobilizer is not None:
-                self.immobilizer.on_key_removed(self.clock.now())
+            self.system.key_removed(inserted, self.clock.now())
+
+    # -- inputs --------------------------------------------------------------------------------
 
     def set_ignition(self, state: str | Ignition) -> None:
-        """Turn the ignition to ``"off"``, ``"acc"`` or ``"on"`` (a key must be in for ACC/ON;
-        use :meth:`start_engine` to crank)."""
+        """Turn the ignition (power mode) to ``"off"``, ``"acc"`` or ``"on"``; use
+        :meth:`start_engine` to crank. Cylinder cars need a key in for ACC/ON."""
         target = _parse_ignition(state)
         if target is Ignition.START:
             raise VehicleError("use start_engine() to crank the engine")
         with self.lock:
-            if target is not Ignition.OFF and self.physical.inserted_key is None:
+            needs_key = not self.system.carried_keys
+            if needs_key and target is not Ignition.OFF and self.physical.inserted_key is None:
                 raise VehicleError("insert a key before turning the ignition")
             self._change_ignition(target)
 
     def press_brake(self) -> None:
         """Press and release the brake pedal once."""
         with self.lock:
-            if self.immobilizer is not None:
-                self.immobilizer.on_brake_pressed(self.clock.now())
+            self.system.brake_pressed(self.clock.now())
 
     def set_brake(self, pressed: bool) -> None:
         """Hold (``True``) or release the brake pedal; pressing counts as a press."""
         with self.lock:
             if pressed and not self.physical.brake_pressed:
-                self.press_brake()
+                self.system.brake_pressed(self.clock.now())
             self.physical.brake_pressed = pressed
 
     def set_speed(self, kmh: float) -> None:
@@ -347,27 +354,21 @@ class Vehicle:
             self.physical.doors_open[door] = is_open
 
     def start_engine(self) -> bool:
-        """Crank: the immobilizer's START_PERMISSION goes to the ECM over the body bus, the ECM
-        starts only with permission and a matching ECU-ECM ID. Returns whether it runs."""
+        """Crank the engine; returns whether it runs. Who may start it is the key system's
+        decision (over the body bus where the car does it that way)."""
         with self.lock:
             connection = self.connection
-            if self.physical.inserted_key is None:
+            control = self.system.start_control
+            if control.engine_running:
+                return True
+            if not self.system.carried_keys and self.physical.inserted_key is None:
                 logger.info("start refused: no key in the cylinder")
                 return False
-            if self.engine.start_control.engine_running:
-                return True
             previous = max(self.physical.ignition, Ignition.ON)
             self._change_ignition(Ignition.START)
-            send = connection.tx_bus.send
-            self._broadcaster.send_now(body.START_PERMISSION, send)
-            self.engine.start_control.crank()
-            self._broadcaster.send_now(body.ENGINE_STATUS, send)
+            self.system.crank(lambda name: self._broadcaster.send_now(name, connection.tx_bus.send))
             self._change_ignition(previous)
-            return self.engine.start_control.engine_running
-
-    @property
-    def engine_running(self) -> bool:
-        return self.engine.start_control.engine_running
+            return control.engine_running
 
     def _change_ignition(self, target: Ignition) -> None:
         old = self.physical.ignition
@@ -375,16 +376,46 @@ class Vehicle:
             return
         self.physical.ignition = target
         if target is Ignition.OFF:
-            self.engine.start_control.stop_engine()
-        if target >= Ignition.ON > old and self.immobilizer is not None:
-            self.immobilizer.dtcs.start_operation_cycle()
-        if self.immobilizer is not None:
-            self.immobilizer.on_ignition(old, target, self.clock.now())
+            self.system.start_control.stop_engine()
+        self.system.ignition_changed(old, target, self.clock.now())
+
+    # -- keyless entry -------------------------------------------------------------------------
+
+    def press_remote(self, remote: Remote, button: RemoteButton | str | int) -> RemoteResult:
+        """Press a keyless-entry remote's button: the receiver locks or unlocks the doors only
+        for a code it knows (its ROM's, or one it learnt)."""
+        choice = _parse_button(button)
+        with self.lock:
+            result = self.keyless.receiver.press(remote, choice)
+            if result.accepted and result.command is not KeylessCommand.PANIC:
+                self.physical.doors_locked = result.command is KeylessCommand.LOCK
+            self._publish_now(body.KEYLESS_ENTRY)
+            return result
+
+    def learn_remote(self, remote: Remote) -> None:
+        """Pair a remote: programmable receivers learn it (4 slots, oldest dropped); the ROM
+        receiver refuses (:class:`~ecusim.keyless.LearnRefusedError`)."""
+        with self.lock:
+            self.keyless.learn(remote)
+
+    def swap_rom(self, rom: RomChip) -> None:
+        """Swap the receiver's ROM (ROM receivers only): only the new kit's remotes work."""
+        with self.lock:
+            self.keyless.swap_rom(rom)
+
+    def new_rom_kit(self, remotes: int = 2) -> tuple[RomChip, tuple[Remote, ...]]:
+        """A new ROM with its remotes, as the parts counter sells them (89705-5094x)."""
+        return RomChip.kit(remotes, self._rng)
 
     # -- the body network ----------------------------------------------------------------------
 
-    def _providers(self) -> dict[str, Callable[[], dict[str, float | int]]]:
-        providers: dict[str, Callable[[], dict[str, float | int]]] = {
+    def _publish_now(self, name: str) -> None:
+        connection = self._connection
+        if connection is not None:
+            self._broadcaster.send_now(name, connection.tx_bus.send)
+
+    def _providers(self) -> dict[str, Provider]:
+        providers: dict[str, Provider] = {
             body.IGNITION_STATUS: lambda: {
                 "IgnitionState": int(self.physical.ignition),
                 "KeyInserted": int(self.physical.inserted_key is not None),
@@ -393,10 +424,9 @@ class Vehicle:
             body.VEHICLE_SPEED: lambda: {"VehicleSpeed": round(self.physical.speed_kmh, 2)},
             body.DOOR_STATUS: self._door_signals,
             body.ENGINE_STATUS: self._engine_signals,
+            body.KEYLESS_ENTRY: self._keyless_signals,
         }
-        if self.immobilizer is not None:
-            providers[body.IMMOBILIZER_STATUS] = self._immobilizer_signals
-            providers[body.START_PERMISSION] = self._permission_signals
+        providers.update(self.system.providers())
         return providers
 
     def _door_signals(self) -> dict[str, float | int]:
@@ -412,7 +442,7 @@ class Vehicle:
         }
 
     def _engine_signals(self) -> dict[str, float | int]:
-        control = self.engine.start_control
+        control = self.system.start_control
         return {
             "EngineRunning": int(control.engine_running),
             "ImmobilizerIdMatch": int(control.last_result is not StartResult.ID_MISMATCH),
@@ -421,25 +451,13 @@ class Vehicle:
             "EngineSpeed": 700.0 if control.engine_running else 0.0,
         }
 
-    def _immobilizer_signals(self) -> dict[str, float | int]:
-        immobilizer = self.immobilizer
-        assert immobilizer is not None
-        mode, code = immobilizer.indicator()
+    def _keyless_signals(self) -> dict[str, float | int]:
+        receiver = self.keyless.receiver
         return {
-            "ImmobilizerSet": int(immobilizer.immobilizer_set),
-            "IndicatorMode": int(mode),
-            "IndicatorCode": code,
-            "RegistrationMode": int(immobilizer.registration_mode),
-            "MasterKeys": min(15, immobilizer.key_count(KeyKind.MASTER)),
-            "SubKeys": min(15, immobilizer.key_count(KeyKind.SUB)),
-        }
-
-    def _permission_signals(self) -> dict[str, float | int]:
-        immobilizer = self.immobilizer
-        assert immobilizer is not None
-        return {
-            "CommunicationId": immobilizer.communication_id,
-            "StartPermitted": int(immobilizer.start_permitted()),
+            "DoorsLocked": int(self.physical.doors_locked),
+            "LastCommand": int(receiver.last.command),
+            "Accepted": int(receiver.last.accepted),
+            "CommandCounter": receiver.command_counter,
         }
 
     def _on_frame(self, message: can.Message) -> None:
@@ -448,23 +466,12 @@ class Vehicle:
         if decoded is None:
             return
         name, values = decoded
-        if name == body.START_PERMISSION:
-            self.engine.start_control.on_start_permission(
-                StartPermission(
-                    int(values["CommunicationId"]),
-                    bool(values["StartPermitted"]),
-                    int(values["Sequence"]),
-                )
-            )
-        elif name == body.ENGINE_STATUS:
-            if self.immobilizer is not None:
-                self.immobilizer.on_engine_status(
-                    int(values["StartAttempts"]), int(values["LastStartResult"])
-                )
+        if name in self.system.listens_to():
+            self.system.on_frame(name, values)
         else:
             self._controls.put(lambda: self._apply_control(name, values))
 
-    def _apply_control(self, name: str, values: dict[str, float | int]) -> None:
+    def _apply_control(self, name: str, values: Mapping[str, float | int]) -> None:
         """A lab control message from a CAN tool drives a physical input (body thread)."""
         try:
             if name == body.LAB_IGNITION_CMD:
@@ -474,14 +481,7 @@ class Vehicle:
                 else:
                     self.set_ignition(command)
             elif name == body.LAB_KEY_CMD:
-                if int(values["KeyAction"]) == 1:
-                    key = Key(int(values["TransponderId"]))
-                    with self.lock:
-                        if self.physical.inserted_key not in (None, key):
-                            self.withdraw_key()  # another key is in: swap them
-                        self.present_key(key)
-                else:
-                    self.withdraw_key()
+                self._key_control(values)
             elif name == body.LAB_BRAKE_CMD:
                 action = int(values["BrakeAction"])
                 if action == 2:
@@ -492,8 +492,21 @@ class Vehicle:
                 self.set_speed(float(values["VehicleSpeed"]))
             elif name == body.LAB_DOOR_CMD:
                 self.set_door(DOORS[int(values["Door"])], bool(values["Open"]))
-        except (VehicleError, InvalidKeyError, IndexError, ValueError) as exc:
+            elif name == body.LAB_REMOTE_CMD:
+                self.press_remote(Remote(int(values["RemoteCode"])), int(values["Button"]))
+        except (VehicleError, InvalidKeyError, KeylessError, IndexError, ValueError) as exc:
             logger.warning("lab control %s ignored: %s", name, exc)
+
+    def _key_control(self, values: Mapping[str, float | int]) -> None:
+        if int(values["KeyAction"]) != 1:
+            self.withdraw_key()
+            return
+        key = Key(int(values["TransponderId"]))
+        with self.lock:
+            inserted = self.physical.inserted_key
+            if not self.system.carried_keys and inserted not in (None, key):
+                self.withdraw_key()  # another key is in: swap them
+            self.present_key(key)
 
     def _body_loop(self) -> None:
         while not self._stop.is_set():
@@ -514,8 +527,7 @@ class Vehicle:
             return
         now = self.clock.now()
         with self.lock:
-            if self.immobilizer is not None:
-                self.immobilizer.tick(now)
+            self.system.tick(now)
             self._broadcaster.tick(now, connection.tx_bus.send)
 
 
@@ -526,3 +538,14 @@ def _parse_ignition(state: str | Ignition) -> Ignition:
         return Ignition[str(state).upper()]
     except KeyError:
         raise VehicleError(f"ignition must be off, acc or on, got {state!r}") from None
+
+
+def _parse_button(button: RemoteButton | str | int) -> RemoteButton:
+    if isinstance(button, RemoteButton):
+        return button
+    try:
+        if isinstance(button, int):
+            return RemoteButton(button)
+        return RemoteButton[str(button).upper()]
+    except (KeyError, ValueError):
+        raise VehicleError(f"remote button must be lock, unlock or panic, got {button!r}") from None
