@@ -315,6 +315,12 @@ class Vehicle:
             self.physical.inserted_key = None
             self.system.key_removed(inserted, self.clock.now())
 
+    def install_blank_key_ecu(self) -> None:
+        """Fit a new, blank ECU in place of the one holding the key codes (immobilizer, or the
+        ECM on ECM-integrated cars): no codes stored, automatic registration open."""
+        with self.lock:
+            self.system.install_blank_key_ecu()
+
     # -- inputs --------------------------------------------------------------------------------
 
     def set_ignition(self, state: str | Ignition) -> None:

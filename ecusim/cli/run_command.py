@@ -13,8 +13,9 @@ import can
 from can.cli import add_bus_arguments, create_bus_from_namespace
 
 from ecusim.bus import BusConnection
-from ecusim.catalog import CatalogError
+from ecusim.catalog import CatalogError, KeylessEntry
 from ecusim.cli.errors import CliError
+from ecusim.keyless import KeylessError, RomChip
 from ecusim.vehicle import Vehicle, VehicleError
 from ecusim.vin import VinError, validate_vin
 from protocol.errors import NvmError, ProtocolError
@@ -55,6 +56,13 @@ def add_subparser(subparsers: Any) -> None:
         help="run the vehicle clock this many times faster (waits, delays; default 1)",
     )
     car.add_argument("--seed", type=int, help="seed of the car's random numbers (new keys)")
+    car.add_argument(
+        "--rom",
+        type=Path,
+        metavar="FILE",
+        help="install this keyless-entry ROM image ('ecusim rom new') in a ROM-receiver car "
+        "(1992-93 SC300/SC400) at start; kept in --state-dir",
+    )
     parser.add_argument(
         "--log",
         type=Path,
@@ -142,6 +150,12 @@ def _announce(car: Vehicle, args: argparse.Namespace) -> None:
     print(f"ecusim: {entry.name} ({entry.system_type.label}), VIN {car.vin}", flush=True)
     for line in car.describe():
         print(f"ecusim: {line}", flush=True)
+    if not entry.reset_supported and entry.key_store is not None:
+        print(
+            "ecusim: note: this car's immobilizer cannot be reset with a scan tool (the "
+            "bulletin: refer to the most recent SPOC bulletin)",
+            flush=True,
+        )
     keys = ", ".join(f"{key.kind.value} {key.transponder_id:08X}" for key in car.factory_keys)
     print(f"ecusim: factory keys: {keys or 'none'}", flush=True)
     details = [f"time scale {args.time_scale:g}"]
@@ -153,8 +167,23 @@ def _announce(car: Vehicle, args: argparse.Namespace) -> None:
     print("ecusim: ready (Ctrl-C to stop)", flush=True)
 
 
+def _install_rom(car: Vehicle, path: Path) -> None:
+    """``--rom``: swap the receiver's ROM for the image at ``path`` (ROM-receiver cars only)."""
+    if car.model_year.keyless_entry is not KeylessEntry.ROM:
+        raise CliError(
+            f"--rom: {car.model_year.name}: this car's receiver is programmable: it has no ROM",
+            exit_code=2,
+        )
+    try:
+        car.swap_rom(RomChip.load(path))
+    except (KeylessError, NvmError) as exc:
+        raise CliError(f"--rom: {exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     car = _build(args)
+    if args.rom is not None:
+        _install_rom(car, args.rom)
     trace = _trace(args.log) if args.log is not None else None
     bus = open_bus(args)
     stop = threading.Event()

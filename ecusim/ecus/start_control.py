@@ -64,12 +64,15 @@ class StartControl:
         with self._lock:
             self.last_permission = permission
 
-    def crank(self) -> StartResult:
-        """The starter turns: decide from the latest permission frame."""
+    def crank(self, *, internal_permission: bool | None = None) -> StartResult:
+        """The starter turns: decide from the latest permission frame, or from
+        ``internal_permission`` when the ECM verifies the key itself (ECM-integrated)."""
         with self._lock:
             self.start_attempts = (self.start_attempts + 1) & 0xFF
             permission = self.last_permission
-            if self.communication_id is None:
+            if internal_permission is not None:
+                result = StartResult.STARTED if internal_permission else StartResult.NO_PERMISSION
+            elif self.communication_id is None:
                 result = StartResult.STARTED
             elif permission is None or not permission.permitted:
                 result = StartResult.NO_PERMISSION

@@ -35,7 +35,51 @@ def immobilizer_config(car: CarContext, **overrides: object) -> ImmobilizerConfi
     return ImmobilizerConfig(**fields)  # type: ignore[arg-type]
 
 
-class TransponderSystem(KeySystem):
+class KeyCodeSystem(KeySystem):
+    """A system whose keys go into the cylinder and whose codes one :class:`TransponderKeyEcu`
+    holds: the events and the status broadcast are the same for both generations."""
+
+    immobilizer: TransponderKeyEcu
+
+    def key_inserted(self, key: Key, now: float) -> None:
+        self.immobilizer.on_key_inserted(key, now)
+
+    def key_removed(self, key: Key, now: float) -> None:
+        self.immobilizer.on_key_removed(now)
+
+    def ignition_changed(self, old: Ignition, new: Ignition, now: float) -> None:
+        if new >= Ignition.ON > old:
+            self.immobilizer.dtcs.start_operation_cycle()
+        self.immobilizer.on_ignition(old, new, now)
+
+    def brake_pressed(self, now: float) -> None:
+        self.immobilizer.on_brake_pressed(now)
+
+    def tick(self, now: float) -> None:
+        self.immobilizer.tick(now)
+
+    def install_blank_key_ecu(self) -> None:
+        """A new (replacement) key-code ECU: no codes, automatic registration open."""
+        self.immobilizer.keys.keep_only(set(), automatic_registration=True)
+        self.immobilizer.power_cycle()
+
+    def providers(self) -> Mapping[str, Provider]:
+        return {body.IMMOBILIZER_STATUS: self._status}
+
+    def _status(self) -> SignalValues:
+        immobilizer = self.immobilizer
+        mode, code = immobilizer.indicator()
+        return {
+            "ImmobilizerSet": int(immobilizer.immobilizer_set),
+            "IndicatorMode": int(mode),
+            "IndicatorCode": code,
+            "RegistrationMode": int(immobilizer.registration_mode),
+            "MasterKeys": min(15, immobilizer.key_count(KeyKind.MASTER)),
+            "SubKeys": min(15, immobilizer.key_count(KeyKind.SUB)),
+        }
+
+
+class TransponderSystem(KeyCodeSystem):
     """Engine ECU + transponder key ECU, talking over the body bus."""
 
     def __init__(self, car: CarContext) -> None:
@@ -63,23 +107,6 @@ class TransponderSystem(KeySystem):
     def ecus(self) -> tuple[DiagnosableEcu, ...]:
         return (self.engine, self.immobilizer)
 
-    def key_inserted(self, key: Key, now: float) -> None:
-        self.immobilizer.on_key_inserted(key, now)
-
-    def key_removed(self, key: Key, now: float) -> None:
-        self.immobilizer.on_key_removed(now)
-
-    def ignition_changed(self, old: Ignition, new: Ignition, now: float) -> None:
-        if new >= Ignition.ON > old:
-            self.immobilizer.dtcs.start_operation_cycle()
-        self.immobilizer.on_ignition(old, new, now)
-
-    def brake_pressed(self, now: float) -> None:
-        self.immobilizer.on_brake_pressed(now)
-
-    def tick(self, now: float) -> None:
-        self.immobilizer.tick(now)
-
     def crank(self, publish: Publish) -> StartResult:
         publish(body.START_PERMISSION)  # the ECM hears it through the car's transmit tap
         result = self.start_control.crank()
@@ -88,23 +115,11 @@ class TransponderSystem(KeySystem):
 
     def providers(self) -> Mapping[str, Provider]:
         return {
-            body.IMMOBILIZER_STATUS: self._status,
+            **super().providers(),
             body.START_PERMISSION: lambda: {
                 "CommunicationId": self.immobilizer.communication_id,
                 "StartPermitted": int(self.immobilizer.start_permitted()),
             },
-        }
-
-    def _status(self) -> SignalValues:
-        immobilizer = self.immobilizer
-        mode, code = immobilizer.indicator()
-        return {
-            "ImmobilizerSet": int(immobilizer.immobilizer_set),
-            "IndicatorMode": int(mode),
-            "IndicatorCode": code,
-            "RegistrationMode": int(immobilizer.registration_mode),
-            "MasterKeys": min(15, immobilizer.key_count(KeyKind.MASTER)),
-            "SubKeys": min(15, immobilizer.key_count(KeyKind.SUB)),
         }
 
     def listens_to(self) -> tuple[str, ...]:

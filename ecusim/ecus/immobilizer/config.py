@@ -101,6 +101,11 @@ class ImmobilizerConfig:
     key_response_limit_s: float = 0.5
     server: ServerConfig = field(default_factory=ServerConfig)
     security_policy: SecurityPolicy = field(default_factory=SecurityPolicy)
+    ecm_integrated: bool = False
+    """The key codes live in the engine ECU itself (early cars): the ECU answers at the ECM's
+    address, registers at most ``ecm_codes`` codes (the last one becomes the sub key) and
+    has no scan-tool reset (diagnostics.md §4: 0x0201 → 0x31)."""
+    ecm_codes: int = 3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vin", validate_vin(self.vin))

@@ -40,6 +40,7 @@ RID_ADDITIONAL_REGISTRATION = 0x0202
 RID_END_AUTOMATIC_REGISTRATION = 0x0203
 RID_ERASE_KEYS = 0x0204
 
+SYSTEM_TYPE_ECM_INTEGRATED = 1
 SYSTEM_TYPE_TRANSPONDER_KEY_ECU = 2
 
 ADDITIONAL_OPTIONS = {0x01: KeyKind.MASTER, 0x02: KeyKind.SUB}
@@ -61,10 +62,16 @@ def build_server(ecu: TransponderKeyEcu, security_nvm: NvmStore) -> UdsServer:
                 LabDiagnosticAlgorithm(diag_key=config.diag_key),
                 name="extended diagnostics",
             ),
-            SecurityLevel(
-                LEVEL_IMMOBILIZER_RESET,
-                CurrentVinPassCode(lambda: ecu.vin, config.master_secret),
-                name="immobilizer reset",
+            *(
+                []
+                if config.ecm_integrated  # no reset, so no reset level
+                else [
+                    SecurityLevel(
+                        LEVEL_IMMOBILIZER_RESET,
+                        CurrentVinPassCode(lambda: ecu.vin, config.master_secret),
+                        name="immobilizer reset",
+                    )
+                ]
             ),
         ],
         security_policy=config.security_policy,
@@ -136,7 +143,11 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_CAPABILITIES,
             "capabilities",
-            read=constant(bytes([SYSTEM_TYPE_TRANSPONDER_KEY_ECU, 1])),
+            read=constant(
+                bytes([SYSTEM_TYPE_ECM_INTEGRATED, 0])
+                if config.ecm_integrated
+                else bytes([SYSTEM_TYPE_TRANSPONDER_KEY_ECU, 1])
+            ),
         ),
         DataIdentifier(DID_WAITING_PERIOD, "waiting period", read=constant(bytes(2))),
         DataIdentifier(DID_SECURITY_STATUS, "security access status", read=security_status),
@@ -203,6 +214,16 @@ def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
         return bytes([RoutineStatus.DONE]) + _counts(ecu)
 
     diag = frozenset({LEVEL_EXTENDED_DIAGNOSTICS})
+    end_automatic = Routine(
+        RID_END_AUTOMATIC_REGISTRATION,
+        "end automatic registration",
+        start=start_end_automatic,
+        results=lambda: bytes([RoutineStatus.DONE]) + _counts(ecu),
+    )
+    if ecu.config.ecm_integrated:
+        # No scan-tool reset on ECM-integrated immobilizers (bulletin: refer to the SPOC
+        # bulletin): 0x0201 is not a routine of this ECU, so it answers 0x31.
+        return [end_automatic]
     return [
         Routine(
             RID_RESET,
@@ -219,12 +240,7 @@ def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
             results=additional_results,
             security=diag,
         ),
-        Routine(
-            RID_END_AUTOMATIC_REGISTRATION,
-            "end automatic registration",
-            start=start_end_automatic,
-            results=lambda: bytes([RoutineStatus.DONE]) + _counts(ecu),
-        ),
+        end_automatic,
         Routine(
             RID_ERASE_KEYS,
             "erase keys",

@@ -62,6 +62,7 @@ class TransponderKeyEcu(DiagnosableEcu):
         clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.name = "engine" if config.ecm_integrated else "immobilizer"
         self.system_name = config.system_name
         self.addressing = config.addressing
         self.isotp_parameters = config.isotp
@@ -305,18 +306,31 @@ class TransponderKeyEcu(DiagnosableEcu):
             if learned is None:
                 failure = FlashCode.REGISTRATION_FAILED
             else:
-                self.keys.add(learned)
+                self.keys.add(self._code_kind(learned))
                 logger.info("registered %s", key)
         if failure is not None:
             logger.info("registration of %s refused: code %d", key, failure)
             self._flash_code = int(failure)
             return False
-        if automatic and all(
-            self.keys.count(kind) >= limits.limit(kind) for kind in (KeyKind.MASTER, KeyKind.SUB)
-        ):
+        if automatic and self._automatic_complete(limits):
             logger.info("automatic registration complete: limits reached")
             self.keys.set_automatic_registration(False)
         return True
+
+    def _code_kind(self, learned: RegisteredKey) -> RegisteredKey:
+        """ECM-integrated: the last of the codes becomes the sub key, whatever the blank [S]."""
+        if not self.config.ecm_integrated:
+            return learned
+        last = len(self.keys.all()) + 1 >= self.config.ecm_codes
+        kind = KeyKind.SUB if last else KeyKind.MASTER
+        return RegisteredKey(learned.transponder_id, kind, learned.secret)
+
+    def _automatic_complete(self, limits: KeySlots) -> bool:
+        if self.config.ecm_integrated:
+            return len(self.keys.all()) >= self.config.ecm_codes
+        return all(
+            self.keys.count(kind) >= limits.limit(kind) for kind in (KeyKind.MASTER, KeyKind.SUB)
+        )
 
     def _registration_failure(
         self, key: Key, limits: KeySlots, *, automatic: bool
@@ -325,6 +339,8 @@ class TransponderKeyEcu(DiagnosableEcu):
             return FlashCode.REGISTRATION_FAILED
         if self.keys.get(key.transponder_id) is not None:
             return FlashCode.ALREADY_REGISTERED
+        if self.config.ecm_integrated:
+            return FlashCode.OVER_LIMIT if len(self.keys.all()) >= self.config.ecm_codes else None
         if self.keys.count(key.kind) >= limits.limit(key.kind):
             return FlashCode.OVER_LIMIT
         if automatic and key.kind is KeyKind.SUB and self.keys.count(KeyKind.MASTER) == 0:

@@ -1,0 +1,55 @@
+"""ECM-integrated immobilizers (early cars): the engine ECU holds the key codes itself.
+
+The bulletin: "Some early ECM based Immobilizers cannot be reset using Techstream ... refer to
+the most recent SPOC bulletin." So there is no reset routine (0x0201 → 0x31) and DID 0x010A
+reads 01 00. A blank ECM (a new or replacement part) registers the first 3 keys inserted; the
+last one becomes the sub key [S]. See docs/other-generations.md.
+"""
+
+from __future__ import annotations
+
+from dbc import body
+from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+from ecusim.ecus.start_control import StartControl, StartResult
+from ecusim.systems.base import CarContext, Publish
+from ecusim.systems.transponder import KeyCodeSystem, immobilizer_config
+from protocol.nvm import MemoryNvm
+
+ECM_PART_NUMBER = "89661-LAB02"
+
+
+class EcmIntegratedSystem(KeyCodeSystem):
+    """One node at the ECM's address that is both the engine ECU and the key-code holder."""
+
+    def __init__(self, car: CarContext) -> None:
+        super().__init__(car)
+        codes = car.model_year.key_limits.ecm_codes or 3
+        self.immobilizer = TransponderKeyEcu(
+            immobilizer_config(
+                car,
+                ecm_integrated=True,
+                ecm_codes=codes,
+                addressing=car.model_year.ecm_addressing(),
+                system_name="ENGINE",
+                part_number=ECM_PART_NUMBER,
+            ),
+            physical=car.physical,
+            lock=car.lock,
+            communication_id=car.communication_id,
+            factory_keys=self.factory_keys,
+            nvm=car.nvm("engine"),
+            seed_source=car.seed_source,
+            clock=car.clock,
+        )
+        # The start decision is internal: nothing crosses the body bus, nothing to persist.
+        self.start_control = StartControl(MemoryNvm(), None)
+
+    @property
+    def ecus(self) -> tuple[DiagnosableEcu, ...]:
+        return (self.immobilizer,)
+
+    def crank(self, publish: Publish) -> StartResult:
+        result = self.start_control.crank(internal_permission=self.immobilizer.start_permitted())
+        publish(body.ENGINE_STATUS)
+        return result
