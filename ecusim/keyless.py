@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import random
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -79,6 +80,14 @@ class RomChip:
     def __post_init__(self) -> None:
         if not 1 <= len(self.codes) <= 3:
             raise KeylessError(f"a ROM kit has 1, 2 or 3 remotes, got {len(self.codes)}")
+        if len(set(self.codes)) != len(self.codes):
+            raise KeylessError("a ROM lists each remote code once")
+        expected = ROM_KIT_PART_NUMBERS.get(len(self.codes))
+        if self.part_number in ROM_KIT_PART_NUMBERS.values() and self.part_number != expected:
+            raise KeylessError(
+                f"ROM {self.part_number} is a kit of another size: {len(self.codes)} codes "
+                f"belong to {expected}"
+            )
         for code in self.codes:
             Remote(code)
 
@@ -112,15 +121,25 @@ class RomChip:
             raise KeylessError(f"{origin} is not a ROM image: {exc}") from exc
         if not isinstance(document, dict) or document.get("magic") != ROM_MAGIC:
             raise KeylessError(f"{origin} is not an ecusim ROM image (no {ROM_MAGIC} magic)")
-        if document.get("version") != ROM_FORMAT_VERSION:
-            raise KeylessError(f"{origin}: unknown ROM format version {document.get('version')!r}")
+        version = document.get("version")
+        if type(version) is not int or version != ROM_FORMAT_VERSION:  # not True, not 1.0
+            raise KeylessError(f"{origin}: unknown ROM format version {version!r}")
         claimed = document.pop("sha256", None)
         if claimed != _digest(document):
             raise KeylessError(f"{origin} is damaged: its checksum does not match")
+        codes = document.get("codes")
+        if not isinstance(codes, list) or not all(
+            isinstance(code, str) and re.fullmatch(r"[0-9A-F]{8}", code) for code in codes
+        ):
+            raise KeylessError(
+                f"{origin}: invalid ROM content: 'codes' must be a list of 8-digit hex strings"
+            )
+        part_number = document.get("part_number")
+        if not isinstance(part_number, str):
+            raise KeylessError(f"{origin}: invalid ROM content: 'part_number' must be a string")
         try:
-            codes = tuple(int(str(code), 16) for code in document["codes"])
-            return cls(str(document["part_number"]), codes)
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls(part_number, tuple(int(code, 16) for code in codes))
+        except KeylessError as exc:
             raise KeylessError(f"{origin}: invalid ROM content ({exc})") from exc
 
     @classmethod

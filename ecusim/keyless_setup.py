@@ -1,5 +1,5 @@
 """A car's keyless entry: its receiver type from the support chart, its remotes, and what of it
-must survive a restart (a swapped ROM, learnt codes) in NVM section ``receiver``."""
+must survive a restart (a swapped ROM, learnt codes) in the car's ``keyless`` NVM file."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ FACTORY_REMOTES = 2
 
 
 class KeylessSetup:
-    """The receiver and the remotes that currently work with it."""
+    """The receiver and the remotes handed out with the car or its current ROM kit (remotes
+    learnt later are the caller's; a learnt fifth code drops the oldest from the receiver)."""
 
     def __init__(self, model_year: ModelYear, vin: str, nvm: NvmStore) -> None:
         self._nvm = nvm

@@ -8,10 +8,16 @@ import sys
 from collections.abc import Sequence
 
 from ecusim import __version__
-from ecusim.cli import models_command, run_command, vin_command
+from ecusim.cli import (
+    models_command,
+    remote_command,
+    rom_command,
+    run_command,
+    vin_command,
+)
 from ecusim.cli.errors import CliError
 
-SUBCOMMANDS = (run_command, models_command, vin_command)
+SUBCOMMANDS = (run_command, models_command, vin_command, rom_command, remote_command)
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
 
 

@@ -158,6 +158,9 @@ def _announce(car: Vehicle, args: argparse.Namespace) -> None:
         )
     keys = ", ".join(f"{key.kind.value} {key.transponder_id:08X}" for key in car.factory_keys)
     print(f"ecusim: factory keys: {keys or 'none'}", flush=True)
+    remotes = ", ".join(f"{remote.code:08X}" for remote in car.remotes)
+    receiver = "ROM " + car.keyless.receiver.rom.part_number if car.keyless.receiver.rom else ""
+    print(f"ecusim: keyless remotes: {remotes} ({receiver or 'programmable receiver'})", flush=True)
     details = [f"time scale {args.time_scale:g}"]
     if args.state_dir is not None:
         details.append(f"state in {args.state_dir}")
