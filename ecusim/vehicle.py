@@ -23,6 +23,7 @@ from ecusim.body_network import BodyBroadcaster, body_message, frame_ids
 from ecusim.bus import BusConnection
 from ecusim.catalog import Catalog, ModelYear
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.start_control import StartResult
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 BODY_TICK_S = 0.01
 """Real seconds between two turns of the body thread (controls, ECU timers, broadcasts)."""
+
+CONTROL_KEY_LOCATIONS = (KeyLocation.CABIN, KeyLocation.OUTSIDE, KeyLocation.SWITCH)
+"""``LAB_KEY_CMD.KeyLocation`` values for smart keys."""
 
 MAX_SPEED_KMH = 655.35
 """The largest speed the DBC's ``VehicleSpeed`` carries."""
@@ -196,6 +200,12 @@ class Vehicle:
         return ecu if isinstance(ecu, TransponderKeyEcu) else None
 
     @property
+    def certification(self) -> CertificationEcu | None:
+        """The smart key system's certification ECU (``None`` on other cars)."""
+        ecu = getattr(self.system, "certification", None)
+        return ecu if isinstance(ecu, CertificationEcu) else None
+
+    @property
     def engine_running(self) -> bool:
         return self.system.start_control.engine_running
 
@@ -315,6 +325,12 @@ class Vehicle:
             self.physical.inserted_key = None
             self.system.key_removed(inserted, self.clock.now())
 
+    def touch_door_handle(self) -> bool:
+        """Smart-key cars: a hand on a door handle; a registered key outside unlocks the doors
+        (returns whether they unlocked). Other cars: :class:`VehicleError`."""
+        with self.lock:
+            return self.system.touch_door_handle(self.clock.now())
+
     def install_blank_key_ecu(self) -> None:
         """Fit a new, blank ECU in place of the one holding the key codes (immobilizer, or the
         ECM on ECM-integrated cars): no codes stored, automatic registration open."""
@@ -424,7 +440,7 @@ class Vehicle:
         providers: dict[str, Provider] = {
             body.IGNITION_STATUS: lambda: {
                 "IgnitionState": int(self.physical.ignition),
-                "KeyInserted": int(self.physical.inserted_key is not None),
+                "KeyInserted": int(self._key_in()),
                 "BrakePressed": int(self.physical.brake_pressed),
             },
             body.VEHICLE_SPEED: lambda: {"VehicleSpeed": round(self.physical.speed_kmh, 2)},
@@ -434,6 +450,12 @@ class Vehicle:
         }
         providers.update(self.system.providers())
         return providers
+
+    def _key_in(self) -> bool:
+        """A key in the cylinder, or (smart) a key in the cabin or at the switch."""
+        inside = (KeyLocation.CABIN, KeyLocation.SWITCH)
+        carried = any(location in inside for location in self.physical.carried.values())
+        return self.physical.inserted_key is not None or carried
 
     def _door_signals(self) -> dict[str, float | int]:
         doors = self.physical.doors_open
@@ -497,7 +519,10 @@ class Vehicle:
             elif name == body.LAB_SPEED_CMD:
                 self.set_speed(float(values["VehicleSpeed"]))
             elif name == body.LAB_DOOR_CMD:
-                self.set_door(DOORS[int(values["Door"])], bool(values["Open"]))
+                if int(values.get("HandleTouched", 0)):
+                    self.touch_door_handle()
+                else:
+                    self.set_door(DOORS[int(values["Door"])], bool(values["Open"]))
             elif name == body.LAB_REMOTE_CMD:
                 self.press_remote(Remote(int(values["RemoteCode"])), int(values["Button"]))
         except (VehicleError, InvalidKeyError, KeylessError, IndexError, ValueError) as exc:
@@ -509,8 +534,12 @@ class Vehicle:
             return
         key = Key(int(values["TransponderId"]))
         with self.lock:
+            if self.system.carried_keys:
+                where = CONTROL_KEY_LOCATIONS[int(values.get("KeyLocation", 0))]
+                self.present_key(key, where)
+                return
             inserted = self.physical.inserted_key
-            if not self.system.carried_keys and inserted not in (None, key):
+            if inserted not in (None, key):
                 self.withdraw_key()  # another key is in: swap them
             self.present_key(key)
 

@@ -111,6 +111,10 @@ class KeySystem(abc.ABC):
         """Time passed (called by the body thread and before DID reads)."""
         return None  # by default nothing happens
 
+    def touch_door_handle(self, now: float) -> bool:
+        """A hand on a door handle: smart entry unlocks for a registered key outside."""
+        raise VehicleError(f"{self.car.model_year.name} has no smart entry")
+
     def install_blank_key_ecu(self) -> None:
         """Fit a new, blank key-code ECU (a replacement part)."""
         raise VehicleError(f"{self.car.model_year.name} has no key-code ECU to replace")

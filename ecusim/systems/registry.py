@@ -8,6 +8,7 @@ from ecusim.catalog import ModelYear, SystemType
 from ecusim.systems.base import CarContext, KeySystem, VehicleError
 from ecusim.systems.ecm_integrated import EcmIntegratedSystem
 from ecusim.systems.no_immobilizer import NoImmobilizerSystem
+from ecusim.systems.smart import SmartKeySystem
 from ecusim.systems.transponder import TransponderSystem
 
 KeySystemBuilder = Callable[[CarContext], KeySystem]
@@ -16,6 +17,7 @@ KEY_SYSTEMS: dict[SystemType, KeySystemBuilder] = {
     SystemType.NONE: NoImmobilizerSystem,
     SystemType.ECM_INTEGRATED: EcmIntegratedSystem,
     SystemType.TRANSPONDER_KEY_ECU: TransponderSystem,
+    SystemType.SMART_KEY: SmartKeySystem,
 }
 
 

@@ -4,9 +4,11 @@ correct procedure for one model-year of every system type in the chart")."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import can
+import isotp
 import pytest
 import udsoncan
 from acceptance_kit import (
@@ -16,6 +18,7 @@ from acceptance_kit import (
     LEVEL_IMMOBILIZER_RESET,
     RID_RESET,
     VIN,
+    ByteCodec,
     Tester,
     key_counts,
     nrc_of,
@@ -25,6 +28,7 @@ from acceptance_kit import (
 from ecusim.catalog import Catalog, ModelYear, SystemType
 from ecusim.keys import Key
 from ecusim.vehicle import Vehicle
+from protocol.clock import FakeClock
 
 DID_CAPABILITIES = 0x010A
 REQUEST_OUT_OF_RANGE = 0x31
@@ -43,7 +47,10 @@ def running(channel: str) -> Iterator[Callable[[ModelYear], tuple[Vehicle, Teste
     started: list[tuple[Vehicle, can.BusABC, Tester, can.BusABC]] = []
 
     def start(entry: ModelYear) -> tuple[Vehicle, Tester]:
-        car = Vehicle.from_catalog(entry.model, entry.year, VIN, time_scale=20.0, seed=11)
+        if entry.system_type is SystemType.SMART_KEY:  # the 16-minute wait: a clock we move
+            car = Vehicle.from_catalog(entry.model, entry.year, VIN, clock=FakeClock(), seed=11)
+        else:
+            car = Vehicle.from_catalog(entry.model, entry.year, VIN, time_scale=20.0, seed=11)
         car_bus = can.Bus(interface="virtual", channel=channel)
         car.start(car_bus)
         tester_bus = can.Bus(interface="virtual", channel=channel)
@@ -119,10 +126,76 @@ def transponder_key_ecu(car: Vehicle, tester: Tester) -> None:
     assert all(_starts(car, key) for key in new_keys)
 
 
+SMART_KEY_ADDRESS = isotp.Address(
+    isotp.AddressingMode.Extended_11bits,
+    txid=0x750,
+    rxid=0x758,
+    target_address=0xB5,  # the certification ECU's sub-address (diagnostics.md §1)
+    source_address=0xB5,
+)
+DID_SMART_KEYS = 0x010D
+RID_SMART_KEY_REGISTRATION = 0x0206
+REGISTRATION_OPEN = 4
+
+
+def _smart_starts(car: Vehicle, key: Key) -> bool:
+    car.present_key(key)  # in the cabin
+    car.set_brake(True)  # push-button start needs the brake
+    started = car.start_engine()
+    car.set_brake(False)
+    car.set_ignition("off")
+    car.withdraw_key()
+    return started
+
+
+def smart_key(car: Vehicle, tester: Tester) -> None:
+    """Reset, the 16-minute waiting period on the vehicle clock, smart key code registration
+    by touching two new keys to the engine switch; only they unlock and start."""
+    clock = car.clock
+    assert isinstance(clock, FakeClock)
+    client = tester.client(SMART_KEY_ADDRESS)
+    codecs = dict(client.config["data_identifiers"])
+    client.set_config("data_identifiers", {**codecs, DID_SMART_KEYS: ByteCodec()})
+    old = car.factory_keys[0]
+    car.set_ignition("on")
+    client.change_session(EXTENDED_SESSION)
+    client.unlock_security_access(LEVEL_IMMOBILIZER_RESET)
+    reset = threading.Thread(target=client.start_routine, args=(RID_RESET,))
+    reset.start()  # udsoncan waits through the 0x78s while the test moves the clock
+    for _ in range(200):
+        clock.advance(0.25)
+        reset.join(timeout=0.05)
+        if not reset.is_alive():
+            break
+    assert not reset.is_alive()
+    assert read_dids(client, DID_SMART_KEYS)[DID_SMART_KEYS] == 0
+    client.start_routine(RID_SMART_KEY_REGISTRATION)
+    for _ in range(int(car.model_year.waiting_period_s // 4) + 1):
+        clock.advance(4.0)
+        client.tester_present()  # keeps the extended session (S3) alive
+    assert read_dids(client, DID_REGISTRATION_MODE)[DID_REGISTRATION_MODE] == REGISTRATION_OPEN
+    new_keys = [car.new_key("smart"), car.new_key("smart")]
+    for key in new_keys:
+        car.present_key(key, "switch")
+        car.withdraw_key()
+    client.stop_routine(RID_SMART_KEY_REGISTRATION)
+    assert read_dids(client, DID_SMART_KEYS)[DID_SMART_KEYS] == 2
+    car.set_ignition("off")
+    assert not _smart_starts(car, old)
+    assert all(_smart_starts(car, key) for key in new_keys)
+    car.physical.doors_locked = True
+    car.present_key(old, "outside")
+    assert not car.touch_door_handle()  # an old key no longer unlocks
+    car.withdraw_key()
+    car.present_key(new_keys[0], "outside")
+    assert car.touch_door_handle()
+
+
 PROCEDURES: dict[SystemType, Callable[[Vehicle, Tester], None]] = {
     SystemType.NONE: no_immobilizer,
     SystemType.ECM_INTEGRATED: ecm_integrated,
     SystemType.TRANSPONDER_KEY_ECU: transponder_key_ecu,
+    SystemType.SMART_KEY: smart_key,
 }
 
 

@@ -21,7 +21,15 @@ CONTRACT = ROOT / "docs" / "body-network.md"
 DIAGNOSTIC_CONTRACT = ROOT / "docs" / "diagnostic-contract.md"
 REPO_DBC = ROOT / "dbc" / "ecusim_body.dbc"
 
-NODES = {"BODY", "IMMOBILIZER", "ECM", "KEYLESS_RECEIVER", "TESTER"}
+NODES = {
+    "BODY",
+    "IMMOBILIZER",
+    "ECM",
+    "KEYLESS_RECEIVER",
+    "TESTER",
+    "CERTIFICATION",
+    "STEERING_LOCK",
+}
 DIAGNOSTIC_ID_FLOOR = 0x700
 CLASSIC: dict[str, Any] = {"is_extended_id": False}  # python-can defaults to 29-bit IDs
 
@@ -131,7 +139,7 @@ def db() -> Database:
 
 
 def test_contract_parsed() -> None:
-    assert len(CONTRACT_MESSAGES) == 13
+    assert len(CONTRACT_MESSAGES) == 15
     assert sum(message.cycle_ms is None for message in CONTRACT_MESSAGES) == 6
 
 

@@ -15,9 +15,10 @@ import can
 import isotp
 import pytest
 
-from ecusim.catalog import CatalogError
+from ecusim.catalog import CatalogError, SystemType
 from ecusim.keys import KeyKind
 from ecusim.physical import Ignition
+from ecusim.systems.registry import KEY_SYSTEMS
 from ecusim.vehicle import MAX_SPEED_KMH, Vehicle, VehicleError
 from ecusim.vin import lab_vin
 from protocol.clock import FakeClock
@@ -115,13 +116,17 @@ def test_unknown_model_year_is_a_catalog_error() -> None:
         Vehicle.from_catalog("LS430", 1990, clock=FakeClock())
 
 
-def test_a_smart_key_model_year_is_not_simulated_yet() -> None:
-    with pytest.raises(VehicleError, match="not simulated yet"):
-        Vehicle.from_catalog("LS460", 2012, clock=FakeClock())
+def test_every_system_type_of_the_chart_is_simulated() -> None:
+    assert set(KEY_SYSTEMS) == set(SystemType)
+    smart = Vehicle.from_catalog("LS460", 2012, clock=FakeClock())
+    assert [ecu.system_name for ecu in smart.ecus] == ["ENGINE", "SMART KEY"]
 
 
-def test_a_refused_model_year_leaves_the_state_dir_unclaimed(tmp_path: Path) -> None:
+def test_a_refused_model_year_leaves_the_state_dir_unclaimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A car that could not be built must not claim the state directory for itself."""
+    monkeypatch.delitem(KEY_SYSTEMS, SystemType.SMART_KEY)  # as if it were not simulated
     with pytest.raises(VehicleError, match="not simulated yet"):
         Vehicle.from_catalog("LS460", 2012, state_dir=tmp_path, clock=FakeClock())
     vehicle = Vehicle.from_catalog("LS430", 2004, VIN, state_dir=tmp_path, clock=FakeClock())
