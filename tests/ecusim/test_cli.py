@@ -184,3 +184,27 @@ def test_unwritable_state_dir_is_refused_before_ready(
     assert "ready" not in captured.out
     assert captured.err.startswith("ecusim: error: --state-dir: NVM folder")
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("model", "year", "expected"),
+    [
+        ("SC400", "1992", ["SC400 1992 (none)", "engine (ENGINE): 0x7E0 -> 0x7E8"]),
+        (
+            "ES300",
+            "2002",
+            ["ES300 2002 (ECM-integrated)", "refer to the most recent SPOC bulletin"],
+        ),
+        ("LS430", "2004", ["immobilizer (IMMOBILISER): 0x750 -> 0x758 ext 0x57"]),
+        ("LS460", "2012", ["certification (SMART KEY): 0x750 -> 0x758 ext 0xB5"]),
+    ],
+)
+def test_run_serves_a_car_of_every_system_type(
+    model: str, year: str, expected: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "-i", "virtual", "-c", _channel(), "--model", model, "--year", year]
+    assert main([*argv, "--duration", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for line in expected:
+        assert line in out
+    assert "ready" in out and out.rstrip().endswith("ecusim: stopped")
