@@ -18,6 +18,9 @@ DID_VIN = 0xF190
 DID_SYSTEM_NAME = 0xF197
 
 LEVEL_EXTENDED_DIAGNOSTICS = 0x01
+"""SecurityAccess level of extended diagnostics (diagnostics.md §3)."""
+LEVEL_IMMOBILIZER_RESET = 0x11
+"""SecurityAccess level of the immobilizer / smart key reset (the Pass-Code)."""
 
 
 def ascii_bytes(text: str) -> bytes:

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.start_control import StartControl, StartResult
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, KeyLocation, PhysicalState
@@ -55,6 +56,17 @@ class CarContext:
         made += [Key.derived(KeyKind.SUB, f"{self.vin}:{i}") for i in range(keys.subs)]
         made += [Key.derived(KeyKind.SMART, f"{self.vin}:{i}") for i in range(keys.smart_keys)]
         return tuple(made)
+
+
+def build_engine(car: CarContext, communication_id: int | None) -> EngineEcu:
+    """The car's engine ECU at the chart's ECM address; ``communication_id``: the ECU-ECM ID
+    it shares with the immobilizer side (``None``: no immobilizer link, it always starts)."""
+    return EngineEcu(
+        EngineConfig(vin=car.vin, addressing=car.model_year.ecm_addressing(), isotp=car.isotp),
+        nvm=car.nvm("engine"),
+        seed_source=car.seed_source,
+        communication_id=communication_id,
+    )
 
 
 class KeySystem(abc.ABC):

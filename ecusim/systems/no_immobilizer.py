@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dbc import body
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.start_control import StartResult
-from ecusim.systems.base import CarContext, KeySystem, Publish
+from ecusim.systems.base import CarContext, KeySystem, Publish, build_engine
 
 
 class NoImmobilizerSystem(KeySystem):
@@ -15,12 +14,7 @@ class NoImmobilizerSystem(KeySystem):
 
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)
-        self.engine = EngineEcu(
-            EngineConfig(vin=car.vin, addressing=car.model_year.ecm_addressing(), isotp=car.isotp),
-            nvm=car.nvm("engine"),
-            seed_source=car.seed_source,
-            communication_id=None,
-        )
+        self.engine = build_engine(car, None)
         self.start_control = self.engine.start_control
 
     @property

@@ -17,13 +17,12 @@ from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.config import CertificationConfig
 from ecusim.ecus.certification.ecu import CABIN, CertificationEcu
-from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.id_code_box import IdCodeBox
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.ecus.steering_lock import SteeringLockEcu
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, KeyLocation
-from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues
+from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +56,7 @@ class SmartKeySystem(KeySystem):
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)
         link = car.communication_id
-        self.engine = EngineEcu(
-            EngineConfig(vin=car.vin, addressing=car.model_year.ecm_addressing(), isotp=car.isotp),
-            nvm=car.nvm("engine"),
-            seed_source=car.seed_source,
-            communication_id=link,
-        )
+        self.engine = build_engine(car, link)
         self.start_control = self.engine.start_control
         self.certification = CertificationEcu(
             certification_config(car),

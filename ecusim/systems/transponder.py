@@ -8,14 +8,13 @@ from collections.abc import Mapping
 from dbc import body
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.immobilizer.key_store import KeySlots
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition
-from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues
+from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
 
 
 def immobilizer_config(car: CarContext, **overrides: object) -> ImmobilizerConfig:
@@ -85,12 +84,7 @@ class TransponderSystem(KeyCodeSystem):
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)
         link = car.communication_id
-        self.engine = EngineEcu(
-            EngineConfig(vin=car.vin, addressing=car.model_year.ecm_addressing(), isotp=car.isotp),
-            nvm=car.nvm("engine"),
-            seed_source=car.seed_source,
-            communication_id=link,
-        )
+        self.engine = build_engine(car, link)
         self.start_control = self.engine.start_control
         self.immobilizer = TransponderKeyEcu(
             immobilizer_config(car),

@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
-from ecusim.ecus.identification import active_session_did, identification_dids, vin_did
-from ecusim.ecus.immobilizer.config import LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_IMMOBILIZER_RESET
-from ecusim.ecus.immobilizer.diagnostics import CurrentVinPassCode
-from protocol.constants import Nrc
-from protocol.errors import NegativeResponseError
+from ecusim.ecus.identification import (
+    LEVEL_EXTENDED_DIAGNOSTICS,
+    LEVEL_IMMOBILIZER_RESET,
+    active_session_did,
+    identification_dids,
+    vin_did,
+)
+from ecusim.ecus.key_ecu import (
+    DID_CAPABILITIES,
+    DID_IMMOBILIZER_STATE,
+    DID_MASTER_KEYS,
+    DID_REGISTRATION_MODE,
+    DID_REGISTRATION_REFUSAL,
+    DID_SECURITY_INDICATOR,
+    DID_SECURITY_STATUS,
+    DID_SMART_KEYS,
+    DID_SUB_KEYS,
+    DID_WAITING_PERIOD,
+    RID_RESET,
+    RID_SMART_KEY_REGISTRATION,
+    byte_value,
+    key_ecu_security_levels,
+    no_option,
+    seconds_value,
+    security_status,
+)
 from protocol.nvm import NvmStore
-from protocol.security_algorithms import LabDiagnosticAlgorithm
 from protocol.uds.data_identifiers import DataIdentifier, constant
 from protocol.uds.pending import Reply, TimedWork
 from protocol.uds.routines import Routine, RoutineStatus
-from protocol.uds.security import SecurityLevel
 from protocol.uds.server import UdsServer
 
 if TYPE_CHECKING:
     from ecusim.ecus.certification.ecu import CertificationEcu
 
-DID_IMMOBILIZER_STATE = 0x0101
-DID_MASTER_KEYS = 0x0106
-DID_SUB_KEYS = 0x0107
-DID_SECURITY_INDICATOR = 0x0108
-DID_REGISTRATION_MODE = 0x0109
-DID_CAPABILITIES = 0x010A
-DID_WAITING_PERIOD = 0x010B
-DID_SECURITY_STATUS = 0x010C
-DID_SMART_KEYS = 0x010D
-DID_REGISTRATION_REFUSAL = 0x010E
-"""[LAB] The last smart key registration refusal: reason code (1 byte) + ASCII text."""
-
-RID_RESET = 0x0201
-RID_SMART_KEY_REGISTRATION = 0x0206
 
 SYSTEM_TYPE_SMART_KEY = 3
 RESET_SUPPORTED = 1
@@ -48,31 +52,16 @@ def build_server(ecu: CertificationEcu, security_nvm: NvmStore) -> UdsServer:
         data_identifiers=_data_identifiers(ecu),
         routines=_routines(ecu),
         dtcs=ecu.dtcs,
-        security_levels=[
-            SecurityLevel(
-                LEVEL_EXTENDED_DIAGNOSTICS,
-                LabDiagnosticAlgorithm(diag_key=config.diag_key),
-                name="extended diagnostics",
-            ),
-            SecurityLevel(
-                LEVEL_IMMOBILIZER_RESET,
-                CurrentVinPassCode(lambda: ecu.vin, config.master_secret),
-                name="smart key reset",
-            ),
-        ],
+        security_levels=key_ecu_security_levels(
+            diag_key=config.diag_key,
+            vin=lambda: ecu.vin,
+            master_secret=config.master_secret,
+            reset_name="smart key reset",
+        ),
         security_policy=config.security_policy,
         seed_source=ecu.seed_source,
         security_nvm=security_nvm,
     )
-
-
-def _byte(value: int) -> bytes:
-    return bytes([max(0, min(0xFF, value))])
-
-
-def _seconds(value: float) -> bytes:
-    """Seconds rounded up, as 2 bytes big-endian (0xFFFF at most)."""
-    return min(math.ceil(value), 0xFFFF).to_bytes(2, "big")
 
 
 def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
@@ -84,12 +73,7 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
 
     def waiting() -> bytes:
         now = ecu.server_clock_now()
-        return _seconds(ecu.refresh().waiting_remaining(now))
-
-    def security_status() -> bytes:
-        now = ecu.server_clock_now()
-        security = ecu.server.security
-        return _byte(security.failed_attempts) + _seconds(security.delay_remaining(now))
+        return seconds_value(ecu.refresh().waiting_remaining(now))
 
     def refusal() -> bytes:
         reason = ecu.refusal
@@ -106,7 +90,7 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_IMMOBILIZER_STATE,
             "immobilizer state",
-            read=lambda: _byte(ecu.refresh().immobilizer_set),
+            read=lambda: byte_value(ecu.refresh().immobilizer_set),
         ),
         # A smart key system has neither master nor sub keys.
         DataIdentifier(DID_MASTER_KEYS, "master keys", read=constant(bytes(1))),
@@ -115,7 +99,7 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_REGISTRATION_MODE,
             "registration mode",
-            read=lambda: _byte(ecu.refresh().registration_mode),
+            read=lambda: byte_value(ecu.refresh().registration_mode),
         ),
         DataIdentifier(
             DID_CAPABILITIES,
@@ -123,22 +107,21 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
             read=constant(bytes([SYSTEM_TYPE_SMART_KEY, RESET_SUPPORTED])),
         ),
         DataIdentifier(DID_WAITING_PERIOD, "waiting period", read=waiting),
-        DataIdentifier(DID_SECURITY_STATUS, "security access status", read=security_status),
-        DataIdentifier(DID_SMART_KEYS, "smart keys", read=lambda: _byte(ecu.key_count)),
+        DataIdentifier(
+            DID_SECURITY_STATUS,
+            "security access status",
+            read=lambda: security_status(ecu.server, ecu.server_clock_now()),
+        ),
+        DataIdentifier(DID_SMART_KEYS, "smart keys", read=lambda: byte_value(ecu.key_count)),
         DataIdentifier(DID_REGISTRATION_REFUSAL, "last registration refusal", read=refusal),
     ]
-
-
-def _no_option(option: bytes) -> None:
-    if option:
-        raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, "this routine takes no option")
 
 
 def _routines(ecu: CertificationEcu) -> list[Routine]:
     reset_status = [RoutineStatus.DONE]
 
     def start_reset(option: bytes) -> Reply:
-        _no_option(option)
+        no_option(option)
         ecu.check_reset_preconditions()
         reset_status[0] = RoutineStatus.RUNNING
 
@@ -156,17 +139,17 @@ def _routines(ecu: CertificationEcu) -> list[Routine]:
         ecu.refresh()
         return (
             bytes([ecu.registration_status])
-            + _seconds(ecu.waiting_remaining(now))
-            + _byte(ecu.key_count)
+            + seconds_value(ecu.waiting_remaining(now))
+            + byte_value(ecu.key_count)
         )
 
     def start_registration(option: bytes) -> bytes:
-        _no_option(option)
+        no_option(option)
         ecu.start_registration(ecu.server_clock_now())
         return registration_record()
 
     def stop_registration(option: bytes) -> bytes:
-        _no_option(option)
+        no_option(option)
         ecu.stop_registration()
         return registration_record()
 
@@ -175,7 +158,7 @@ def _routines(ecu: CertificationEcu) -> list[Routine]:
             RID_RESET,
             "smart key reset",
             start=start_reset,
-            results=lambda: bytes([reset_status[0]]) + _byte(ecu.key_count),
+            results=lambda: bytes([reset_status[0]]) + byte_value(ecu.key_count),
             security=frozenset({LEVEL_IMMOBILIZER_RESET}),
         ),
         Routine(

@@ -22,20 +22,17 @@ from ecusim.ecus.certification.config import CertificationConfig, RegistrationRe
 from ecusim.ecus.certification.diagnostics import build_server
 from ecusim.ecus.engine import serial_number_for
 from ecusim.ecus.immobilizer.config import (
-    DTC_COMMUNICATION_MALFUNCTION,
     DTC_ECM_ID_MISMATCH,
-    DTC_KEY_NOT_IDENTIFIED,
-    DTC_NO_COMMUNICATION,
     IMMOBILIZER_DTCS,
     FlashCode,
     IndicatorMode,
     RegistrationMode,
 )
 from ecusim.ecus.immobilizer.key_store import KeyStore, RegisteredKey
+from ecusim.ecus.key_ecu import VinMemory, challenge_key
 from ecusim.ecus.start_control import StartResult
-from ecusim.keys import CHALLENGE_LENGTH, Key, KeyKind, aes_response
+from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, KeyLocation, PhysicalState
-from ecusim.vin import VinError, validate_vin
 from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
@@ -84,10 +81,9 @@ class CertificationEcu(DiagnosableEcu):
         shared = SharedNvm(nvm if nvm is not None else MemoryNvm())
         self._keys_nvm = shared.section("keys")
         self.keys = KeyStore(self._keys_nvm)
-        self._identity = shared.section("identity")
         self._dtc_nvm = shared.section("dtcs")
         self._refusal_nvm = shared.section("registration_log")
-        self.vin = self._load_vin(config.vin)
+        self._vin = VinMemory(shared.section("identity"), config.vin)
         self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
         self.serial_number = config.serial_number or serial_number_for("CER", config.vin)
         # The server validates the security record first: nothing is written before.
@@ -147,15 +143,6 @@ class CertificationEcu(DiagnosableEcu):
             except ValueError as exc:
                 raise self._dtc_nvm.corrupt(str(exc)) from exc
 
-    def _load_vin(self, manufactured: str) -> str:
-        stored = self._identity.load()
-        if stored is None:
-            return manufactured
-        try:
-            return validate_vin(str(stored.get("vin")))
-        except VinError as exc:
-            raise self._identity.corrupt(f"stored VIN: {exc}") from exc
-
     def _load_refusal(self) -> RegistrationRefusal:
         stored = self._refusal_nvm.load()
         if stored is None:
@@ -168,10 +155,13 @@ class CertificationEcu(DiagnosableEcu):
         except ValueError:
             raise self._refusal_nvm.corrupt(f"unknown refusal reason {reason}") from None
 
+    @property
+    def vin(self) -> str:
+        return self._vin.vin
+
     def store_vin(self, vin: str) -> None:
         """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
-        self._identity.save({"vin": vin})
-        self.vin = vin
+        self._vin.store(vin)
 
     def install_blank(self) -> None:
         """A new (replacement) certification ECU: no smart keys, no refusal logged."""
@@ -345,25 +335,14 @@ class CertificationEcu(DiagnosableEcu):
         registration), else ``None``, logging B2796/B2797/B2798 for communication faults."""
         if key.kind is not KeyKind.SMART:
             return None  # a transponder key has no LF receiver: it never answers
-        if key.response_time_s > self.config.key_response_limit_s:
-            self.dtcs.report_failed(DTC_KEY_NOT_IDENTIFIED)
-            return None
-        challenge = self.seed_source.random_bytes(CHALLENGE_LENGTH)
-        answer = key.respond(challenge)
-        if answer is None:
-            self.dtcs.report_failed(DTC_NO_COMMUNICATION)
-            return None
-        known = self.keys.get(key.transponder_id)
-        if known is None:
-            if not learn:
-                return None  # a key this car does not know: no fault, no start
-            known = RegisteredKey(key.transponder_id, key.kind, key.secret)
-        if aes_response(known.secret, challenge) != answer:
-            self.dtcs.report_failed(DTC_COMMUNICATION_MALFUNCTION)
-            return None
-        for number in (DTC_NO_COMMUNICATION, DTC_COMMUNICATION_MALFUNCTION, DTC_KEY_NOT_IDENTIFIED):
-            self.dtcs.report_passed(number)
-        return known
+        return challenge_key(
+            key,
+            keys=self.keys,
+            dtcs=self.dtcs,
+            seed_source=self.seed_source,
+            response_limit_s=self.config.key_response_limit_s,
+            learn=learn,
+        )
 
     def request_start(self, now: float) -> bool:
         """The engine switch is pushed: authorize the start only with a registered key verified

@@ -6,6 +6,11 @@ import enum
 from dataclasses import dataclass, field
 
 from ecusim.ecus.immobilizer.key_store import KeySlots
+from ecusim.ecus.key_ecu import (
+    DTC_COMMUNICATION_MALFUNCTION,
+    DTC_KEY_NOT_IDENTIFIED,
+    DTC_NO_COMMUNICATION,
+)
 from ecusim.vin import validate_vin
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET
@@ -16,15 +21,6 @@ from protocol.uds.server import ServerConfig
 IMMOBILIZER_ADDRESSING = IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=0x57)
 """diagnostics.md §1: 0x750 → 0x758, extended addressing, sub-address 0x57 (lab)."""
 
-LEVEL_EXTENDED_DIAGNOSTICS = 0x01
-LEVEL_IMMOBILIZER_RESET = 0x11
-
-DTC_NO_COMMUNICATION = dtc_number("B2796")
-"""B2796: no communication (key code not received)."""
-DTC_COMMUNICATION_MALFUNCTION = dtc_number("B2797")
-"""B2797: communication malfunction 1."""
-DTC_KEY_NOT_IDENTIFIED = dtc_number("B2798")
-"""B2798: key code not identified within 0.15-0.5 s."""
 DTC_ECM_ID_MISMATCH = dtc_number("B2799")
 """B2799: engine immobilizer malfunction (ECU-ECM communication ID mismatch)."""
 IMMOBILIZER_DTCS = (

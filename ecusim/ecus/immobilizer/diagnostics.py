@@ -3,42 +3,44 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
-from ecusim.ecus.identification import active_session_did, identification_dids, vin_did
-from ecusim.ecus.immobilizer.config import (
+from ecusim.ecus.identification import (
     LEVEL_EXTENDED_DIAGNOSTICS,
     LEVEL_IMMOBILIZER_RESET,
+    active_session_did,
+    identification_dids,
+    vin_did,
+)
+from ecusim.ecus.key_ecu import (
+    DID_CAPABILITIES,
+    DID_IMMOBILIZER_STATE,
+    DID_MASTER_KEYS,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_INDICATOR,
+    DID_SECURITY_STATUS,
+    DID_SUB_KEYS,
+    DID_WAITING_PERIOD,
+    RID_ADDITIONAL_REGISTRATION,
+    RID_END_AUTOMATIC_REGISTRATION,
+    RID_ERASE_KEYS,
+    RID_RESET,
+    byte_value,
+    key_ecu_security_levels,
+    no_option,
+    one_option,
+    security_status,
 )
 from ecusim.keys import KeyKind
-from protocol.constants import Nrc
-from protocol.errors import NegativeResponseError
 from protocol.nvm import NvmStore
-from protocol.passcode import PASS_CODE_LENGTH, SEED_NUMBER_LENGTH
-from protocol.security_algorithms import LabDiagnosticAlgorithm, LabPassCodeAlgorithm
 from protocol.uds.data_identifiers import DataIdentifier, constant
 from protocol.uds.pending import Reply, TimedWork
 from protocol.uds.routines import Routine, RoutineStatus
-from protocol.uds.security import SecurityLevel
 from protocol.uds.server import UdsServer
 
 if TYPE_CHECKING:
     from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 
-DID_IMMOBILIZER_STATE = 0x0101
-DID_MASTER_KEYS = 0x0106
-DID_SUB_KEYS = 0x0107
-DID_SECURITY_INDICATOR = 0x0108
-DID_REGISTRATION_MODE = 0x0109
-DID_CAPABILITIES = 0x010A
-DID_WAITING_PERIOD = 0x010B
-DID_SECURITY_STATUS = 0x010C
-
-RID_RESET = 0x0201
-RID_ADDITIONAL_REGISTRATION = 0x0202
-RID_END_AUTOMATIC_REGISTRATION = 0x0203
-RID_ERASE_KEYS = 0x0204
 
 SYSTEM_TYPE_ECM_INTEGRATED = 1
 SYSTEM_TYPE_TRANSPONDER_KEY_ECU = 2
@@ -56,50 +58,16 @@ def build_server(ecu: TransponderKeyEcu, security_nvm: NvmStore) -> UdsServer:
         data_identifiers=_data_identifiers(ecu),
         routines=_routines(ecu),
         dtcs=ecu.dtcs,
-        security_levels=[
-            SecurityLevel(
-                LEVEL_EXTENDED_DIAGNOSTICS,
-                LabDiagnosticAlgorithm(diag_key=config.diag_key),
-                name="extended diagnostics",
-            ),
-            *(
-                []
-                if config.ecm_integrated  # no reset, so no reset level
-                else [
-                    SecurityLevel(
-                        LEVEL_IMMOBILIZER_RESET,
-                        CurrentVinPassCode(lambda: ecu.vin, config.master_secret),
-                        name="immobilizer reset",
-                    )
-                ]
-            ),
-        ],
+        security_levels=key_ecu_security_levels(
+            diag_key=config.diag_key,
+            vin=lambda: ecu.vin,
+            master_secret=config.master_secret,
+            reset_name=None if config.ecm_integrated else "immobilizer reset",  # no reset there
+        ),
         security_policy=config.security_policy,
         seed_source=ecu.seed_source,
         security_nvm=security_nvm,
     )
-
-
-class CurrentVinPassCode:
-    """Level 0x11: the §5 Pass-Code for the VIN the ECU holds now (it may be rewritten)."""
-
-    name = "lab-passcode"
-    seed_length = SEED_NUMBER_LENGTH
-    key_length = PASS_CODE_LENGTH
-
-    def __init__(self, vin: Callable[[], str], master_secret: bytes) -> None:
-        self._vin = vin
-        self._master_secret = master_secret
-
-    def compute_key(self, seed: bytes) -> bytes:
-        return LabPassCodeAlgorithm(self._vin(), self._master_secret).compute_key(seed)
-
-    def verify(self, seed: bytes, key: bytes) -> bool:
-        return LabPassCodeAlgorithm(self._vin(), self._master_secret).verify(seed, key)
-
-
-def _byte(value: int) -> bytes:
-    return bytes([max(0, min(0xFF, value))])
 
 
 def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
@@ -109,13 +77,6 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         ecu.refresh()
         mode, code = ecu.indicator()
         return bytes([int(mode), code & 0xFF])
-
-    def security_status() -> bytes:
-        now = ecu.server_clock_now()
-        remaining = math.ceil(ecu.server.security.delay_remaining(now))
-        return _byte(ecu.server.security.failed_attempts) + min(remaining, 0xFFFF).to_bytes(
-            2, "big"
-        )
 
     return [
         vin_did(lambda: ecu.vin, ecu.store_vin),
@@ -128,17 +89,21 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_IMMOBILIZER_STATE,
             "immobilizer state",
-            read=lambda: _byte(ecu.refresh().immobilizer_set),
+            read=lambda: byte_value(ecu.refresh().immobilizer_set),
         ),
         DataIdentifier(
-            DID_MASTER_KEYS, "master keys", read=lambda: _byte(ecu.key_count(KeyKind.MASTER))
+            DID_MASTER_KEYS,
+            "master keys",
+            read=lambda: byte_value(ecu.key_count(KeyKind.MASTER)),
         ),
-        DataIdentifier(DID_SUB_KEYS, "sub keys", read=lambda: _byte(ecu.key_count(KeyKind.SUB))),
+        DataIdentifier(
+            DID_SUB_KEYS, "sub keys", read=lambda: byte_value(ecu.key_count(KeyKind.SUB))
+        ),
         DataIdentifier(DID_SECURITY_INDICATOR, "security indicator", read=indicator),
         DataIdentifier(
             DID_REGISTRATION_MODE,
             "registration mode",
-            read=lambda: _byte(ecu.refresh().registration_mode),
+            read=lambda: byte_value(ecu.refresh().registration_mode),
         ),
         DataIdentifier(
             DID_CAPABILITIES,
@@ -150,34 +115,23 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
             ),
         ),
         DataIdentifier(DID_WAITING_PERIOD, "waiting period", read=constant(bytes(2))),
-        DataIdentifier(DID_SECURITY_STATUS, "security access status", read=security_status),
+        DataIdentifier(
+            DID_SECURITY_STATUS,
+            "security access status",
+            read=lambda: security_status(ecu.server, ecu.server_clock_now()),
+        ),
     ]
 
 
 def _counts(ecu: TransponderKeyEcu) -> bytes:
-    return _byte(ecu.key_count(KeyKind.MASTER)) + _byte(ecu.key_count(KeyKind.SUB))
-
-
-def _no_option(option: bytes) -> None:
-    if option:
-        raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, "this routine takes no option")
-
-
-def _one_option(option: bytes, allowed: Container[int]) -> int:
-    if len(option) != 1:
-        raise NegativeResponseError(
-            Nrc.INCORRECT_MESSAGE_LENGTH_OR_INVALID_FORMAT, "one option byte expected"
-        )
-    if option[0] not in allowed:
-        raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, f"option {option[0]:#04x}")
-    return option[0]
+    return byte_value(ecu.key_count(KeyKind.MASTER)) + byte_value(ecu.key_count(KeyKind.SUB))
 
 
 def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
     reset_status = [RoutineStatus.DONE]
 
     def start_reset(option: bytes) -> Reply:
-        _no_option(option)
+        no_option(option)
         ecu.check_reset_preconditions()
         reset_status[0] = RoutineStatus.RUNNING
 
@@ -189,12 +143,12 @@ def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
         return TimedWork(ecu.server_clock_now() + ecu.config.erase_duration_s, finish)
 
     def start_additional(option: bytes) -> bytes:
-        kind = ADDITIONAL_OPTIONS[_one_option(option, ADDITIONAL_OPTIONS)]
+        kind = ADDITIONAL_OPTIONS[one_option(option, ADDITIONAL_OPTIONS)]
         ecu.open_additional_registration(kind, ecu.server_clock_now())
         return bytes([RoutineStatus.RUNNING])
 
     def stop_additional(option: bytes) -> bytes:
-        _no_option(option)
+        no_option(option)
         ecu.close_additional_registration()
         return bytes([ecu.additional_status])
 
@@ -204,12 +158,12 @@ def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
         return bytes([ecu.additional_status]) + remaining.to_bytes(2, "big")
 
     def start_end_automatic(option: bytes) -> bytes:
-        _no_option(option)
+        no_option(option)
         ecu.end_automatic_registration()
         return bytes([RoutineStatus.DONE])
 
     def start_erase(option: bytes) -> bytes:
-        choice = _one_option(option, {ERASE_ALL_BUT_MASTER, ERASE_ALL})
+        choice = one_option(option, {ERASE_ALL_BUT_MASTER, ERASE_ALL})
         ecu.erase(keep_present_master=choice == ERASE_ALL_BUT_MASTER)
         return bytes([RoutineStatus.DONE]) + _counts(ecu)
 

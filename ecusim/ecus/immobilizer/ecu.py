@@ -15,10 +15,7 @@ from collections.abc import Sequence
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import serial_number_for
 from ecusim.ecus.immobilizer.config import (
-    DTC_COMMUNICATION_MALFUNCTION,
     DTC_ECM_ID_MISMATCH,
-    DTC_KEY_NOT_IDENTIFIED,
-    DTC_NO_COMMUNICATION,
     IMMOBILIZER_DTCS,
     FlashCode,
     ImmobilizerConfig,
@@ -27,9 +24,9 @@ from ecusim.ecus.immobilizer.config import (
 )
 from ecusim.ecus.immobilizer.diagnostics import build_server
 from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
-from ecusim.keys import CHALLENGE_LENGTH, Key, KeyKind, aes_response
+from ecusim.ecus.key_ecu import VinMemory, challenge_key
+from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, PhysicalState
-from ecusim.vin import VinError, validate_vin
 from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
@@ -74,8 +71,7 @@ class TransponderKeyEcu(DiagnosableEcu):
         self.keys = KeyStore(shared.section("keys"))
         self._link = shared.section("ecm_link")
         self._dtc_nvm = shared.section("dtcs")
-        self._identity = shared.section("identity")
-        self.vin = self._load_vin(config.vin)
+        self._vin = VinMemory(shared.section("identity"), config.vin)
         self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
         self.serial_number = config.serial_number or serial_number_for("IMM", config.vin)
         # The server validates the security record first: nothing is written before.
@@ -127,19 +123,13 @@ class TransponderKeyEcu(DiagnosableEcu):
                 raise self._dtc_nvm.corrupt(str(exc)) from exc
         return stored
 
-    def _load_vin(self, manufactured: str) -> str:
-        stored = self._identity.load()
-        if stored is None:
-            return manufactured
-        try:
-            return validate_vin(str(stored.get("vin")))
-        except VinError as exc:
-            raise self._identity.corrupt(f"stored VIN: {exc}") from exc
+    @property
+    def vin(self) -> str:
+        return self._vin.vin
 
     def store_vin(self, vin: str) -> None:
         """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
-        self._identity.save({"vin": vin})
-        self.vin = vin
+        self._vin.store(vin)
 
     def refresh(self) -> TransponderKeyEcu:
         """Apply the timers up to now (a DID read must not lag the body thread's tick)."""
@@ -262,25 +252,14 @@ class TransponderKeyEcu(DiagnosableEcu):
         """Challenge the key's transponder. Returns what the ECU knows of the key when it
         answers correctly (``learn``: accept an unregistered key and learn its secret, for
         registration), else ``None``, logging B2796/B2797/B2798 for communication faults."""
-        if key.response_time_s > self.config.key_response_limit_s:
-            self.dtcs.report_failed(DTC_KEY_NOT_IDENTIFIED)
-            return None
-        challenge = self.seed_source.random_bytes(CHALLENGE_LENGTH)
-        answer = key.respond(challenge)
-        if answer is None:
-            self.dtcs.report_failed(DTC_NO_COMMUNICATION)
-            return None
-        known = self.keys.get(key.transponder_id)
-        if known is None:
-            if not learn:
-                return None  # a key this car does not know: no fault, no start
-            known = RegisteredKey(key.transponder_id, key.kind, key.secret)
-        if aes_response(known.secret, challenge) != answer:
-            self.dtcs.report_failed(DTC_COMMUNICATION_MALFUNCTION)
-            return None
-        for number in (DTC_NO_COMMUNICATION, DTC_COMMUNICATION_MALFUNCTION, DTC_KEY_NOT_IDENTIFIED):
-            self.dtcs.report_passed(number)
-        return known
+        return challenge_key(
+            key,
+            keys=self.keys,
+            dtcs=self.dtcs,
+            seed_source=self.seed_source,
+            response_limit_s=self.config.key_response_limit_s,
+            learn=learn,
+        )
 
     def present_master(self) -> RegisteredKey | None:
         """The inserted key if it is a registered master that answers correctly."""
