@@ -13,6 +13,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -41,13 +42,16 @@ from ecusim.physical import DOORS, Ignition, KeyLocation, PhysicalState
 from ecusim.systems.base import CarContext, KeySystem, Provider, VehicleError
 from ecusim.systems.registry import build_key_system
 from ecusim.vin import lab_vin, validate_vin
-from protocol.clock import Clock, ScaledClock
+from protocol.clock import Clock, MonotonicClock, ScaledClock
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpParameters, UdsIsoTpBinding
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
 from protocol.seed_source import SeedSource
 
 __all__ = ["Vehicle", "VehicleError"]
+
+_sending = threading.local()
+"""Which car is sending a body frame in this thread (its own listeners handle it at once)."""
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +85,9 @@ class Vehicle:
         self.model_year = model_year
         self.vin = validate_vin(vin)
         self.clock: Clock = clock if clock is not None else ScaledClock(time_scale)
+        # ISO 14229 timers (P2, S3, 0x78 repeats, the SecurityAccess delay) are protocol time:
+        # a time scale speeds up the car's own waits only. An injected clock drives both.
+        self.protocol_clock: Clock = clock if clock is not None else MonotonicClock()
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.isotp = isotp if isotp is not None else IsoTpParameters()
         self.lock = threading.RLock()
@@ -107,6 +114,7 @@ class Vehicle:
         self._controls: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self._body_thread: threading.Thread | None = None
+        self._last_failure_log = 0.0
         self._broadcaster = BodyBroadcaster(self._providers())
         self._wanted = frame_ids(*self.system.listens_to(), *body.control_messages())
 
@@ -232,7 +240,7 @@ class Vehicle:
         connection.subscribe(self._on_frame)
         try:
             for ecu in self.ecus:
-                binding = ecu.binding(connection.tx_bus, connection.notifier, self.clock)
+                binding = ecu.binding(connection.tx_bus, connection.notifier, self.protocol_clock)
                 binding.start()
                 self._bindings.append(binding)
         except Exception:
@@ -264,6 +272,10 @@ class Vehicle:
     @property
     def is_running(self) -> bool:
         return self._connection is not None
+
+    def _require_running(self) -> None:
+        if self._connection is None:
+            raise VehicleError("the vehicle is not running: use vehicle.running(bus)")
 
     @property
     def connection(self) -> BusConnection:
@@ -379,7 +391,7 @@ class Vehicle:
         """Crank the engine; returns whether it runs. Who may start it is the key system's
         decision (over the body bus where the car does it that way)."""
         with self.lock:
-            connection = self.connection
+            self._require_running()
             control = self.system.start_control
             if control.engine_running:
                 return True
@@ -388,8 +400,13 @@ class Vehicle:
                 return False
             previous = max(self.physical.ignition, Ignition.ON)
             self._change_ignition(Ignition.START)
-            self.system.crank(lambda name: self._broadcaster.send_now(name, connection.tx_bus.send))
-            self._change_ignition(previous)
+            try:
+                self.system.crank(lambda name: self._broadcaster.send_now(name, self._send))
+            except can.CanError as exc:
+                logger.warning("start failed: the car could not send on the bus: %s", exc)
+                control.stop_engine()
+            finally:
+                self._change_ignition(previous)  # the key springs back from START
             return control.engine_running
 
     def _change_ignition(self, target: Ignition) -> None:
@@ -432,9 +449,8 @@ class Vehicle:
     # -- the body network ----------------------------------------------------------------------
 
     def _publish_now(self, name: str) -> None:
-        connection = self._connection
-        if connection is not None:
-            self._broadcaster.send_now(name, connection.tx_bus.send)
+        if self._connection is not None:
+            self._broadcaster.send_now(name, self._send)
 
     def _providers(self) -> dict[str, Provider]:
         providers: dict[str, Provider] = {
@@ -489,15 +505,40 @@ class Vehicle:
         }
 
     def _on_frame(self, message: can.Message) -> None:
-        """Every frame on the bus, the car's own included (Notifier or sender thread)."""
-        decoded = body_message(message, self._wanted)
-        if decoded is None:
-            return
-        name, values = decoded
+        """Every frame on the bus, the car's own included (Notifier or sender thread).
+
+        The car's own body frames are handled at once, in the sending thread (a start request
+        reaches the ECM before ``start_engine`` returns). Any other frame (from the Notifier, or
+        from another car sharing the connection) is handed to this car's body thread: a
+        listener never waits for a lock here, and never raises into the Notifier."""
+        try:
+            decoded = body_message(message, self._wanted)
+            if decoded is None:
+                return
+            name, values = decoded
+            if getattr(_sending, "car", None) is self:
+                self._dispatch(name, values)
+            else:
+                self._controls.put(lambda: self._dispatch(name, values))
+        except Exception as exc:  # a listener error would end python-can's Notifier thread
+            logger.error("body frame %03X not handled: %r", message.arbitration_id, exc)
+
+    def _dispatch(self, name: str, values: Mapping[str, float | int]) -> None:
         if name in self.system.listens_to():
-            self.system.on_frame(name, values)
+            with self.lock:
+                self.system.on_frame(name, values)
         else:
-            self._controls.put(lambda: self._apply_control(name, values))
+            self._apply_control(name, values)
+
+    def _send(self, message: can.Message) -> None:
+        """Send a frame of this car's (its own listeners hear it at once, see _on_frame)."""
+        connection = self.connection
+        previous = getattr(_sending, "car", None)
+        _sending.car = self
+        try:
+            connection.tx_bus.send(message)
+        finally:
+            _sending.car = previous
 
     def _apply_control(self, name: str, values: Mapping[str, float | int]) -> None:
         """A lab control message from a CAN tool drives a physical input (body thread)."""
@@ -554,7 +595,14 @@ class Vehicle:
                     command()
                 self._tick()
             except Exception as exc:  # the car keeps running whatever one step did
-                logger.error("body step failed: %r", exc)
+                self._report_body_failure(exc)
+
+    def _report_body_failure(self, exc: Exception) -> None:
+        """Log a failing body step, at most once a second (a dead bus fails every tick)."""
+        now = time.monotonic()
+        if now - self._last_failure_log >= 1.0:
+            logger.error("body step failed: %r", exc)
+            self._last_failure_log = now
 
     def _tick(self) -> None:
         connection = self._connection
@@ -563,7 +611,7 @@ class Vehicle:
         now = self.clock.now()
         with self.lock:
             self.system.tick(now)
-            self._broadcaster.tick(now, connection.tx_bus.send)
+            self._broadcaster.tick(now, self._send)
 
 
 def _parse_ignition(state: str | Ignition) -> Ignition:

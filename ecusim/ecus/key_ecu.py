@@ -152,10 +152,12 @@ def seconds_value(value: float) -> bytes:
     return min(math.ceil(value), 0xFFFF).to_bytes(2, "big")
 
 
-def security_status(server: UdsServer, now: float) -> bytes:
-    """DID 0x010C: failed attempts (1 byte), delay remaining in seconds (2 bytes)."""
+def security_status(server: UdsServer) -> bytes:
+    """DID 0x010C: failed attempts (1 byte), delay remaining in seconds (2 bytes), on the
+    server's clock at the request being answered."""
     security = server.security
-    return byte_value(security.failed_attempts) + seconds_value(security.delay_remaining(now))
+    remaining = security.delay_remaining(server.now)
+    return byte_value(security.failed_attempts) + seconds_value(remaining)
 
 
 def no_option(option: bytes) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from protocol.clock import Clock
+
 
 @runtime_checkable
 class PendingWork(Protocol):
@@ -27,6 +29,21 @@ class TimedWork:
 
     def poll(self, now: float) -> bytes | None:
         if now < self.ready_at:
+            return None
+        return self._finish()
+
+
+class ClockedWork:
+    """Work that completes at ``ready_at`` on its own ``clock`` (e.g. a simulated vehicle whose
+    clock runs faster than the server's protocol timers); the server's ``now`` is ignored."""
+
+    def __init__(self, clock: Clock, ready_at: float, finish: Callable[[], bytes]) -> None:
+        self._clock = clock
+        self.ready_at = ready_at
+        self._finish = finish
+
+    def poll(self, now: float) -> bytes | None:
+        if self._clock.now() < self.ready_at:
             return None
         return self._finish()
 

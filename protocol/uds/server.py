@@ -136,6 +136,7 @@ class UdsServer:
         self._pending: _Pending | None = None
         self._silent_until: float | None = None
         self._scheduled_reset: ResetType | None = None
+        self._now = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class UdsServer:
         After sending the response, call :meth:`after_response` (ECUReset resets then, ISO
         14229-1 §10.3: response first); otherwise it happens at the next call at the latest."""
         with self._lock:
+            self._now = now
             self._ensure_booted(now)
             self.after_response(now)
             self._expire_s3(now)
@@ -184,6 +186,7 @@ class UdsServer:
     def poll(self, now: float) -> list[bytes]:
         """Advance time: S3 expiry, repeated 0x78 and the final response of pending work."""
         with self._lock:
+            self._now = now
             self._ensure_booted(now)
             self.after_response(now)
             out: list[bytes] = []
@@ -211,6 +214,12 @@ class UdsServer:
                         out.append(self._response_pending(pending.sid))
             self._expire_s3(now)
             return out
+
+    @property
+    def now(self) -> float:
+        """The time of the request (or poll) being processed, on the server's clock: what a
+        DID reader compares the server's own deadlines with."""
+        return self._now
 
     def after_response(self, now: float) -> None:
         """The last response is on the bus: run a scheduled ECUReset now."""

@@ -32,7 +32,7 @@ from ecusim.ecus.key_ecu import (
 )
 from protocol.nvm import NvmStore
 from protocol.uds.data_identifiers import DataIdentifier, constant
-from protocol.uds.pending import Reply, TimedWork
+from protocol.uds.pending import ClockedWork, Reply
 from protocol.uds.routines import Routine, RoutineStatus
 from protocol.uds.server import UdsServer
 
@@ -110,7 +110,7 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_SECURITY_STATUS,
             "security access status",
-            read=lambda: security_status(ecu.server, ecu.server_clock_now()),
+            read=lambda: security_status(ecu.server),
         ),
         DataIdentifier(DID_SMART_KEYS, "smart keys", read=lambda: byte_value(ecu.key_count)),
         DataIdentifier(DID_REGISTRATION_REFUSAL, "last registration refusal", read=refusal),
@@ -130,7 +130,7 @@ def _routines(ecu: CertificationEcu) -> list[Routine]:
             reset_status[0] = RoutineStatus.DONE
             return bytes([RoutineStatus.DONE])
 
-        return TimedWork(ecu.server_clock_now() + ecu.config.erase_duration_s, finish)
+        return ClockedWork(ecu.clock, ecu.clock.now() + ecu.config.erase_duration_s, finish)
 
     def registration_record() -> bytes:
         """Status (0 done, 1 running, 2 failed), waiting period remaining (2 bytes, s; 0 once

@@ -34,7 +34,7 @@ from ecusim.ecus.key_ecu import (
 from ecusim.keys import KeyKind
 from protocol.nvm import NvmStore
 from protocol.uds.data_identifiers import DataIdentifier, constant
-from protocol.uds.pending import Reply, TimedWork
+from protocol.uds.pending import ClockedWork, Reply
 from protocol.uds.routines import Routine, RoutineStatus
 from protocol.uds.server import UdsServer
 
@@ -118,7 +118,7 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_SECURITY_STATUS,
             "security access status",
-            read=lambda: security_status(ecu.server, ecu.server_clock_now()),
+            read=lambda: security_status(ecu.server),
         ),
     ]
 
@@ -140,7 +140,7 @@ def _routines(ecu: TransponderKeyEcu) -> list[Routine]:
             reset_status[0] = RoutineStatus.DONE
             return bytes([RoutineStatus.DONE])
 
-        return TimedWork(ecu.server_clock_now() + ecu.config.erase_duration_s, finish)
+        return ClockedWork(ecu.clock, ecu.clock.now() + ecu.config.erase_duration_s, finish)
 
     def start_additional(option: bytes) -> bytes:
         kind = ADDITIONAL_OPTIONS[one_option(option, ADDITIONAL_OPTIONS)]

@@ -1,0 +1,75 @@
+"""One exception tree for the portal (the python-can ``CanError`` pattern).
+
+Every error derives from :class:`PortalError`, names the offending ``field`` where there is one
+and carries the HTTP status the API step will answer with (``http_status``). Every rule is checked
+inside the transaction that would write, before anything is written: an error always means the
+database did not change.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "ExpiredError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PortalError",
+    "ValidationError",
+]
+
+
+class PortalError(Exception):
+    """Base class of every error the portal raises on purpose."""
+
+    http_status: int = 400
+    """The status the HTTP API answers with."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.reason = reason
+        """A sentence for the user."""
+        self.field = field
+        """The request field, form field or object the error is about (``"vin"``, ``"seed"``)."""
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class ValidationError(PortalError, ValueError):
+    """A field's value is malformed or missing (a bad VIN, an unchecked confirmation)."""
+
+    http_status = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason, field=field)
+
+
+class AuthenticationError(PortalError):
+    """Unknown user or wrong password (the message never says which)."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(PortalError):
+    """The user is known but the rules do not let them do this (a technician approving)."""
+
+    http_status = 403
+
+
+class NotFoundError(PortalError, LookupError):
+    """No such dealer, user or request."""
+
+    http_status = 404
+
+
+class ConflictError(PortalError):
+    """The object is not in a state that allows this (already approved, duplicate username)."""
+
+    http_status = 409
+
+
+class ExpiredError(PortalError):
+    """A request or an approval is past its 72-hour validity.
+
+    HTTP 410 Gone: the object exists but can never be used again; a new request is needed.
+    """
+
+    http_status = 410

@@ -1,0 +1,207 @@
+"""The portal's tables (SQLAlchemy 2 typed ORM).
+
+Never stored: a Seed Number or a Pass-Code. Only the SHA-256 of each seed is kept
+(:attr:`PassCodeIssue.seed_sha256`, :attr:`AuditRecord.seed_sha256`). Times are timezone-aware
+UTC (:class:`UtcDateTime`), also on SQLite, which has no time zones.
+
+The Alembic scripts in ``ecusim/portal/migrations/versions`` create exactly these tables; a test
+compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "GENESIS_HASH",
+    "Approval",
+    "AuditHead",
+    "AuditRecord",
+    "Base",
+    "Dealer",
+    "PassCodeIssue",
+    "RequestStatus",
+    "ResetRequest",
+    "Staff",
+    "UtcDateTime",
+]
+
+GENESIS_HASH = "0" * 64
+"""``prev_hash`` of the first audit record."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC ``datetime``: converted to UTC on the way in, UTC attached on the
+    way out (SQLite returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the portal stores timezone-aware UTC times only")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RequestStatus:
+    """Values of :attr:`ResetRequest.status`. ``expired`` is never stored: a ``requested`` row
+    past :attr:`ResetRequest.expires_at` reads as expired (so a refusal writes nothing)."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+class Dealer(Base):
+    __tablename__ = "dealer"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    staff: Mapped[list[Staff]] = relationship(back_populates="dealer")
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dealer_code: Mapped[str] = mapped_column(ForeignKey("dealer.code"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    job_title: Mapped[str] = mapped_column(String(60))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    enrolled: Mapped[bool] = mapped_column(Boolean)
+    """Enrolled in the pass-code programme; only enrolled staff take part."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    dealer: Mapped[Dealer] = relationship(back_populates="staff")
+
+
+class ResetRequest(Base):
+    """A reset approval request: the form of bulletin Section 2 / 3."""
+
+    __tablename__ = "reset_request"
+
+    number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """``YYMMDD`` (UTC day sent) + a 5-digit sequence of that day: ``14070100021``."""
+    dealer_code: Mapped[str] = mapped_column(ForeignKey("dealer.code"), index=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    vin: Mapped[str] = mapped_column(String(17), index=True)
+    repair_order: Mapped[str] = mapped_column(String(60))
+    customer_last_name: Mapped[str] = mapped_column(String(60))
+    confirm_customer_authority: Mapped[bool] = mapped_column(Boolean)
+    confirm_customer_identity: Mapped[bool] = mapped_column(Boolean)
+    confirm_vehicle_registration: Mapped[bool] = mapped_column(Boolean)
+    confirm_terms: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    refused_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    refused_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    refusal_reason: Mapped[str | None] = mapped_column(String(200))
+
+    dealer: Mapped[Dealer] = relationship()
+    technician: Mapped[Staff] = relationship(foreign_keys=[technician_id])
+    approval: Mapped[Approval | None] = relationship(back_populates="request")
+
+
+class Approval(Base):
+    """A manager's approval of one request (at most one: the unique ``request_number``)."""
+
+    __tablename__ = "approval"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_number: Mapped[str] = mapped_column(ForeignKey("reset_request.number"), unique=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    confirm_details_verified: Mapped[bool] = mapped_column(Boolean)
+    confirm_nicb_log: Mapped[bool] = mapped_column(Boolean)
+    confirm_terms: Mapped[bool] = mapped_column(Boolean)
+    approved_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    request: Mapped[ResetRequest] = relationship(back_populates="approval")
+    manager: Mapped[Staff] = relationship()
+
+
+class PassCodeIssue(Base):
+    """One Pass-Code handed out: the seed's hash, never the seed or the code."""
+
+    __tablename__ = "pass_code_issue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approval.id"), index=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    seed_sha256: Mapped[str] = mapped_column(String(64))
+    tool_version: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    approval: Mapped[Approval] = relationship()
+
+
+class AuditRecord(Base):
+    """One link of the append-only hash chain (see :mod:`ecusim.portal.audit`)."""
+
+    __tablename__ = "audit_record"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    dealer_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    request_number: Mapped[str | None] = mapped_column(String(16))
+    vin: Mapped[str | None] = mapped_column(String(17))
+    repair_order: Mapped[str | None] = mapped_column(String(60))
+    seed_sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text)
+    """Canonical JSON object of the action's other facts."""
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The single row (``id`` 1) naming the last audit record. Every writing transaction locks it
+    first, which serialises writers and lets :func:`~ecusim.portal.audit.verify` notice a
+    deleted last record."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
