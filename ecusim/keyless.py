@@ -117,7 +117,7 @@ class RomChip:
     def from_image(cls, data: bytes, *, origin: str = "ROM image") -> RomChip:
         try:
             document = json.loads(data.decode("ascii"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise KeylessError(f"{origin} is not a ROM image: {exc}") from exc
         if not isinstance(document, dict) or document.get("magic") != ROM_MAGIC:
             raise KeylessError(f"{origin} is not an ecusim ROM image (no {ROM_MAGIC} magic)")

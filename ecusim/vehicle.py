@@ -293,7 +293,7 @@ class Vehicle:
         """A new, unregistered key blank for this car (``"master"``, ``"sub"`` or ``"smart"``,
         whichever the car's system takes)."""
         try:
-            key_kind = KeyKind(kind)
+            key_kind = KeyKind(kind.lower() if isinstance(kind, str) else kind)
         except ValueError:
             raise VehicleError(f"unknown key kind {kind!r}: master, sub or smart") from None
         return self.system.new_key(key_kind, self._rng)
@@ -304,7 +304,7 @@ class Vehicle:
         switch, which is how a smart key is registered)."""
         with self.lock:
             if self.system.carried_keys:
-                location = KeyLocation(where) if where is not None else KeyLocation.CABIN
+                location = _carried_location(where)
                 already = self.physical.carried.get(key)
                 self.physical.carried[key] = location
                 if already is None:
@@ -333,6 +333,8 @@ class Vehicle:
             inserted = self.physical.inserted_key
             if inserted is None:
                 return
+            if key is not None and key != inserted:
+                raise VehicleError(f"{key} is not in the cylinder ({inserted} is)")
             self._change_ignition(Ignition.OFF)
             self.physical.inserted_key = None
             self.system.key_removed(inserted, self.clock.now())
@@ -351,7 +353,7 @@ class Vehicle:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    def set_ignition(self, state: str | Ignition) -> None:
+    def set_ignition(self, state: str | Ignition | int) -> None:
         """Turn the ignition (power mode) to ``"off"``, ``"acc"`` or ``"on"``; use
         :meth:`start_engine` to crank. Cylinder cars need a key in for ACC/ON."""
         target = _parse_ignition(state)
@@ -376,7 +378,11 @@ class Vehicle:
             self.physical.brake_pressed = pressed
 
     def set_speed(self, kmh: float) -> None:
-        if not 0 <= kmh <= MAX_SPEED_KMH:
+        if (
+            isinstance(kmh, bool)
+            or not isinstance(kmh, int | float)
+            or not 0 <= kmh <= MAX_SPEED_KMH
+        ):
             raise VehicleError(f"speed must be 0..{MAX_SPEED_KMH} km/h, got {kmh}")
         with self.lock:
             self.physical.speed_kmh = float(kmh)
@@ -614,9 +620,24 @@ class Vehicle:
             self._broadcaster.tick(now, self._send)
 
 
-def _parse_ignition(state: str | Ignition) -> Ignition:
+def _carried_location(where: KeyLocation | str | None) -> KeyLocation:
+    """Where a smart key can be: the cabin (default), outside, or at the engine switch."""
+    if where is None:
+        return KeyLocation.CABIN
+    try:
+        location = KeyLocation(str(where).lower())
+    except ValueError:
+        location = KeyLocation.CYLINDER
+    if location is KeyLocation.CYLINDER:
+        raise VehicleError(f"a smart key is carried: cabin, outside or switch, not {where!r}")
+    return location
+
+
+def _parse_ignition(state: str | Ignition | int) -> Ignition:
     if isinstance(state, Ignition):
         return state
+    if isinstance(state, int) and not isinstance(state, bool) and state in set(Ignition):
+        return Ignition(state)
     try:
         return Ignition[str(state).upper()]
     except KeyError:

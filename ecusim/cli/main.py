@@ -16,8 +16,16 @@ from ecusim.cli import (
     vin_command,
 )
 from ecusim.cli.errors import CliError
+from ecusim.portal import cli as portal_cli
 
-SUBCOMMANDS = (run_command, models_command, vin_command, rom_command, remote_command)
+SUBCOMMANDS = (
+    run_command,
+    models_command,
+    vin_command,
+    rom_command,
+    remote_command,
+    portal_cli,
+)
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
 
 

@@ -15,6 +15,7 @@ from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition
 from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
+from protocol.constants import ALL_DTC_GROUPS
 
 
 def immobilizer_config(car: CarContext, **overrides: object) -> ImmobilizerConfig:
@@ -59,8 +60,12 @@ class KeyCodeSystem(KeySystem):
 
     def install_blank_key_ecu(self) -> None:
         """A new (replacement) key-code ECU: no codes, automatic registration open."""
-        self.immobilizer.keys.keep_only(set(), automatic_registration=True)
-        self.immobilizer.power_cycle()
+        immobilizer = self.immobilizer
+        immobilizer.keys.keep_only(set(), automatic_registration=True)
+        immobilizer.dtcs.clear(ALL_DTC_GROUPS)
+        immobilizer.server.security.reset_counter()
+        immobilizer.server.power_on(immobilizer.server.now)  # a new part: default session, locked
+        immobilizer.power_cycle()
 
     def providers(self) -> Mapping[str, Provider]:
         return {body.IMMOBILIZER_STATUS: self._status}

@@ -195,6 +195,14 @@ class SecurityManager:
                 Nrc.INVALID_KEY, f"attempt {self.failed_attempts} of {self.policy.attempt_limit}"
             )
 
+    def reset_counter(self) -> None:
+        """Forget failed attempts (a replaced ECU starts with a clean record)."""
+        with self._lock:
+            self.failed_attempts = 0
+            self.last_attempt_failed = False
+            self._delay_until = None
+            self._save()
+
     # -- internals -----------------------------------------------------------------------------
 
     def _fresh_seed(self, length: int) -> bytes:

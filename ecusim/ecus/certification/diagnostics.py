@@ -90,7 +90,8 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_IMMOBILIZER_STATE,
             "immobilizer state",
-            read=lambda: byte_value(ecu.refresh().immobilizer_set),
+            # 0x00 "unset (start allowed)" only outside registration (diagnostics.md §4)
+            read=lambda: byte_value(ecu.refresh().immobilizer_set or ecu.registration_mode != 0),
         ),
         # A smart key system has neither master nor sub keys.
         DataIdentifier(DID_MASTER_KEYS, "master keys", read=constant(bytes(1))),

@@ -89,7 +89,8 @@ def _data_identifiers(ecu: TransponderKeyEcu) -> list[DataIdentifier]:
         DataIdentifier(
             DID_IMMOBILIZER_STATE,
             "immobilizer state",
-            read=lambda: byte_value(ecu.refresh().immobilizer_set),
+            # 0x00 "unset (start allowed)" only when a start really is (diagnostics.md §4)
+            read=lambda: byte_value(not ecu.refresh().start_permitted()),
         ),
         DataIdentifier(
             DID_MASTER_KEYS,

@@ -25,6 +25,7 @@ from ecusim.ecus.immobilizer.config import (
 from ecusim.ecus.immobilizer.diagnostics import build_server
 from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
 from ecusim.ecus.key_ecu import VinMemory, challenge_key
+from ecusim.ecus.start_control import StartResult
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, PhysicalState
 from protocol.clock import Clock, MonotonicClock
@@ -36,9 +37,6 @@ from protocol.seed_source import SeedSource, SystemSeedSource
 from protocol.uds.dtc import DtcMemory
 
 logger = logging.getLogger(__name__)
-
-START_RESULT_ID_MISMATCH = 3
-START_RESULT_STARTED = 1
 
 
 class TransponderKeyEcu(DiagnosableEcu):
@@ -224,9 +222,9 @@ class TransponderKeyEcu(DiagnosableEcu):
             if start_attempts == self._seen_start_attempts:
                 return
             self._seen_start_attempts = start_attempts
-        if last_start_result == START_RESULT_ID_MISMATCH:
+        if last_start_result == StartResult.ID_MISMATCH:
             self.dtcs.report_failed(DTC_ECM_ID_MISMATCH)
-        elif last_start_result == START_RESULT_STARTED:
+        elif last_start_result == StartResult.STARTED:
             self.dtcs.report_passed(DTC_ECM_ID_MISMATCH)
 
     def tick(self, now: float) -> None:

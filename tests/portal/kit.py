@@ -1,0 +1,50 @@
+"""Constants and helpers shared by the portal tests (fixtures are in ``conftest.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, inspect, text
+
+from ecusim.portal.rules import IdentificationConfirmations
+from ecusim.portal.service import Portal, RequestView
+
+POSTGRES_ENV_VAR = "ECUSIM_TEST_POSTGRES_URL"
+START = datetime(2014, 7, 1, 20, 27, tzinfo=UTC)
+"""The bulletin's example request time (01:27 PM PDT)."""
+PASSWORD = "correct horse battery"
+DEALER = "63123"
+OTHER_DEALER = "64001"
+VIN = "JTHBL5EF0C5000001"
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """Usernames of the standard cast."""
+
+    manager: str = "alice"  # Service Manager, DEALER
+    manager2: str = "bob"  # General Manager, DEALER
+    technician: str = "carol"  # Technician, DEALER
+    technician2: str = "dave"  # Technician, DEALER
+    other_manager: str = "erin"  # Service Manager, OTHER_DEALER
+    other_manager2: str = "frank"  # Parts Director, OTHER_DEALER
+
+
+def make_request(portal: Portal, username: str, vin: str = VIN) -> RequestView:
+    return portal.create_request(
+        username, vin, "RO-4711", "Smith", IdentificationConfirmations.all_confirmed()
+    )
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, for "the database did not change" checks."""
+    tables = sorted(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        return {
+            table: sorted(
+                (tuple(row) for row in connection.execute(text(f'SELECT * FROM "{table}"'))),
+                key=repr,
+            )
+            for table in tables
+        }
