@@ -1,30 +1,101 @@
-"""``ecusim portal …``: database set-up, audit verification and reports.
+"""``ecusim portal …``: database set-up, the HTTP server, scripting, audit verification, reports.
 
 ``add_subparser(subparsers)`` follows the other subcommand modules; ``ecusim/cli/main.py`` lists
 this module in ``SUBCOMMANDS`` to expose it.
+
+The scripting actions (``dealer add``, ``staff add``, ``request create``, ``approve``,
+``refuse``, ``passcode``) work directly on the database through :class:`Portal`, without the
+server: whoever can open the database is trusted to act as the ``--as`` user, except that
+``passcode`` re-checks that user's password as the portal always does. Passwords come from
+``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt; ``--password`` exists
+for throwaway scripts only (other local users can read a command line).
+
+Every failure is one line ``ecusim: error: …``: exit status 2 for bad input, 1 when the portal
+refuses or the database fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from ecusim.cli.errors import CliError
 from ecusim.portal import audit, reports
 from ecusim.portal.db import URL_ENV_VAR, database_url, make_engine, make_session_factory, upgrade
-from ecusim.portal.errors import PortalError
+from ecusim.portal.demo_data import add_demo_dealer
+from ecusim.portal.errors import PortalError, ValidationError
+from ecusim.portal.rules import (
+    MIN_TOOL_VERSION_TEXT,
+    ApprovalConfirmations,
+    IdentificationConfirmations,
+)
+from ecusim.portal.service import Portal, RequestView
 
-__all__ = ["add_subparser", "run"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PASSWORD_ENV_VAR", "add_subparser", "run"]
+
+PASSWORD_ENV_VAR: Final = "ECUSIM_PORTAL_PASSWORD"
+"""Environment variable read for a password when neither option gives one."""
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8077
+USAGE: Final = 2
+"""Exit status of a bad input (argparse's own)."""
+_MAX_DB_ERROR_CHARS: Final = 300
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
+    return port
+
+
+def _db_option() -> argparse.ArgumentParser:
+    """``--db`` after the action too (``ecusim portal init --db URL``); SUPPRESS keeps the
+    value given before the action (``ecusim portal --db URL init``) when it is absent."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="database URL")
+    return parent
+
+
+def _password_options(parser: argparse.ArgumentParser, whose: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help=f"read {whose} password from the first line of FILE "
+        f"(else ${PASSWORD_ENV_VAR}, else a prompt)",
+    )
+    group.add_argument(
+        "--password",
+        metavar="TEXT",
+        help="the password on the command line: for throwaway scripts only, other local users "
+        "can read it",
+    )
+
+
+def _acting_user(parser: argparse.ArgumentParser, who: str) -> None:
+    parser.add_argument("--as", dest="user", metavar="USERNAME", required=True, help=who)
 
 
 def add_subparser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "portal", help="the dealer pass-code portal: database, audit log, reports"
+        "portal",
+        help="the dealer pass-code portal: database, server, scripting, audit log, reports",
     )
     parser.add_argument(
         "--db",
@@ -32,75 +103,383 @@ def add_subparser(subparsers: Any) -> None:
         help=f"database URL (default: ${URL_ENV_VAR}, else ./ecusim-portal.db); PostgreSQL: "
         "postgresql+psycopg://user:password@host/dbname",
     )
+    db = [_db_option()]
     actions = parser.add_subparsers(dest="portal_command", metavar="ACTION", required=True)
-    actions.add_parser("init", help="create or migrate the portal's tables")
+    _add_setup_actions(actions, db)
+    _add_scripting_actions(actions, db)
+    _add_audit_and_report_actions(actions, db)
+    parser.set_defaults(func=run)
+
+
+def _add_setup_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
+
+    init = actions.add_parser("init", parents=db, help="create or migrate the portal's tables")
+    init.add_argument(
+        "--demo",
+        action="store_true",
+        help="also add a demo dealer with two managers and a technician; prints their "
+        "usernames and passwords",
+    )
+    init.add_argument(
+        "--demo-password",
+        metavar="TEXT",
+        help="the demo users' password (default: a random one each)",
+    )
+
+    serve = actions.add_parser("serve", parents=db, help="serve the HTTP API (/api/v1, /docs)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+
+
+def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
+    dealer = actions.add_parser("dealer", help="dealers")
+    dealer_actions = dealer.add_subparsers(dest="dealer_command", metavar="ACTION", required=True)
+    dealer_add = dealer_actions.add_parser("add", parents=db, help="enroll a dealer")
+    dealer_add.add_argument("code", help="dealer code (letters and digits)")
+    dealer_add.add_argument("name", help="dealer name")
+
+    staff = actions.add_parser("staff", help="dealer staff")
+    staff_actions = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
+    staff_add = staff_actions.add_parser(
+        "add", parents=db, help="add a staff member (an approving job title makes a manager)"
+    )
+    staff_add.add_argument("dealer", help="dealer code")
+    staff_add.add_argument("username")
+    staff_add.add_argument("--name", required=True, help="full name")
+    staff_add.add_argument(
+        "--job-title", required=True, help='e.g. "Service Manager" or "Technician"'
+    )
+    staff_add.add_argument(
+        "--not-enrolled",
+        action="store_true",
+        help="not (yet) enrolled in the pass-code programme",
+    )
+    _password_options(staff_add, "the new member's")
+
+    request = actions.add_parser("request", help="reset requests")
+    request_actions = request.add_subparsers(
+        dest="request_command", metavar="ACTION", required=True
+    )
+    create = request_actions.add_parser(
+        "create", parents=db, help="send a reset request to the dealer's managers"
+    )
+    _acting_user(create, "the requesting technician")
+    create.add_argument("--vin", required=True)
+    create.add_argument("--repair-order", required=True, help="repair order number")
+    create.add_argument("--customer", required=True, help="the customer's last name")
+    create.add_argument(
+        "--confirmed",
+        action="store_true",
+        help="the technician confirms the Positive Identification Policy: the customer's "
+        "authority and identity (picture ID) and the vehicle's registration were verified, and "
+        "the TIS Terms and Conditions are agreed",
+    )
+
+    approve = actions.add_parser("approve", parents=db, help="approve a request (managers)")
+    approve.add_argument("number", help="request number")
+    _acting_user(approve, "the approving manager")
+    approve.add_argument(
+        "--confirmed",
+        action="store_true",
+        help="the manager confirms the Request Approval Policy: details verified, NICB "
+        "transaction log acknowledged, TIS Terms and Conditions agreed",
+    )
+
+    refuse = actions.add_parser("refuse", parents=db, help="refuse a request (managers)")
+    refuse.add_argument("number", help="request number")
+    _acting_user(refuse, "the refusing manager")
+    refuse.add_argument("--reason", required=True, help="shown to the technician")
+
+    passcode = actions.add_parser(
+        "passcode", parents=db, help="issue the Pass-Code for a Seed Number (approved request)"
+    )
+    passcode.add_argument("number", help="request number")
+    _acting_user(passcode, "the staff member obtaining the code (password re-checked)")
+    passcode.add_argument("--seed", required=True, help="the Seed Number the car shows")
+    passcode.add_argument(
+        "--tool-version",
+        required=True,
+        help=f"scan-tool software version ({MIN_TOOL_VERSION_TEXT} or later)",
+    )
+    _password_options(passcode, "that user's")
+
+
+def _add_audit_and_report_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
     audit_parser = actions.add_parser("audit", help="the tamper-evident audit log")
     audit_actions = audit_parser.add_subparsers(dest="audit_command", required=True)
-    audit_actions.add_parser("verify", help="check the hash chain; exit status 1 if broken")
+    audit_actions.add_parser(
+        "verify", parents=db, help="check the hash chain; exit status 1 if broken"
+    )
+
     report_parser = actions.add_parser("report", help="NICB export and monthly dealer report")
     report_actions = report_parser.add_subparsers(dest="report_command", required=True)
-    nicb = report_actions.add_parser("nicb", help="transaction log export (CSV)")
+    nicb = report_actions.add_parser("nicb", parents=db, help="transaction log export (CSV)")
     nicb.add_argument("--since", required=True, help="start date, YYYY-MM-DD (UTC, inclusive)")
     nicb.add_argument("--until", required=True, help="end date, YYYY-MM-DD (UTC, exclusive)")
     nicb.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    monthly = report_actions.add_parser("monthly", help="Monthly Vehicle Security Transaction")
+    monthly = report_actions.add_parser(
+        "monthly", parents=db, help="Monthly Vehicle Security Transaction"
+    )
     monthly.add_argument("dealer", help="dealer code")
     monthly.add_argument("month", help="YYYY-MM (UTC)")
     monthly.add_argument("--format", choices=("text", "csv", "html"), default="text")
     monthly.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    parser.set_defaults(func=run)
+
+
+# -- helpers -----------------------------------------------------------------------------------
 
 
 def _date(text: str, field: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise CliError(f"{field}: expected YYYY-MM-DD, got {text!r}") from None
+        raise CliError(f"{field}: expected YYYY-MM-DD, got {text!r}", USAGE) from None
+
+
+def _month(text: str) -> tuple[int, int]:
+    try:
+        parsed = datetime.strptime(text, "%Y-%m")
+    except ValueError:
+        raise CliError(f"month: expected YYYY-MM, got {text!r}", USAGE) from None
+    return parsed.year, parsed.month
 
 
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _password(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    """From ``--password``, ``--password-file``, the environment or a prompt, in that order."""
+    if args.password is not None:
+        return str(args.password)
+    if args.password_file is not None:
+        path: Path = args.password_file
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise CliError(f"--password-file: cannot read {path}: {reason}", USAGE) from None
+        if not lines or not lines[0]:
+            raise CliError(f"--password-file: {path} has no password on its first line", USAGE)
+        return lines[0]
+    from_env = os.environ.get(PASSWORD_ENV_VAR)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"a password is needed: --password-file FILE, ${PASSWORD_ENV_VAR} or a terminal",
+            USAGE,
+        )
+    try:
+        who = getattr(args, "user", None) or getattr(args, "username", "the user")
+        password = getpass.getpass(f"password for {who}: ")
+        if confirm and getpass.getpass("the same password again: ") != password:
+            raise CliError("the two passwords differ", USAGE)
+    except EOFError:
+        raise CliError("no password entered", USAGE) from None
+    return password
+
+
+def _one_line(exc: SQLAlchemyError) -> str:
+    """The driver's message (not SQLAlchemy's multi-line SQL echo), on one line."""
+    cause = getattr(exc, "orig", None)
+    text = " ".join(str(cause if cause is not None else exc).split())
+    return text[:_MAX_DB_ERROR_CHARS] or type(exc).__name__
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    url = database_url(args.db)
+    try:
+        return make_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        reason = _one_line(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+        raise CliError(f"--db: unusable database URL: {reason}", USAGE) from None
+
+
+def _require_schema(engine: Engine) -> None:
+    """Fail (without creating an SQLite file) unless ``portal init`` ran on the database."""
+    hint = "run `ecusim portal init` first"
+    shown = engine.url.render_as_string(hide_password=True)
+    sqlite = engine.url.get_backend_name() == "sqlite"
+    if sqlite and not Path(engine.url.database or "").is_file():
+        raise CliError(f"no portal database at {engine.url.database}: {hint}")
+    if not inspect(engine).has_table("alembic_version"):
+        raise CliError(f"{shown} is not a portal database: {hint}")
+
+
+def _portal(engine: Engine) -> Portal:
+    _require_schema(engine)
+    return Portal(make_session_factory(engine))
+
+
+def _describe(request: RequestView) -> str:
+    line = (
+        f"request {request.number} {request.status}: VIN {request.vin}, "
+        f"RO {request.repair_order}, {request.customer_last_name}, "
+        f"by {request.technician_username} ({request.dealer_code})"
+    )
+    if request.status == "requested":
+        return f"{line}; expires {_when(request.expires_at)}"
+    if request.approved_by is not None:
+        valid = _when(request.valid_until)
+        return f"{line}; approved by {request.approved_by}, valid until {valid}"
+    if request.refused_by is not None:
+        return f"{line}; refused by {request.refused_by}: {request.refusal_reason}"
+    return line
+
+
+# -- the actions -------------------------------------------------------------------------------
+
+
+def _init(engine: Engine, args: argparse.Namespace) -> int:
+    if args.demo_password is not None and not args.demo:
+        raise CliError("--demo-password needs --demo", USAGE)
+    upgrade(engine)
+    print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
+    if not args.demo:
+        return 0
+    demo = add_demo_dealer(Portal(make_session_factory(engine)), args.demo_password)
+    print(f"demo dealer {demo.code} {demo.name}:")
+    width = max(len(user.username) for user in demo.users)
+    for user in demo.users:
+        print(f"  {user.username:<{width}}  password {user.password}  {user.job_title}")
+    if args.demo_password is None:
+        print("(random passwords, shown only now)")
+    return 0
+
+
+def _serve(engine: Engine, args: argparse.Namespace) -> int:
+    portal = _portal(engine)
+    try:
+        from ecusim.portal import api  # noqa: PLC0415 - FastAPI only when serving
+    except ImportError as exc:
+        raise CliError(
+            f"the HTTP API cannot start: {exc} (it needs fastapi and uvicorn: pip install -e .)"
+        ) from None
+    print(
+        f"ecusim: portal API on http://{args.host}:{args.port}/api/v1 "
+        f"(docs /docs), database {engine.url.render_as_string(hide_password=True)}",
+        flush=True,
+    )
+    api.serve(portal, args.host, args.port)
+    return 0
+
+
+def _scripting(engine: Engine, args: argparse.Namespace) -> int:
+    command = args.portal_command
+    if command == "staff" and args.password is None and args.password_file is None:
+        password: str | None = _password(args, confirm=True)
+    elif command in ("staff", "passcode"):
+        password = _password(args)
+    else:
+        password = None
+    portal = _portal(engine)
+    if command == "dealer":
+        dealer = portal.enroll_dealer(args.code, args.name, actor="cli")
+        print(f"dealer {dealer.code} enrolled: {dealer.name}")
+    elif command == "staff":
+        assert password is not None
+        staff = portal.add_staff(
+            args.dealer,
+            args.username,
+            args.name,
+            args.job_title,
+            password,
+            enrolled=not args.not_enrolled,
+            actor="cli",
+        )
+        role = "manager" if staff.can_approve else "technician"
+        enrolled = "enrolled" if staff.enrolled else "not enrolled"
+        print(f"staff {staff.username} added to dealer {staff.dealer_code}: {role}, {enrolled}")
+    elif command == "request":
+        confirmations = (
+            IdentificationConfirmations.all_confirmed()
+            if args.confirmed
+            else IdentificationConfirmations()
+        )
+        request = portal.create_request(
+            args.user, args.vin, args.repair_order, args.customer, confirmations
+        )
+        print(_describe(request))
+    elif command == "approve":
+        approvals = (
+            ApprovalConfirmations.all_confirmed() if args.confirmed else ApprovalConfirmations()
+        )
+        print(_describe(portal.approve(args.user, args.number, approvals)))
+    elif command == "refuse":
+        print(_describe(portal.refuse(args.user, args.number, args.reason)))
+    else:  # passcode
+        assert password is not None
+        issued = portal.issue_pass_code(
+            args.user, args.number, password, args.tool_version, args.seed
+        )
+        print(issued.pass_code)
+    return 0
+
+
+def _audit_verify(engine: Engine) -> int:
+    _require_schema(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        problems = audit.verify(session)
+        last = audit.head(session)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"audit log BROKEN: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"audit log intact: {last.seq} records, head {last.hash}")
+    return 0
+
+
+def _report(engine: Engine, args: argparse.Namespace) -> int:
+    if args.report_command == "nicb":
+        since, until = _date(args.since, "--since"), _date(args.until, "--until")
+        _require_schema(engine)
+        with make_session_factory(engine)() as session, session.begin():
+            text = reports.nicb_csv(reports.transactions(session, since, until))
+        _write(text, args.output)
+        return 0
+    year, month = _month(args.month)
+    _require_schema(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        report = reports.monthly_report(session, args.dealer, year, month)
+    render = {
+        "text": reports.monthly_report_text,
+        "csv": reports.monthly_report_csv,
+        "html": reports.monthly_report_html,
+    }[args.format]
+    _write(render(report), args.output)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    engine = _engine(args)
     try:
-        engine = make_engine(database_url(args.db))
-        if args.portal_command == "init":
-            upgrade(engine)
-            print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
-            return 0
-        sessions = make_session_factory(engine)
-        with sessions() as session, session.begin():
-            if args.portal_command == "audit":
-                problems = audit.verify(session)
-                last = audit.head(session)
-                for problem in problems:
-                    print(problem)
-                if problems:
-                    print(f"audit log BROKEN: {len(problems)} problem(s)", file=sys.stderr)
-                    return 1
-                print(f"audit log intact: {last.seq} records, head {last.hash}")
-                return 0
-            if args.report_command == "nicb":
-                since, until = _date(args.since, "--since"), _date(args.until, "--until")
-                _write(reports.nicb_csv(reports.transactions(session, since, until)), args.output)
-                return 0
-            try:
-                year, month = (int(part) for part in args.month.split("-"))
-            except ValueError:
-                raise CliError(f"month: expected YYYY-MM, got {args.month!r}") from None
-            report = reports.monthly_report(session, args.dealer, year, month)
-            render = {
-                "text": reports.monthly_report_text,
-                "csv": reports.monthly_report_csv,
-                "html": reports.monthly_report_html,
-            }[args.format]
-            _write(render(report), args.output)
-            return 0
+        command = args.portal_command
+        if command == "init":
+            return _init(engine, args)
+        if command == "serve":
+            return _serve(engine, args)
+        if command == "audit":
+            return _audit_verify(engine)
+        if command == "report":
+            return _report(engine, args)
+        return _scripting(engine, args)
+    except ValidationError as exc:
+        raise CliError(str(exc), USAGE) from exc
     except PortalError as exc:
         raise CliError(str(exc)) from exc
-    except (SQLAlchemyError, ValueError) as exc:
-        raise CliError(f"portal database: {exc}") from exc
+    except SQLAlchemyError as exc:
+        raise CliError(f"portal database: {_one_line(exc)}") from exc
+    finally:
+        engine.dispose()

@@ -1,0 +1,115 @@
+"""The API served by uvicorn on 127.0.0.1 (a free port, in a thread) and used over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from ecusim.portal.api import make_server
+from ecusim.portal.service import Portal
+
+from .kit import PASSWORD, VIN, Staffing
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+
+
+@pytest.fixture
+def base_url(portal: Portal, staff: Staffing) -> Iterator[str]:
+    """Start the server on a socket bound here (no free-port race), stop it afterwards."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    server: uvicorn.Server = make_server(portal, host, port, log_level="warning", lifespan="off")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped while starting"
+            assert time.monotonic() < deadline, "uvicorn did not start in time"
+            time.sleep(0.02)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT_S)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not stop in time"
+
+
+def test_happy_path_over_http(base_url: str, staff: Staffing) -> None:
+    with httpx.Client(base_url=f"{base_url}/api/v1", timeout=10.0) as http:
+        assert http.get("/health").json() == {"status": "ok"}
+        unauthorised = http.get("/inbox")
+        assert unauthorised.status_code == 401
+        assert unauthorised.json()["error"]["field"] == "authorization"
+
+        def login(username: str) -> dict[str, str]:
+            response = http.post("/login", json={"username": username, "password": PASSWORD})
+            assert response.status_code == 200, response.text
+            return {"Authorization": f"Bearer {response.json()['token']}"}
+
+        tech = login(staff.technician)
+        created = http.post(
+            "/requests",
+            headers=tech,
+            json={
+                "vin": VIN,
+                "repair_order": "RO-4711",
+                "customer_last_name": "Smith",
+                "confirmations": {
+                    "customer_authority": True,
+                    "customer_identity": True,
+                    "vehicle_registration": True,
+                    "terms_and_conditions": True,
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        number = created.json()["number"]
+
+        manager = login(staff.manager)
+        inbox = http.get("/inbox", headers=manager).json()
+        assert [r["number"] for r in inbox["awaiting_approval"]] == [number]
+        approved = http.post(
+            f"/requests/{number}/approve",
+            headers=manager,
+            json={
+                "confirmations": {
+                    "details_verified": True,
+                    "nicb_log_acknowledged": True,
+                    "terms_and_conditions": True,
+                }
+            },
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "approved"
+
+        issued = http.post(
+            f"/requests/{number}/pass-codes",
+            headers=tech,
+            json={
+                "password": PASSWORD,
+                "tool_version": "9.10.037",
+                "seed": "00010203-04050607-08090A0B-0C0D0E0F",
+            },
+        )
+        assert issued.status_code == 201, issued.text
+        assert issued.json()["pass_code"] == "68048306-E57DF5FB-1D818A1B-527791CD"
+
+        malformed = http.post(
+            f"/requests/{number}/pass-codes",
+            headers={**tech, "Content-Type": "application/json"},
+            content=b'{"seed": ',
+        )
+        assert malformed.status_code == 400
+        verify = http.get("/audit/verify", headers=manager)
+        assert verify.json() == {"ok": True, "problems": []}
+    assert httpx.get(f"{base_url}/openapi.json", timeout=10.0).json()["info"]["version"] == "1"

@@ -1,0 +1,276 @@
+"""``ecusim portal …`` in this process on a temporary SQLite file: set-up with a demo dealer, the
+whole request → approval → Pass-Code path without a server, and every bad input as one line
+``ecusim: error: …`` with exit status 2 (bad input) or 1 (refused), never a traceback."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecusim.cli.main import main
+from ecusim.portal import cli as portal_cli
+from ecusim.portal.errors import AuthenticationError
+from ecusim.portal.service import Portal
+
+from .kit import VIN
+
+SEED = "00010203-04050607-08090A0B-0C0D0E0F"
+PASS_CODE = "68048306-E57DF5FB-1D818A1B-527791CD"
+DEMO_PASSWORD = "lab demo password"
+MANAGER, TECHNICIAN = "demo-manager1", "demo-technician"
+READY = "portal database ready: "
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No prompt unless a test fakes a terminal; no password from the environment."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.delenv(portal_cli.PASSWORD_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("ECUSIM_PORTAL_DB", raising=False)
+    return f"sqlite:///{tmp_path / 'portal.db'}"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code, out, err = _run(capsys, *argv)
+    assert (code, err) == (0, ""), f"{argv}: {err}"
+    return out
+
+
+def _one_line_error(
+    capsys: pytest.CaptureFixture[str], expected_code: int, *argv: str, output: str = ""
+) -> str:
+    """The message of the one-line error; ``output``: what stdout must start with."""
+    code, out, err = _run(capsys, *argv)
+    assert code == expected_code, f"{argv}: exit {code}, stderr {err!r}"
+    assert out.startswith(output) and (out == "" or output), out
+    assert err.startswith("ecusim: error: ") and err.endswith("\n")
+    assert err.count("\n") == 1, f"not one line: {err!r}"
+    return err.removeprefix("ecusim: error: ").rstrip("\n")
+
+
+def _demo(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    _ok(capsys, "portal", "init", "--db", db, "--demo", "--demo-password", DEMO_PASSWORD)
+
+
+def _create_request(capsys: pytest.CaptureFixture[str], db: str) -> str:
+    out = _ok(capsys, "portal", "request", "create", "--db", db, "--as", TECHNICIAN,
+              "--vin", VIN, "--repair-order", "RO-4711", "--customer", "Smith",
+              "--confirmed")  # fmt: skip
+    match = re.fullmatch(r"request (\d{11}) requested: VIN (\w+), .*expires .* UTC\n", out)
+    assert match is not None, out
+    assert match.group(2) == VIN
+    return match.group(1)
+
+
+def test_init_demo_prints_users_with_random_passwords(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    out = _ok(capsys, "portal", "init", "--db", db, "--demo")
+    users = dict(re.findall(r"^  (\S+)\s+password (\S+)\s+", out, re.MULTILINE))
+    assert set(users) == {"demo-manager1", "demo-manager2", "demo-technician"}
+    assert len(set(users.values())) == 3
+    assert all(len(password) >= 16 for password in users.values())
+    portal = Portal.open(db)
+    for username, password in users.items():
+        assert portal.authenticate(username, password).username == username
+    manager, technician = (portal.authenticate(u, users[u]) for u in (MANAGER, TECHNICIAN))
+    assert manager.can_approve and not technician.can_approve
+    # Again: the schema is up to date; the demo dealer cannot be added twice.
+    assert _ok(capsys, "portal", "--db", db, "init").startswith(READY)
+    error = _one_line_error(capsys, 1, "portal", "init", "--db", db, "--demo", output=READY)
+    assert error == "dealer_code: dealer 63123 already exists"
+
+
+def test_init_demo_with_a_given_password(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    _demo(capsys, db)
+    portal = Portal.open(db)
+    assert portal.authenticate(TECHNICIAN, DEMO_PASSWORD).username == TECHNICIAN
+
+
+def test_a_too_short_demo_password_adds_nothing(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    error = _one_line_error(capsys, 2, "portal", "init", "--db", db, "--demo",
+                            "--demo-password", "short", output=READY)  # fmt: skip
+    assert error.startswith("password: needs at least")
+    _demo(capsys, db)  # nothing was half-added: the demo dealer can still be added
+
+
+def test_request_approve_and_pass_code_by_command_line(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _demo(capsys, db)
+    number = _create_request(capsys, db)
+    out = _ok(capsys, "portal", "--db", db, "approve", number, "--as", MANAGER, "--confirmed")
+    assert out.startswith(f"request {number} approved: ")
+    assert "approved by Dana Manager, valid until " in out
+
+    password_file = tmp_path / "password.txt"
+    password_file.write_text(DEMO_PASSWORD + "\n", encoding="utf-8")
+    passcode = ("portal", "passcode", number, "--db", db, "--as", TECHNICIAN, "--seed", SEED,
+                "--tool-version", "9.10.037")  # fmt: skip
+    assert _ok(capsys, *passcode, "--password-file", str(password_file)) == PASS_CODE + "\n"
+    monkeypatch.setenv(portal_cli.PASSWORD_ENV_VAR, DEMO_PASSWORD)
+    assert _ok(capsys, *passcode) == PASS_CODE + "\n"
+    assert _ok(capsys, *passcode, "--password", DEMO_PASSWORD) == PASS_CODE + "\n"
+
+    assert _ok(capsys, "portal", "--db", db, "audit", "verify").startswith("audit log intact: ")
+    monthly = _ok(capsys, "portal", "report", "monthly", "63123", number_month(number),
+                  "--db", db, "--format", "csv")  # fmt: skip
+    assert monthly.count(number) == 5  # request, approve, 3 issues
+
+
+def number_month(number: str) -> str:
+    """``26112100001`` → ``2026-11`` (request numbers start with the UTC date)."""
+    return f"20{number[:2]}-{number[2:4]}"
+
+
+def test_refuse_and_add_staff(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+    _demo(capsys, db)
+    number = _create_request(capsys, db)
+    out = _ok(capsys, "portal", "--db", db, "refuse", number, "--as", "demo-manager2",
+              "--reason", "no picture ID")  # fmt: skip
+    assert out.startswith(f"request {number} refused: ")
+    assert out.endswith("refused by Gale Manager: no picture ID\n")
+
+    _ok(capsys, "portal", "--db", db, "dealer", "add", "64001", "Lexus of Elsewhere")
+    password_file = tmp_path / "password.txt"
+    password_file.write_text("a new password\nignored\n", encoding="utf-8")
+    out = _ok(capsys, "portal", "staff", "add", "64001", "erin", "--db", db, "--name", "Erin",
+              "--job-title", "Service Manager", "--password-file", str(password_file))  # fmt: skip
+    assert out == "staff erin added to dealer 64001: manager, enrolled\n"
+    portal = Portal.open(db)
+    assert portal.authenticate("erin", "a new password").can_approve
+    with pytest.raises(AuthenticationError):
+        portal.authenticate("erin", "a new password\nignored")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_staff_add_prompts_twice(
+    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _demo(capsys, db)
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    answers = iter(["typed password", "typed password", "typed password", "a typo"])
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr(portal_cli.getpass, "getpass", fake_getpass)
+    add = ("portal", "staff", "add", "63123", "--db", db, "--name", "Tess",
+           "--job-title", "Technician")  # fmt: skip
+    assert _ok(capsys, *add[:4], "tess", *add[4:]).startswith("staff tess added")
+    assert len(prompts) == 2
+    assert _one_line_error(capsys, 2, *add[:4], "tim", *add[4:]) == "the two passwords differ"
+    assert Portal.open(db).authenticate("tess", "typed password").username == "tess"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "expected"),
+    [
+        (("request", "create", "--as", TECHNICIAN, "--vin", VIN, "--repair-order", "RO",
+          "--customer", "Smith"), 2, "confirmations.customer_authority: must be confirmed"),
+        (("request", "create", "--as", TECHNICIAN, "--vin", "JTHBL5EF0C500000X",
+          "--repair-order", "RO", "--customer", "Smith", "--confirmed"), 2, "vin: "),
+        (("request", "create", "--as", "nobody", "--vin", VIN, "--repair-order", "RO",
+          "--customer", "Smith", "--confirmed"), 1, "no staff member 'nobody'"),
+        (("approve", "14070100001", "--as", MANAGER, "--confirmed"), 1, "no request No."),
+        (("passcode", "14070100001", "--as", TECHNICIAN, "--seed", SEED,
+          "--tool-version", "9.10.037", "--password", "wrong password"), 1, "wrong password"),
+        (("passcode", "14070100001", "--as", TECHNICIAN, "--seed", "00-zz",
+          "--tool-version", "9.10.037", "--password", DEMO_PASSWORD), 2, "seed: 'z' at"),
+        (("passcode", "14070100001", "--as", TECHNICIAN, "--seed", SEED,
+          "--tool-version", "9.10.037"), 2, "a password is needed"),
+        (("passcode", "14070100001", "--as", TECHNICIAN, "--seed", SEED,
+          "--tool-version", "9.10.037", "--password-file", "/nonexistent/pw"), 2,
+         "--password-file: cannot read /nonexistent/pw"),
+        (("staff", "add", "63123", "x", "--name", "X", "--job-title", "Technician",
+          "--password", "short"), 2, "password: needs at least 8"),
+        (("staff", "add", "99999", "xavier", "--name", "X", "--job-title", "Technician",
+          "--password", "long enough"), 1, "no dealer 99999"),
+        (("report", "monthly", "63123", "2014-13"), 2, "month: expected YYYY-MM"),
+        (("report", "nicb", "--since", "2014-07-01", "--until", "July"), 2,
+         "--until: expected YYYY-MM-DD"),
+        (("init", "--demo-password", "lab demo password"), 2, "--demo-password needs --demo"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, tuple) else None,
+)  # fmt: skip
+def test_bad_input_is_one_line(
+    capsys: pytest.CaptureFixture[str], db: str, argv: tuple[str, ...], code: int, expected: str
+) -> None:
+    _demo(capsys, db)
+    error = _one_line_error(capsys, code, "portal", "--db", db, *argv)
+    assert expected in error
+
+
+def test_an_uninitialised_database_is_not_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.db"
+    for argv in (("audit", "verify"), ("report", "monthly", "63123", "2014-07"),
+                 ("approve", "1", "--as", MANAGER, "--confirmed")):  # fmt: skip
+        error = _one_line_error(capsys, 1, "portal", "--db", f"sqlite:///{missing}", *argv)
+        assert error == f"no portal database at {missing}: run `ecusim portal init` first"
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "expected"),
+    [
+        ("nonsense://host/db", 2, "--db: unusable database URL"),
+        ("sqlite://", 2, "--db: unusable database URL: the portal needs an SQLite file"),
+        ("postgresql+psycopg://nobody@127.0.0.1:9/portal", 1, "portal database: "),
+    ],
+)
+def test_unusable_databases_are_one_line(
+    capsys: pytest.CaptureFixture[str], url: str, code: int, expected: str
+) -> None:
+    assert _one_line_error(capsys, code, "portal", "--db", url, "audit", "verify").startswith(
+        expected
+    )
+
+
+def test_serve_hands_the_portal_to_the_api(
+    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = pytest.importorskip("ecusim.portal.api", reason="ecusim.portal.api is not there yet")
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(api, "serve", lambda *args, **kwargs: calls.append(args))
+    _one_line_error(capsys, 1, "portal", "serve", "--db", db)  # not initialised
+    _ok(capsys, "portal", "init", "--db", db)
+    out = _ok(capsys, "portal", "serve", "--db", db, "--port", "18077")
+    assert out.startswith("ecusim: portal API on http://127.0.0.1:18077/api/v1")
+    [(portal, host, port)] = calls
+    assert isinstance(portal, Portal)
+    assert (host, port) == ("127.0.0.1", 18077)
+
+
+def test_serve_default_address(
+    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = pytest.importorskip("ecusim.portal.api", reason="ecusim.portal.api is not there yet")
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(api, "serve", lambda *args, **kwargs: calls.append(args[1:]))
+    _ok(capsys, "portal", "init", "--db", db)
+    _ok(capsys, "portal", "serve", "--db", db)
+    assert calls == [("127.0.0.1", 8077)]
