@@ -89,8 +89,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing, unknown or expired token, or wrong password"),
         (403, "The rules do not let this user do this"),
         (404, "No such request, approval or dealer"),
-        (409, "The request is not in a state that allows this"),
-        (410, "The request or approval has expired: a new request is needed"),
+        (409, "The request is not in a state that allows this (e.g. expired: a new one is needed)"),
         (422, "A field is malformed or missing"),
     )
 }

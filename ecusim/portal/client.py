@@ -56,7 +56,7 @@ class PortalClientError(Exception):
 
     def __init__(self, status: int, field: str | None, reason: str) -> None:
         self.status = status
-        """HTTP status of the answer (422, 401, 403, 404, 409, 410, ...); 0 without an answer."""
+        """HTTP status of the answer (422, 401, 403, 404, 409, ...); 0 without an answer."""
         self.field = field
         """The field the error is about (``"seed"``, ``"password"``), if the server named one."""
         self.reason = reason

@@ -69,7 +69,8 @@ class ConflictError(PortalError):
 class ExpiredError(PortalError):
     """A request or an approval is past its 72-hour validity.
 
-    HTTP 410 Gone: the object exists but can never be used again; a new request is needed.
+    HTTP 409 Conflict, within the issue's status set (400/401/403/404/409/422): the object's
+    state forbids the action for good; a new request is needed. The reason says "expired".
     """
 
-    http_status = 410
+    http_status = 409

@@ -459,7 +459,7 @@ def test_expired_approval(
     clock.advance(1)  # 72 h + 1 s
     error = refused(
         lambda: client.post(f"{API}/requests/{number}/pass-codes", headers=tech, json=issue_body()),
-        410,
+        409,
         "request_number",
     )
     assert "expired" in error["reason"]
@@ -484,7 +484,7 @@ def test_expired_request_cannot_be_approved(
             headers=manager,
             json={"confirmations": APPROVAL},
         ),
-        410,
+        409,
         "request_number",
     )
 
