@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecusim.portal.models import GENESIS_HASH, AuditHead, AuditRecord
+from ecusim.portal.models import GENESIS_HASH, AuditHead, AuditRecord, ResetRequest
 
 __all__ = [
     "AuditProblem",
@@ -130,6 +130,33 @@ class AuditProblem:
 class ChainHead:
     seq: int
     hash: str
+
+
+def append_for_request(
+    session: Session,
+    locked_head: AuditHead,
+    request: ResetRequest,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    seed_sha256: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """:func:`append` a record about ``request``: its dealer, number, VIN and repair order."""
+    return append(
+        session,
+        locked_head,
+        at=at,
+        actor=actor,
+        action=action,
+        dealer_code=request.dealer_code,
+        request_number=request.number,
+        vin=request.vin,
+        repair_order=request.repair_order,
+        seed_sha256=seed_sha256,
+        details=details,
+    )
 
 
 def head(session: Session) -> ChainHead:

@@ -431,16 +431,13 @@ class Portal:
             )
             session.add(request)
             session.flush()
-            audit.append(
+            audit.append_for_request(
                 session,
                 head,
+                request,
                 at=now,
                 actor=technician.username,
                 action=Action.REQUEST,
-                dealer_code=technician.dealer_code,
-                request_number=request.number,
-                vin=vin,
-                repair_order=repair_order,
                 details={
                     "technician": technician.name,
                     "customer_last_name": customer_last_name,
@@ -561,16 +558,13 @@ class Portal:
             request.approval = approval
             request.status = RequestStatus.APPROVED
             session.flush()
-            audit.append(
+            audit.append_for_request(
                 session,
                 head,
+                request,
                 at=now,
                 actor=manager.username,
                 action=Action.APPROVE,
-                dealer_code=request.dealer_code,
-                request_number=request.number,
-                vin=request.vin,
-                repair_order=request.repair_order,
                 details={
                     "manager": manager.name,
                     "job_title": manager.job_title,
@@ -590,16 +584,13 @@ class Portal:
             request.refused_at = now
             request.refusal_reason = reason
             session.flush()
-            audit.append(
+            audit.append_for_request(
                 session,
                 head,
+                request,
                 at=now,
                 actor=manager.username,
                 action=Action.REFUSE,
-                dealer_code=request.dealer_code,
-                request_number=request.number,
-                vin=request.vin,
-                repair_order=request.repair_order,
                 details={"manager": manager.name, "reason": reason},
             )
             return self._view(session, request, now)
@@ -659,16 +650,13 @@ class Portal:
                     issued_at=now,
                 )
             )
-            audit.append(
+            audit.append_for_request(
                 session,
                 head,
+                request,
                 at=now,
                 actor=staff.username,
                 action=Action.ISSUE,
-                dealer_code=request.dealer_code,
-                request_number=request.number,
-                vin=request.vin,
-                repair_order=request.repair_order,
                 seed_sha256=digest,
                 details={"technician": staff.name, "tool_version": tool_version},
             )
