@@ -4,13 +4,20 @@ and the small encodings of their DIDs and routine options."""
 
 from __future__ import annotations
 
+import abc
 import math
+import threading
 from collections.abc import Callable, Container
+from typing import Self
 
+from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.identification import LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_IMMOBILIZER_RESET
 from ecusim.ecus.immobilizer.key_store import KeyStore, RegisteredKey
+from ecusim.ecus.start_control import StartResult
 from ecusim.keys import CHALLENGE_LENGTH, Key, aes_response
+from ecusim.physical import Ignition, PhysicalState
 from ecusim.vin import VinError, validate_vin
+from protocol.clock import Clock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
 from protocol.nvm import NvmStore
@@ -27,6 +34,8 @@ DTC_COMMUNICATION_MALFUNCTION = dtc_number("B2797")
 """B2797: communication malfunction 1."""
 DTC_KEY_NOT_IDENTIFIED = dtc_number("B2798")
 """B2798: key code not identified within 0.15-0.5 s."""
+DTC_ECM_ID_MISMATCH = dtc_number("B2799")
+"""B2799: engine immobilizer malfunction (ECU-ECM communication ID mismatch)."""
 
 # -- the diagnostic contract's identifiers (diagnostics.md §4) ---------------------------------
 
@@ -47,6 +56,59 @@ RID_ADDITIONAL_REGISTRATION = 0x0202
 RID_END_AUTOMATIC_REGISTRATION = 0x0203
 RID_ERASE_KEYS = 0x0204
 RID_SMART_KEY_REGISTRATION = 0x0206
+
+
+class KeyCodeEcu(DiagnosableEcu):
+    """What both key-holding ECUs do alike: their VIN, their timers, the ECM's verdict on a
+    start, and the reset's preconditions. Subclasses set the attributes in ``__init__``."""
+
+    lock: threading.RLock
+    clock: Clock
+    physical: PhysicalState
+    dtcs: DtcMemory
+    _vin: VinMemory
+    _seen_start_attempts: int | None
+
+    @property
+    def vin(self) -> str:
+        return self._vin.vin
+
+    def store_vin(self, vin: str) -> None:
+        """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
+        self._vin.store(vin)
+
+    @abc.abstractmethod
+    def tick(self, now: float) -> None:
+        """Apply the ECU's timers up to ``now`` (vehicle clock)."""
+
+    def refresh(self) -> Self:
+        """Apply the timers up to now (a DID read must not lag the body thread's tick)."""
+        self.tick(self.server_clock_now())
+        return self
+
+    def server_clock_now(self) -> float:
+        """The vehicle clock (the ECU's own waits run on it)."""
+        return self.clock.now()
+
+    def on_engine_status(self, start_attempts: int, last_start_result: int) -> None:
+        """The ECM's verdict on a start attempt: an ID mismatch is DTC B2799. The ECM repeats
+        its status every 100 ms; only a new attempt (a new counter value) is a new result."""
+        with self.lock:
+            if start_attempts == self._seen_start_attempts:
+                return
+            self._seen_start_attempts = start_attempts
+        if last_start_result == StartResult.ID_MISMATCH:
+            self.dtcs.report_failed(DTC_ECM_ID_MISMATCH)
+        elif last_start_result == StartResult.STARTED:
+            self.dtcs.report_passed(DTC_ECM_ID_MISMATCH)
+
+    def check_reset_preconditions(self) -> None:
+        """Routine 0x0201 needs ignition ON and the vehicle stopped (diagnostics.md §4)."""
+        with self.lock:
+            if self.physical.ignition < Ignition.ON:
+                raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "ignition must be ON")
+            if not self.physical.stopped:
+                raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "vehicle must be stopped")
 
 
 def challenge_key(

@@ -17,20 +17,17 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 
-from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.config import CertificationConfig, RegistrationRefusal
 from ecusim.ecus.certification.diagnostics import build_server
 from ecusim.ecus.engine import serial_number_for
 from ecusim.ecus.immobilizer.config import (
-    DTC_ECM_ID_MISMATCH,
     IMMOBILIZER_DTCS,
     FlashCode,
     IndicatorMode,
     RegistrationMode,
 )
 from ecusim.ecus.immobilizer.key_store import KeyStore, RegisteredKey
-from ecusim.ecus.key_ecu import VinMemory, challenge_key
-from ecusim.ecus.start_control import StartResult
+from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, KeyLocation, PhysicalState
 from protocol.clock import Clock, MonotonicClock
@@ -54,7 +51,7 @@ _REFUSAL_FLASH_CODES = {
 """Flash code of a refused touch at the engine switch; any other refusal flashes 2-1."""
 
 
-class CertificationEcu(DiagnosableEcu):
+class CertificationEcu(KeyCodeEcu):
     """A certification ECU with its smart key codes, NVM and UDS server."""
 
     name = "certification"
@@ -155,29 +152,12 @@ class CertificationEcu(DiagnosableEcu):
         except ValueError:
             raise self._refusal_nvm.corrupt(f"unknown refusal reason {reason}") from None
 
-    @property
-    def vin(self) -> str:
-        return self._vin.vin
-
-    def store_vin(self, vin: str) -> None:
-        """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
-        self._vin.store(vin)
-
     def install_blank(self) -> None:
         """A new (replacement) certification ECU: no smart keys, no refusal logged."""
         with self.lock:
             self.keys.keep_only(set(), automatic_registration=False)
             self._log_refusal(RegistrationRefusal.NONE)
             self.power_cycle()
-
-    def refresh(self) -> CertificationEcu:
-        """Apply the timers up to now (a DID read must not lag the body thread's tick)."""
-        self.tick(self.server_clock_now())
-        return self
-
-    def server_clock_now(self) -> float:
-        """The vehicle clock (the same one the transport binding hands the server)."""
-        return self.clock.now()
 
     # -- derived state -------------------------------------------------------------------------
 
@@ -295,18 +275,6 @@ class CertificationEcu(DiagnosableEcu):
         ):
             self._registration_open = True
             logger.info("waiting period over: smart key registration open")
-
-    def on_engine_status(self, start_attempts: int, last_start_result: int) -> None:
-        """The ECM's verdict on a start attempt: an ID mismatch is DTC B2799. The ECM repeats
-        its status every 100 ms; only a new attempt (a new counter value) is a new result."""
-        with self.lock:
-            if start_attempts == self._seen_start_attempts:
-                return
-            self._seen_start_attempts = start_attempts
-        if last_start_result == StartResult.ID_MISMATCH:
-            self.dtcs.report_failed(DTC_ECM_ID_MISMATCH)
-        elif last_start_result == StartResult.STARTED:
-            self.dtcs.report_passed(DTC_ECM_ID_MISMATCH)
 
     # -- verification --------------------------------------------------------------------------
 
@@ -458,14 +426,6 @@ class CertificationEcu(DiagnosableEcu):
             )
 
     # -- reset ---------------------------------------------------------------------------------
-
-    def check_reset_preconditions(self) -> None:
-        """Routine 0x0201 needs ignition ON and the vehicle stopped (diagnostics.md §4)."""
-        with self.lock:
-            if self.physical.ignition < Ignition.ON:
-                raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "ignition must be ON")
-            if not self.physical.stopped:
-                raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "vehicle must be stopped")
 
     def reset_all_keys(self, now: float) -> None:
         """Erase every smart key code; the waiting period starts (the ignition is ON)."""

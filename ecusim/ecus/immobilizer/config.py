@@ -8,21 +8,19 @@ from dataclasses import dataclass, field
 from ecusim.ecus.immobilizer.key_store import KeySlots
 from ecusim.ecus.key_ecu import (
     DTC_COMMUNICATION_MALFUNCTION,
+    DTC_ECM_ID_MISMATCH,
     DTC_KEY_NOT_IDENTIFIED,
     DTC_NO_COMMUNICATION,
 )
 from ecusim.vin import validate_vin
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET
-from protocol.uds.dtc import dtc_number
 from protocol.uds.security import SecurityPolicy
 from protocol.uds.server import ServerConfig
 
 IMMOBILIZER_ADDRESSING = IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=0x57)
 """diagnostics.md §1: 0x750 → 0x758, extended addressing, sub-address 0x57 (lab)."""
 
-DTC_ECM_ID_MISMATCH = dtc_number("B2799")
-"""B2799: engine immobilizer malfunction (ECU-ECM communication ID mismatch)."""
 IMMOBILIZER_DTCS = (
     DTC_NO_COMMUNICATION,
     DTC_COMMUNICATION_MALFUNCTION,

@@ -12,10 +12,8 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import serial_number_for
 from ecusim.ecus.immobilizer.config import (
-    DTC_ECM_ID_MISMATCH,
     IMMOBILIZER_DTCS,
     FlashCode,
     ImmobilizerConfig,
@@ -24,8 +22,7 @@ from ecusim.ecus.immobilizer.config import (
 )
 from ecusim.ecus.immobilizer.diagnostics import build_server
 from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
-from ecusim.ecus.key_ecu import VinMemory, challenge_key
-from ecusim.ecus.start_control import StartResult
+from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, PhysicalState
 from protocol.clock import Clock, MonotonicClock
@@ -39,7 +36,7 @@ from protocol.uds.dtc import DtcMemory
 logger = logging.getLogger(__name__)
 
 
-class TransponderKeyEcu(DiagnosableEcu):
+class TransponderKeyEcu(KeyCodeEcu):
     """A transponder key ECU with its key codes, NVM and UDS server."""
 
     name = "immobilizer"
@@ -121,23 +118,6 @@ class TransponderKeyEcu(DiagnosableEcu):
                 raise self._dtc_nvm.corrupt(str(exc)) from exc
         return stored
 
-    @property
-    def vin(self) -> str:
-        return self._vin.vin
-
-    def store_vin(self, vin: str) -> None:
-        """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
-        self._vin.store(vin)
-
-    def refresh(self) -> TransponderKeyEcu:
-        """Apply the timers up to now (a DID read must not lag the body thread's tick)."""
-        self.tick(self.server_clock_now())
-        return self
-
-    def server_clock_now(self) -> float:
-        """The vehicle clock (the same one the transport binding hands the server)."""
-        return self.clock.now()
-
     # -- derived state -------------------------------------------------------------------------
 
     @property
@@ -214,18 +194,6 @@ class TransponderKeyEcu(DiagnosableEcu):
                 logger.info("brake pressed %d times: automatic registration ends", len(presses))
                 self.keys.set_automatic_registration(False)
                 presses.clear()
-
-    def on_engine_status(self, start_attempts: int, last_start_result: int) -> None:
-        """The ECM's verdict on a start attempt: an ID mismatch is DTC B2799. The ECM repeats
-        its status every 100 ms; only a new attempt (a new counter value) is a new result."""
-        with self.lock:
-            if start_attempts == self._seen_start_attempts:
-                return
-            self._seen_start_attempts = start_attempts
-        if last_start_result == StartResult.ID_MISMATCH:
-            self.dtcs.report_failed(DTC_ECM_ID_MISMATCH)
-        elif last_start_result == StartResult.STARTED:
-            self.dtcs.report_passed(DTC_ECM_ID_MISMATCH)
 
     def tick(self, now: float) -> None:
         """Time passes: the immobilizer sets 20 s after ignition off; the additional
@@ -392,14 +360,6 @@ class TransponderKeyEcu(DiagnosableEcu):
             self.keys.set_automatic_registration(False)
 
     # -- reset ---------------------------------------------------------------------------------
-
-    def check_reset_preconditions(self) -> None:
-        """Routine 0x0201 needs ignition ON and the vehicle stopped (diagnostics.md §4)."""
-        with self.lock:
-            if self.physical.ignition < Ignition.ON:
-                raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "ignition must be ON")
-            if not self.physical.stopped:
-                raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "vehicle must be stopped")
 
     def reset_all_keys(self) -> None:
         """Erase every key code and open automatic registration; the ready code flashes."""
