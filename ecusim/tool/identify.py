@@ -1,0 +1,158 @@
+"""Identify the car (bulletin Section 3 steps 1-3): VIN, model-year, key system.
+
+The VIN is read from the car (DID 0xF190: the engine ECU first, then the key-code ECU). If it
+cannot be read (ignition off, a dead node) the technician gives the model and year, and the VIN
+for the portal. The key system comes from DID 0x010A of whichever key-code ECU answers
+(diagnostics.md §4), or from the support chart when none does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecusim.catalog import Catalog, CatalogError, ModelYear, SystemType
+from ecusim.tool.console import Console
+from ecusim.tool.errors import ToolError
+from ecusim.tool.link import DID_VIN, DiagnosticLink
+from ecusim.tool.targets import KeySystem, Target, targets_for
+from ecusim.vin import VinError, validate_vin
+
+DID_CAPABILITIES = 0x010A
+SPOC_MESSAGE = (
+    "this car's ECM-based immobilizer cannot be reset with the scan tool: refer to the most "
+    "recent SPOC bulletin"
+)
+
+
+@dataclass(frozen=True)
+class CarIdentity:
+    """What the tool knows about the car it is connected to."""
+
+    vin: str
+    vin_read: bool
+    """Whether the VIN came from the car (else the technician typed it)."""
+    model_year: ModelYear | None
+    system_type: SystemType
+    reset_supported: bool
+    key_target: Target | None
+    """The node holding the key codes (``None``: no immobilizer)."""
+
+    @property
+    def system(self) -> KeySystem | None:
+        """The reset utility that applies: Immobilizer or Smart Key."""
+        if self.system_type is SystemType.SMART_KEY:
+            return KeySystem.SMART_KEY
+        if self.system_type in (SystemType.TRANSPONDER_KEY_ECU, SystemType.ECM_INTEGRATED):
+            return KeySystem.IMMOBILIZER
+        return None
+
+    def require_reset(self) -> Target:
+        """The key-code ECU, or why this car cannot be reset with the tool."""
+        if self.system_type is SystemType.NONE or self.key_target is None:
+            raise ToolError("this car has no immobilizer: there are no key codes to reset")
+        if not self.reset_supported:
+            raise ToolError(SPOC_MESSAGE)
+        return self.key_target
+
+
+def _chart_entry(model: str | None, year: int | None) -> ModelYear | None:
+    if model is None and year is None:
+        return None
+    if model is None or year is None:
+        raise ToolError("give both --model and --year (or neither)")
+    try:
+        return Catalog.load().lookup(model, year)
+    except CatalogError as exc:
+        raise ToolError(f"{exc} (see 'ecusim models')") from exc
+
+
+def _read_vin(link: DiagnosticLink, targets: list[Target]) -> str | None:
+    for target in targets:
+        raw = link.probe(target, DID_VIN)
+        if raw is None:
+            continue
+        try:
+            return validate_vin(raw.decode("ascii"))
+        except (UnicodeDecodeError, VinError):
+            continue  # not a VIN: try the next node, or ask the technician
+    return None
+
+
+def _given_vin(console: Console, vin: str | None) -> str:
+    if vin is None:
+        try:
+            vin = console.ask("VIN (17 characters)")
+        except EOFError:
+            raise ToolError("the VIN could not be read from the car: give it with --vin") from None
+    try:
+        return validate_vin(vin.strip())
+    except VinError as exc:
+        raise ToolError(f"VIN {vin!r}: {exc}") from exc
+
+
+def identify(
+    link: DiagnosticLink,
+    console: Console,
+    *,
+    vin: str | None = None,
+    model: str | None = None,
+    year: int | None = None,
+    system: KeySystem | None = None,
+) -> CarIdentity:
+    """Identify the car on ``link``; ``vin``/``model``/``year`` are what the technician knows
+    (a read VIN must match ``vin``), ``system`` the utility they chose (checked)."""
+    console.step("Connect and identify the car")
+    entry = _chart_entry(model, year)
+    engine, key_targets = targets_for(entry)
+    read = _read_vin(link, [engine, *key_targets.values()])
+    if read is not None:
+        console.info(f"VIN read from the car: {read}")
+        if vin is not None and validate_vin(vin) != read:
+            raise ToolError(f"the car's VIN is {read}, not {vin}: check the vehicle")
+        the_vin = read
+    else:
+        if entry is None:
+            raise ToolError(
+                "the car does not answer (VIN not readable): turn the ignition ON, check the "
+                "connection, or give --model and --year"
+            )
+        console.warn("the VIN could not be read: using the model and year given")
+        the_vin = _given_vin(console, vin)
+
+    found: tuple[Target, bytes] | None = None
+    for target in [*key_targets.values(), engine]:
+        raw = link.probe(target, DID_CAPABILITIES)
+        if raw is not None and len(raw) == 2:
+            found = (target, raw)
+            break
+    if found is not None:
+        target, raw = found
+        try:
+            system_type = SystemType.from_did_code(raw[0])
+        except CatalogError as exc:
+            raise ToolError(f"the {target.name} reports an unknown key system: {exc}") from exc
+        reset_supported = bool(raw[1])
+        key_target: Target | None = target
+    elif entry is not None:
+        system_type, reset_supported = entry.system_type, entry.reset_supported
+        key_target = key_targets.get(KeySystem.SMART_KEY) or key_targets.get(KeySystem.IMMOBILIZER)
+        if system_type is not SystemType.NONE:
+            console.warn(f"no key-code ECU answered: the support chart says {system_type.label}")
+    else:
+        system_type, reset_supported, key_target = SystemType.NONE, False, None
+
+    identity = CarIdentity(the_vin, read is not None, entry, system_type, reset_supported,
+                           key_target)  # fmt: skip
+    if entry is not None:
+        console.info(f"vehicle: {entry.name}")
+    label = "no immobilizer" if system_type is SystemType.NONE else system_type.label
+    console.info(f"key system: {label}")
+    if key_target is not None:
+        console.info(f"key codes held by: {key_target.describe()}")
+    if system is not None and identity.system is not system:
+        have = identity.system.value if identity.system else "none"
+        raise ToolError(
+            f"this car's key system is {system_type.label}, not {system.value}: choose --system "
+            f"{have}"
+        )
+    return identity

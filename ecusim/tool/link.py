@@ -1,0 +1,243 @@
+"""The scan tool's connection to the car: udsoncan clients over can-isotp on a python-can bus.
+
+One :class:`DiagnosticLink` per bus owns the bus's Notifier and one udsoncan client per node.
+Every request goes through :meth:`DiagnosticLink.call`, which serialises the clients (udsoncan is
+not thread-safe) and turns each failure into a :class:`~ecusim.tool.errors.ToolError` with a
+sentence for the technician. :meth:`DiagnosticLink.keep_alive` sends TesterPresent while the
+technician or the portal is busy, so the extended session (S3server = 5 s, ISO 14229-1 §7.2)
+and its Seed Number survive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar, cast
+
+import can
+import isotp
+import udsoncan
+from udsoncan.client import Client
+from udsoncan.connections import PythonIsoTpV2Connection
+from udsoncan.exceptions import (
+    InvalidResponseException,
+    NegativeResponseException,
+    TimeoutException,
+    UnexpectedResponseException,
+)
+from udsoncan.typing import ClientConfig
+
+from ecusim.tool.errors import CarRefusedError, ToolError
+from ecusim.tool.nrc_text import explain
+from ecusim.tool.targets import Target
+
+_T = TypeVar("_T")
+
+REQUEST_TIMEOUT_S: Final = 2.0
+"""P2 client timeout; the ECU's P2*server (5 s) applies after a 0x78 (ISO 14229-2 §7.2)."""
+PENDING_TIMEOUT_S: Final = 6.0
+"""How long to wait after each 0x78: P2*server (5 s) plus transport margin."""
+PROBE_TIMEOUT_S: Final = 0.5
+"""Waiting for a node that may not exist (identification)."""
+KEEP_ALIVE_PERIOD_S: Final = 1.0
+"""TesterPresent period: well inside S3server (5 s)."""
+PAD_BYTE: Final = 0xCC
+"""diagnostics.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
+
+DID_VIN: Final = 0xF190
+DID_SYSTEM_NAME: Final = 0xF197
+
+
+class _Raw(udsoncan.DidCodec):
+    """A DID value as bytes (fixed ``length``, or the rest of the response)."""
+
+    def __init__(self, length: int | None = None) -> None:
+        self._length = length
+
+    def encode(self, *did_value: Any) -> bytes:
+        return bytes(did_value[0])
+
+    def decode(self, did_payload: bytes) -> Any:
+        return bytes(did_payload)
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise udsoncan.DidCodec.ReadAllRemainingData
+        return self._length
+
+
+DID_LENGTHS: Final[dict[int, int | None]] = {
+    DID_VIN: 17,
+    DID_SYSTEM_NAME: None,
+    0x0101: 1,  # immobilizer state
+    0x0106: 1,  # master keys
+    0x0107: 1,  # sub keys
+    0x0108: 2,  # security indicator: mode, code
+    0x0109: 1,  # registration mode
+    0x010A: 2,  # capabilities: system type, reset supported
+    0x010B: 2,  # waiting period remaining, s
+    0x010C: 3,  # failed attempts, delay remaining s (2 bytes)
+    0x010D: 1,  # smart keys
+}
+"""The contract's DIDs (diagnostics.md §4) the tool reads, with their lengths."""
+
+
+def client_config(request_timeout_s: float = REQUEST_TIMEOUT_S) -> ClientConfig:
+    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
+    config.update(
+        data_identifiers={did: _Raw(length) for did, length in DID_LENGTHS.items()},
+        request_timeout=request_timeout_s + PENDING_TIMEOUT_S * 10,
+        p2_timeout=request_timeout_s,
+        p2_star_timeout=PENDING_TIMEOUT_S,
+        # Our own timeouts: a car on a scaled clock reports P2 values of its own time base.
+        use_server_timing=False,
+    )
+    return cast(ClientConfig, config)
+
+
+def routine_record(response: object) -> bytes:
+    """The routineStatusRecord of a udsoncan RoutineControl response (empty if none)."""
+    service_data = getattr(response, "service_data", None)
+    return bytes(getattr(service_data, "routine_status_record", b"") or b"")
+
+
+class DiagnosticLink:
+    """udsoncan clients to the car's nodes on ``bus`` (the caller keeps and shuts the bus)."""
+
+    def __init__(self, bus: can.BusABC, *, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+        self.bus = bus
+        self.request_timeout_s = request_timeout_s
+        self.notifier = can.Notifier(bus, [], timeout=0.1)
+        self._clients: dict[Target, Client] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def __enter__(self) -> DiagnosticLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        self.notifier.stop()
+
+    def client(self, target: Target) -> Client:
+        """The (opened) udsoncan client of ``target``."""
+        with self._lock:
+            if self._closed:
+                raise ToolError("the diagnostic link is closed")
+            client = self._clients.get(target)
+            if client is None:
+                stack = isotp.NotifierBasedCanStack(
+                    self.bus,
+                    self.notifier,
+                    address=target.isotp_address(),
+                    params={"tx_padding": PAD_BYTE, "blocking_send": False},
+                )
+                client = Client(
+                    PythonIsoTpV2Connection(stack),
+                    config=client_config(self.request_timeout_s),
+                )
+                client.open()
+                self._clients[target] = client
+            return client
+
+    def call(
+        self,
+        target: Target,
+        what: str,
+        request: Callable[[Client], _T],
+        *,
+        context: str = "",
+        timeout_s: float | None = None,
+    ) -> _T:
+        """``request(client)`` with the failures explained: a negative response becomes a
+        :class:`CarRefusedError` (``what``: the step, ``context``: picks the NRC hint), no
+        answer a :class:`ToolError`."""
+        with self._lock:
+            client = self.client(target)
+            if timeout_s is not None:
+                client.set_config("p2_timeout", timeout_s)
+                client.set_config("request_timeout", timeout_s)
+            try:
+                return request(client)
+            except NegativeResponseException as exc:
+                nrc = int(exc.response.code or 0)
+                raise CarRefusedError(f"{what}: {explain(nrc, context)}", nrc) from exc
+            except TimeoutException as exc:
+                raise ToolError(
+                    f"{what}: no answer from the {target.describe()}: check the connection, "
+                    "the bus bitrate and that the ignition is ON"
+                ) from exc
+            except (InvalidResponseException, UnexpectedResponseException) as exc:
+                raise ToolError(
+                    f"{what}: the {target.name} gave an answer the tool cannot read: {exc}"
+                ) from exc
+            except (can.CanError, isotp.IsoTpError, OSError) as exc:
+                raise ToolError(f"{what}: CAN bus error: {exc}") from exc
+            finally:
+                if timeout_s is not None:
+                    fresh = client_config(self.request_timeout_s)
+                    client.set_config("p2_timeout", fresh["p2_timeout"])
+                    client.set_config("request_timeout", fresh["request_timeout"])
+
+    def read(self, target: Target, did: int, what: str, **options: Any) -> bytes:
+        """One DID's raw value (ReadDataByIdentifier 0x22)."""
+
+        def request(client: Client) -> bytes:
+            value = client.read_data_by_identifier_first(did)
+            return value if isinstance(value, bytes) else b""
+
+        value = self.call(target, what, request, **options)
+        if not value:
+            raise ToolError(f"{what}: DID 0x{did:04X} of the {target.name} carried no data")
+        return value
+
+    def probe(self, target: Target, did: int) -> bytes | None:
+        """``did`` of ``target`` if the node answers positively within a short time, else
+        ``None`` (for finding out which nodes the car has)."""
+        with self._lock:
+            logger = self.client(target).logger
+            quiet, logger.disabled = logger.disabled, True  # no answer is an answer here
+            try:
+                return self.read(target, did, "probe", timeout_s=PROBE_TIMEOUT_S)
+            except ToolError:
+                return None
+            finally:
+                logger.disabled = quiet
+
+    @contextlib.contextmanager
+    def keep_alive(self, target: Target) -> Iterator[None]:
+        """Send TesterPresent to ``target`` every second until the block ends, so the
+        extended session and its security state survive a wait (ISO 14229-1 §10.5)."""
+        stop = threading.Event()
+        failures: list[ToolError] = []
+
+        def run() -> None:
+            while not stop.wait(KEEP_ALIVE_PERIOD_S):
+                try:
+                    self.call(target, "keeping the session", lambda c: c.tester_present())
+                except ToolError as exc:  # reported when the block ends
+                    failures.append(exc)
+                    return
+
+        thread = threading.Thread(target=run, name="tester-present", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=REQUEST_TIMEOUT_S + PENDING_TIMEOUT_S)
+        if failures:
+            raise ToolError(
+                f"the car stopped answering while the tool waited ({failures[0]}); the "
+                "diagnostic session is lost: run the utility again"
+            )

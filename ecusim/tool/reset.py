@@ -1,0 +1,189 @@
+"""The reset utility (bulletin Sections 3 and 6) over UDS (diagnostics.md §3-4).
+
+Extended session (0x10 03) → Seed Number (0x27 11, 16 bytes) → Pass-Code from the portal while
+TesterPresent keeps the session → sendKey (0x27 12) → the technician confirms → routine 0x0201
+(the ECU answers 0x78 while it erases) → the result. A requestSeed refused with 0x37 (the
+security delay after failed attempts, ISO 14229-1 §10.4) is waited out once with a progress bar,
+using the seconds left from DID 0x010C.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from udsoncan.client import Client
+
+from ecusim.catalog import SystemType
+from ecusim.tool.console import Console
+from ecusim.tool.errors import CancelledError, CarRefusedError, ToolError
+from ecusim.tool.identify import CarIdentity
+from ecusim.tool.link import DiagnosticLink, routine_record
+from ecusim.tool.portal_steps import PassCodeSource
+from ecusim.tool.targets import Target
+from protocol.constants import Nrc
+from protocol.passcode import PASS_CODE_LENGTH, SEED_NUMBER_LENGTH, format_code
+
+EXTENDED_SESSION: Final = 0x03
+DEFAULT_SESSION: Final = 0x01
+LEVEL_RESET: Final = 0x11
+"""requestSeed of the "immobilizer reset" level; its sendKey is 0x12."""
+RID_RESET: Final = 0x0201
+DID_MASTER_KEYS: Final = 0x0106
+DID_SUB_KEYS: Final = 0x0107
+DID_SECURITY_INDICATOR: Final = 0x0108
+DID_REGISTRATION_MODE: Final = 0x0109
+DID_WAITING_PERIOD: Final = 0x010B
+DID_SECURITY_STATUS: Final = 0x010C
+DID_SMART_KEYS: Final = 0x010D
+STATUS_DONE: Final = 0
+DELAY_POLL_S: Final = 0.25
+
+
+@dataclass(frozen=True)
+class ResetOutcome:
+    seed: bytes
+    pass_code: bytes
+    keys_left: int
+    """Registered keys after the reset (0 when it worked)."""
+    registration_mode: int
+    """DID 0x0109: 1 automatic registration (transponder), 3 waiting period (smart)."""
+    waiting_period_s: int
+    """DID 0x010B: seconds before smart key registration opens (0 for transponder cars)."""
+    indicator: tuple[int, int]
+    """DID 0x0108: mode and flash code (transponder: 3, 21 = ready for new keys)."""
+
+
+def _seed_of(client: Client) -> bytes:
+    response = client.request_seed(LEVEL_RESET)
+    return bytes(response.service_data.seed)
+
+
+class ResetUtility:
+    """One reset attempt on the identified car."""
+
+    def __init__(
+        self,
+        link: DiagnosticLink,
+        console: Console,
+        identity: CarIdentity,
+        passcodes: PassCodeSource,
+    ) -> None:
+        self.link = link
+        self.console = console
+        self.identity = identity
+        self.passcodes = passcodes
+
+    def run(self) -> ResetOutcome:
+        target = self.identity.require_reset()
+        system = "Smart Key" if self.identity.system_type is SystemType.SMART_KEY else "Immobilizer"
+        self.console.step(f"{system} Reset utility: VIN {self.identity.vin}")
+        self.link.call(
+            target, "opening the extended session",
+            lambda c: c.change_session(EXTENDED_SESSION), context="reset",
+        )  # fmt: skip
+        seed = self._seed(target)
+        self.console.info(f"Seed Number: {format_code(seed)}")
+        with self.link.keep_alive(target):
+            code = self.passcodes.pass_code_for(self.identity.vin, seed, self.console)
+        if len(code) != PASS_CODE_LENGTH:
+            raise ToolError(f"the Pass-Code must be {PASS_CODE_LENGTH} bytes, got {len(code)}")
+        self.console.step("Enter the Pass-Code")
+        self.console.info(f"Pass-Code: {format_code(code)}")
+        self.link.call(
+            target, "sending the Pass-Code",
+            lambda c: c.send_key(LEVEL_RESET + 1, code), context="passcode",
+        )  # fmt: skip
+        self.console.info("the car accepted the Pass-Code")
+        with self.link.keep_alive(target):
+            go = self.console.confirm(
+                f"Reset erases ALL registered keys of VIN {self.identity.vin}. Start the reset?"
+            )
+        if not go:
+            self.link.call(
+                target, "closing the session", lambda c: c.change_session(DEFAULT_SESSION)
+            )
+            raise CancelledError("reset cancelled: no key was erased")
+        return self._reset(target, seed, code)
+
+    def _seed(self, target: Target) -> bytes:
+        try:
+            seed = self.link.call(target, "reading the Seed Number", _seed_of, context="seed")
+        except CarRefusedError as exc:
+            if exc.nrc != Nrc.REQUIRED_TIME_DELAY_NOT_EXPIRED:
+                raise
+            self._wait_security_delay(target)
+            seed = self.link.call(target, "reading the Seed Number", _seed_of, context="seed")
+        if len(seed) != SEED_NUMBER_LENGTH:
+            raise ToolError(
+                f"the car sent a {len(seed)}-byte Seed Number; the contract's is "
+                f"{SEED_NUMBER_LENGTH} bytes"
+            )
+        if seed == bytes(SEED_NUMBER_LENGTH):
+            raise ToolError(
+                "the car says the reset level is already unlocked (all-zero seed): close the "
+                "session and run the utility again for a fresh Seed Number"
+            )
+        return seed
+
+    def _wait_security_delay(self, target: Target) -> None:
+        """Wait out the ECU's delay after failed Pass-Codes, shown from DID 0x010C."""
+        status = self.link.read(target, DID_SECURITY_STATUS, "reading the security status")
+        remaining = int.from_bytes(status[1:3], "big")
+        self.console.warn(
+            f"{status[0]} failed Pass-Code attempt(s): the ECU's security delay has "
+            f"{remaining} s left"
+        )
+        total = max(remaining, 1)
+        progress = self.console.progress("security delay", total)
+        deadline = time.monotonic() + 3 * total + 5
+        while remaining > 0:
+            if time.monotonic() > deadline:
+                raise ToolError("the ECU's security delay does not run out: power-cycle the car")
+            time.sleep(DELAY_POLL_S)
+            status = self.link.read(target, DID_SECURITY_STATUS, "reading the security status")
+            remaining = int.from_bytes(status[1:3], "big")
+            progress.update(max(0, total - remaining))
+        progress.finish("over")
+
+    def _reset(self, target: Target, seed: bytes, code: bytes) -> ResetOutcome:
+        self.console.step("Reset")
+        self.console.info("erasing every key code (the ECU answers 'response pending' meanwhile)")
+        self.link.call(
+            target, "starting the reset", lambda c: c.start_routine(RID_RESET), context="reset"
+        )
+        results = self.link.call(
+            target, "reading the reset result",
+            lambda c: c.get_routine_result(RID_RESET), context="reset",
+        )  # fmt: skip
+        record = routine_record(results)
+        if not record or record[0] != STATUS_DONE:
+            raise ToolError(f"the reset did not complete (routine status {record.hex() or '-'})")
+        smart = self.identity.system_type is SystemType.SMART_KEY
+        if smart:
+            keys = self._byte(target, DID_SMART_KEYS)
+        else:
+            keys = self._byte(target, DID_MASTER_KEYS) + self._byte(target, DID_SUB_KEYS)
+        mode = self._byte(target, DID_REGISTRATION_MODE)
+        waiting = int.from_bytes(
+            self.link.read(target, DID_WAITING_PERIOD, "reading the waiting period"), "big"
+        )
+        indicator_raw = self.link.read(target, DID_SECURITY_INDICATOR, "reading the indicator")
+        indicator = (indicator_raw[0], indicator_raw[1])
+        if keys:
+            raise ToolError(f"the reset ran but {keys} key(s) are still registered")
+        self.console.info("reset complete: every key code is erased")
+        if smart:
+            self.console.info(
+                f"Smart Key Code Registration opens after the waiting period ({waiting} s)"
+            )
+        elif indicator[0] == 3 and indicator[1]:
+            self.console.info(
+                f"the security indicator flashes code {indicator[1]}: the immobilizer is ready "
+                "for new keys (automatic registration)"
+            )
+        return ResetOutcome(seed, code, keys, mode, waiting, indicator)
+
+    def _byte(self, target: Target, did: int) -> int:
+        return self.link.read(target, did, f"reading DID 0x{did:04X}")[0]

@@ -1,0 +1,254 @@
+"""A readable summary of a bus trace: body frames decoded with the shipped DBC, diagnostic
+frames reassembled with can-isotp and named with udsoncan.
+
+Used by ``ecusim demo`` on its candump trace; works on any trace python-can reads
+(``can.LogReader``: .log, .asc, .blf, .csv, .trc).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import can
+import isotp
+import udsoncan.services  # noqa: F401 (registers every service class)
+from udsoncan.BaseService import BaseService
+
+from dbc import body
+from ecusim.tool.targets import CERTIFICATION, ENGINE, IMMOBILIZER, Target
+from protocol.isotp_binding import IsoTpAddressing
+
+FIRST_DIAGNOSTIC_ID: Final = 0x700
+"""Body and lab control frames are below this ID, diagnostics at or above (diagnostics.md §6)."""
+UNTRACKED_SIGNALS: Final = frozenset(
+    {"RollingCounter", "Sequence", "CommunicationId", "EngineSpeed", "WaitingPeriodRemaining"}
+)
+"""Signals that change all the time: counted, not listed change by change."""
+MAX_CHANGES: Final = 12
+FLOW_CONTROL: Final = 3
+"""ISO 15765-2 §9.6.5: N_PCI type 3 is a flow control frame."""
+MAX_PAYLOAD_BYTES: Final = 12
+FUNCTIONAL = Target("functional", IsoTpAddressing(request_id=0x7DF, response_id=0x7E8))
+DEFAULT_NODES: Final = (IMMOBILIZER, CERTIFICATION, ENGINE)
+
+
+@dataclass
+class UdsMessage:
+    time: float
+    node: str
+    from_tester: bool
+    payload: bytes
+
+    def describe(self) -> str:
+        sid = self.payload[0] if self.payload else 0
+        if sid == 0x7F and len(self.payload) >= 3:
+            name = f"negative response to {_service_name(self.payload[1])}"
+            name += f", NRC 0x{self.payload[2]:02X}"
+        elif self.from_tester:
+            name = _service_name(sid)
+        else:
+            name = f"{_service_name(sid - 0x40)} positive response"
+        shown = self.payload[:MAX_PAYLOAD_BYTES].hex(" ").upper()
+        more = " …" if len(self.payload) > MAX_PAYLOAD_BYTES else ""
+        arrow = f"tester → {self.node}" if self.from_tester else f"{self.node} → tester"
+        return f"{arrow}: {shown}{more}  ({name})"
+
+
+def _service_name(sid: int) -> str:
+    service = BaseService.from_request_id(sid) if 0 <= sid <= 0xFF else None
+    return str(service.get_name()) if service is not None else f"service 0x{sid:02X}"
+
+
+@dataclass
+class TraceSummary:
+    path: Path
+    frames: int = 0
+    body_frames: int = 0
+    diagnostic_frames: int = 0
+    first_time: float | None = None
+    last_time: float | None = None
+    body_counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    undecodable: list[str] = field(default_factory=list)
+    """Body-range frames the DBC does not decode (should be none)."""
+    changes: dict[str, list[tuple[float, object]]] = field(default_factory=dict)
+    uds: list[UdsMessage] = field(default_factory=list)
+    transport_errors: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        if self.first_time is None or self.last_time is None:
+            return 0.0
+        return self.last_time - self.first_time
+
+    def _t(self, time: float) -> str:
+        return f"{time - (self.first_time or 0.0):8.3f}"
+
+    def render(self) -> str:
+        lines = [
+            f"trace: {self.path}",
+            f"frames: {self.frames} in {self.duration_s:.1f} s "
+            f"({self.body_frames} body, {self.diagnostic_frames} diagnostic)",
+            f"body frames the DBC does not decode: {len(self.undecodable)}",
+            *(f"  {problem}" for problem in self.undecodable[:10]),
+            "",
+            f"Body messages (decoded with {body.BODY_DBC_FILENAME}):",
+            *(
+                f"  {name:<22} {count:6d} frames"
+                for name, count in sorted(self.body_counts.items())
+            ),
+            "",
+            "State changes (time in s from the first frame):",
+        ]
+        for signal, values in sorted(self.changes.items()):
+            if len(values) < 2:
+                continue
+            shown = " → ".join(
+                f"{value} @{self._t(t).strip()}" for t, value in values[:MAX_CHANGES]
+            )
+            more = f" … ({len(values) - MAX_CHANGES} more)" if len(values) > MAX_CHANGES else ""
+            lines.append(f"  {signal}: {shown}{more}")
+        lines += ["", "UDS exchanges (ISO-TP reassembled with can-isotp; repeats folded):"]
+        lines += self._uds_lines()
+        if self.transport_errors:
+            lines += ["", f"ISO-TP notes: {len(self.transport_errors)}"]
+            lines += [f"  {error}" for error in self.transport_errors[:10]]
+        return "\n".join(lines) + "\n"
+
+    def _uds_lines(self) -> list[str]:
+        exchanges: list[list[UdsMessage]] = []
+        for message in self.uds:
+            if message.from_tester or not exchanges:
+                exchanges.append([message])
+            else:
+                exchanges[-1].append(message)
+        lines: list[str] = []
+        previous: tuple[object, ...] | None = None
+        repeats = 0
+        for exchange in exchanges:
+            key = tuple((m.node, m.from_tester, m.payload[:3]) for m in exchange)
+            if key == previous:
+                repeats += 1
+                continue
+            if repeats:
+                lines.append(f"           … the same exchange {repeats} more time(s)")
+            repeats = 0
+            previous = key
+            lines += [f"  {self._t(m.time)} {m.describe()}" for m in exchange]
+        if repeats:
+            lines.append(f"           … the same exchange {repeats} more time(s)")
+        return lines
+
+
+class _Listener:
+    """A listen-only ISO-TP receiver for one direction of one node (can-isotp's own logic)."""
+
+    def __init__(self, address: isotp.Address, summary: TraceSummary, node: str, tester: bool):
+        self._queue: collections.deque[isotp.CanMessage] = collections.deque()
+        self._summary = summary
+        self._node = node
+        self._tester = tester
+        self._time = 0.0
+        self._extended = address.get_rx_prefix_size() == 1
+        self.logic = isotp.TransportLayerLogic(
+            rxfn=self._rx,
+            txfn=lambda _msg: None,
+            address=address,
+            error_handler=lambda exc: summary.transport_errors.append(f"{node}: {exc}"),
+            params={"listen_mode": True, "max_frame_size": 0xFFFF},
+        )
+
+    def _rx(self, _timeout: float) -> isotp.CanMessage | None:
+        return self._queue.popleft() if self._queue else None
+
+    def feed(self, msg: can.Message) -> None:
+        pci = msg.data[1 if self._extended else 0] if len(msg.data) > 1 else 0
+        if pci >> 4 == FLOW_CONTROL:
+            return  # the other side's flow control: a listener has nothing to do with it
+        self._time = msg.timestamp
+        self._queue.append(
+            isotp.CanMessage(
+                arbitration_id=msg.arbitration_id,
+                data=bytes(msg.data),
+                extended_id=msg.is_extended_id,
+                is_fd=msg.is_fd,
+            )
+        )
+        while self._queue:
+            self.logic.process()
+        while self.logic.available():
+            payload = self.logic.recv()
+            if payload is not None:
+                self._summary.uds.append(
+                    UdsMessage(self._time, self._node, self._tester, bytes(payload))
+                )
+
+
+def _listeners(
+    nodes: Iterable[Target], summary: TraceSummary
+) -> dict[tuple[int, int | None], _Listener]:
+    found: dict[tuple[int, int | None], _Listener] = {}
+    for target in (*nodes, FUNCTIONAL):
+        a = target.addressing
+        ext = a.extended_address
+        mode = (isotp.AddressingMode.Normal_11bits if ext is None
+                else isotp.AddressingMode.Extended_11bits)  # fmt: skip
+        for rx, tx, tester in ((a.request_id, a.response_id, True),
+                               (a.response_id, a.request_id, False)):  # fmt: skip
+            if (rx, ext) in found:
+                continue
+            if ext is None:
+                address = isotp.Address(mode, rxid=rx, txid=tx)
+            else:
+                address = isotp.Address(mode, rxid=rx, txid=tx, source_address=ext,
+                                        target_address=ext)  # fmt: skip
+            found[(rx, ext)] = _Listener(address, summary, target.name, tester)
+    return found
+
+
+def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> TraceSummary:
+    """Read the trace at ``path`` and summarise it (see the module docstring)."""
+    summary = TraceSummary(Path(path))
+    listeners = _listeners(nodes, summary)
+    latest: dict[str, object] = {}
+    for msg in can.LogReader(str(path)):
+        if msg.is_error_frame or msg.is_remote_frame:
+            continue
+        summary.frames += 1
+        if summary.first_time is None:
+            summary.first_time = msg.timestamp
+        summary.last_time = msg.timestamp
+        if msg.arbitration_id >= FIRST_DIAGNOSTIC_ID:
+            summary.diagnostic_frames += 1
+            ext = msg.data[0] if msg.data else None
+            listener = listeners.get((msg.arbitration_id, ext)) or listeners.get(
+                (msg.arbitration_id, None)
+            )
+            if listener is not None:
+                listener.feed(msg)
+            continue
+        summary.body_frames += 1
+        try:
+            decoded = body.decode_message(msg)
+        except body.BodyMessageError as exc:
+            summary.undecodable.append(str(exc))
+            continue
+        if decoded is None:
+            summary.undecodable.append(f"0x{msg.arbitration_id:03X}: not in the DBC")
+            continue
+        name, values = decoded
+        summary.body_counts[name] += 1
+        for signal, value in values.items():
+            if signal in UNTRACKED_SIGNALS:
+                continue
+            qualified = f"{name}.{signal}"
+            if latest.get(qualified, _UNSET) != value:
+                latest[qualified] = value
+                summary.changes.setdefault(qualified, []).append((msg.timestamp, value))
+    return summary
+
+
+_UNSET: Final = object()
