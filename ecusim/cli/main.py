@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ecusim import __version__
 from ecusim.cli import (
+    demo_command,
     models_command,
     remote_command,
     rom_command,
@@ -19,6 +20,7 @@ from ecusim.cli.errors import CliError
 from ecusim.portal import cli as portal_cli
 
 SUBCOMMANDS = (
+    demo_command,
     run_command,
     models_command,
     vin_command,
