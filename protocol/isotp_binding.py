@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import can
 import isotp
@@ -35,6 +35,8 @@ BUSY_POLL_S = 0.005
 """Timer granularity while work is pending (0x78 must go out well within P2*)."""
 IDLE_POLL_S = 0.1
 """Timer granularity otherwise (S3 expiry is also checked lazily on every request)."""
+MAX_INTERCEPT_WAIT_S = 60.0
+"""Longest single :meth:`RequestExchange.wait` (a fault's delay is bounded, never endless)."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,66 @@ class AddressedCanStack(isotp.NotifierBasedCanStack):
         super()._on_message_received(msg)
 
 
+LaterResponseHandler = Callable[[bytes], None]
+"""Receives each response the server produces later for one request (a repeated 0x78, the final
+response after a 0x78); it sends it with :meth:`RequestExchange.send`, or not."""
+
+
+class RequestExchange:
+    """One received request, handed to a :class:`RequestInterceptor` (under the binding's I/O
+    lock, in the receiving thread): what arrived, and the binding's means to answer it."""
+
+    def __init__(
+        self, binding: UdsIsoTpBinding, payload: bytes, addressing: Addressing, received_at: float
+    ) -> None:
+        self.node = binding.name
+        """The binding's ``name`` (an ECU's name in a vehicle)."""
+        self.payload = payload
+        self.addressing = addressing
+        self.received_at = received_at
+        """Protocol-clock time of arrival."""
+        self.server = binding.server
+        self._binding = binding
+
+    def process(self, payload: bytes | None = None) -> bytes | None:
+        """Have the server handle the request (or ``payload`` in its place) now; return what it
+        wants sent now (``None``: nothing). Call it at most once."""
+        request = self.payload if payload is None else payload
+        return self.server.handle(request, self.addressing, self._binding.clock.now())
+
+    def send(self, response: bytes) -> None:
+        """Send ``response`` to the tester (physical response ID)."""
+        self._binding._send(response)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait ``seconds`` of real time (at most :data:`MAX_INTERCEPT_WAIT_S`); ``False`` as
+        soon as the binding is stopping (then send nothing more)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"a wait must be a finite time ≥ 0 s, got {seconds}")
+        return not self._binding._stop.wait(min(seconds, MAX_INTERCEPT_WAIT_S))
+
+
+@runtime_checkable
+class RequestInterceptor(Protocol):
+    """Answers each received request in the server's place (fault injection, request records).
+
+    A binding without one sends ``exchange.process()``'s response, and later responses as they
+    come. ``on_request`` runs under the binding's I/O lock, so nothing the node sends can
+    overtake what it sends (a final response never goes out before its 0x78); anything it waits
+    must use :meth:`RequestExchange.wait` (bounded, ended by ``stop()``). It returns the
+    handler of this request's later responses (``None``: send them unchanged).
+    """
+
+    def on_request(self, exchange: RequestExchange) -> LaterResponseHandler | None: ...
+
+
 class UdsIsoTpBinding:
     """Runs one server on a python-can bus. :meth:`start`/:meth:`stop`; usable as a context
-    manager. Threads: one receiver per stack and a timer for 0x78 repeats and S3."""
+    manager. Threads: one receiver per stack and a timer for 0x78 repeats and S3.
+
+    ``interceptor``: answers each request in the server's place (:class:`RequestInterceptor`,
+    e.g. :class:`protocol.uds.faults.FaultInjector`); ``None``: the server's answers as they are.
+    """
 
     def __init__(
         self,
@@ -211,6 +270,7 @@ class UdsIsoTpBinding:
         parameters: IsoTpParameters | None = None,
         clock: Clock | None = None,
         name: str = "uds",
+        interceptor: RequestInterceptor | None = None,
     ) -> None:
         self.server = server
         self.bus = bus
@@ -219,6 +279,9 @@ class UdsIsoTpBinding:
         self.parameters = parameters if parameters is not None else IsoTpParameters()
         self.clock = clock if clock is not None else MonotonicClock()
         self.name = name
+        self.interceptor = interceptor
+        self._later: LaterResponseHandler | None = None
+        """The interceptor's handler of the pending request's later responses."""
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -237,6 +300,7 @@ class UdsIsoTpBinding:
         if self._threads:
             return
         self._stop.clear()
+        self._later = None
         params = self.parameters.to_isotp()
         extended = self.addressing.extended_address
         self._physical = AddressedCanStack(
@@ -308,9 +372,16 @@ class UdsIsoTpBinding:
         # be queued before the 0x78 that announced it.
         with self._io_lock:
             now = self.clock.now()
-            response = self.server.handle(payload, kind, now)
-            if response is not None:
-                self._send(response)
+            if self.interceptor is None:
+                response = self.server.handle(payload, kind, now)
+                if response is not None:
+                    self._send(response)
+            else:
+                was_busy = self.server.is_busy
+                later = self.interceptor.on_request(RequestExchange(self, payload, kind, now))
+                if not was_busy:  # the later responses are this request's, if any
+                    self._later = later if self.server.is_busy else None
+                now = self.clock.now()
             self.server.after_response(now)
 
     def _timer_loop(self) -> None:
@@ -322,8 +393,14 @@ class UdsIsoTpBinding:
     def _poll(self) -> None:
         with self._io_lock:
             now = self.clock.now()
+            later = self._later
             for response in self.server.poll(now):
-                self._send(response)
+                if later is None:
+                    self._send(response)
+                else:
+                    later(response)
+            if not self.server.is_busy:
+                self._later = None
             self.server.after_response(now)
 
     def _timer_wait_s(self) -> float:
