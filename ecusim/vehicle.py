@@ -47,6 +47,7 @@ from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpParameters, UdsIsoTpBinding
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
 from protocol.seed_source import SeedSource
+from protocol.uds.faults import FaultInjector, FaultPlan, RequestLog
 
 __all__ = ["Vehicle", "VehicleError"]
 
@@ -66,7 +67,13 @@ MAX_SPEED_KMH = 655.35
 
 
 class Vehicle:
-    """One car: build it with :meth:`from_catalog`, run it on a bus with :meth:`running`."""
+    """One car: build it with :meth:`from_catalog`, run it on a bus with :meth:`running`.
+
+    ``faults``: the car's :class:`~protocol.uds.faults.FaultPlan` (delayed, dropped or forced
+    negative responses, extra 0x78s; a rule targets an ECU by its ``ecu.name``). ``requests``:
+    the :class:`~protocol.uds.faults.RequestLog` of every diagnostic request its ECUs received,
+    with what they sent back. Both are shared by the car's ECUs (in memory only).
+    """
 
     def __init__(
         self,
@@ -92,6 +99,8 @@ class Vehicle:
         self.isotp = isotp if isotp is not None else IsoTpParameters()
         self.lock = threading.RLock()
         self.physical = PhysicalState()
+        self.faults = FaultPlan()
+        self.requests = RequestLog()
         self._rng = random.Random(seed)
         self._memory: dict[str, MemoryNvm] = {}
         context = CarContext(
@@ -240,7 +249,12 @@ class Vehicle:
         connection.subscribe(self._on_frame)
         try:
             for ecu in self.ecus:
-                binding = ecu.binding(connection.tx_bus, connection.notifier, self.protocol_clock)
+                binding = ecu.binding(
+                    connection.tx_bus,
+                    connection.notifier,
+                    self.protocol_clock,
+                    interceptor=FaultInjector(self.faults, self.requests),
+                )
                 binding.start()
                 self._bindings.append(binding)
         except Exception:

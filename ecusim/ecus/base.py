@@ -5,7 +5,12 @@ from __future__ import annotations
 import can
 
 from protocol.clock import Clock
-from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters, UdsIsoTpBinding
+from protocol.isotp_binding import (
+    IsoTpAddressing,
+    IsoTpParameters,
+    RequestInterceptor,
+    UdsIsoTpBinding,
+)
 from protocol.uds.server import UdsServer
 
 
@@ -18,9 +23,18 @@ class DiagnosableEcu:
     isotp_parameters: IsoTpParameters
     server: UdsServer
 
-    def binding(self, bus: can.BusABC, notifier: can.Notifier, clock: Clock) -> UdsIsoTpBinding:
+    def binding(
+        self,
+        bus: can.BusABC,
+        notifier: can.Notifier,
+        clock: Clock,
+        *,
+        interceptor: RequestInterceptor | None = None,
+    ) -> UdsIsoTpBinding:
         """A transport binding of this ECU's server on the vehicle's bus and notifier (pass a
-        :class:`~ecusim.bus.BusConnection`'s ``tx_bus`` so the car's trace sees responses)."""
+        :class:`~ecusim.bus.BusConnection`'s ``tx_bus`` so the car's trace sees responses).
+        ``interceptor``: sees each request first (the vehicle's fault plan and request log),
+        named by this ECU's :attr:`name`."""
         return UdsIsoTpBinding(
             self.server,
             bus,
@@ -29,6 +43,7 @@ class DiagnosableEcu:
             parameters=self.isotp_parameters,
             clock=clock,
             name=self.name,
+            interceptor=interceptor,
         )
 
     def describe(self) -> str:
