@@ -14,6 +14,7 @@ from ecusim.cli import (
     remote_command,
     rom_command,
     run_command,
+    tool_command,
     vin_command,
 )
 from ecusim.cli.errors import CliError
@@ -26,6 +27,7 @@ SUBCOMMANDS = (
     vin_command,
     rom_command,
     remote_command,
+    tool_command,
     portal_cli,
 )
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""

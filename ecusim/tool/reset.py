@@ -79,10 +79,7 @@ class ResetUtility:
         target = self.identity.require_reset()
         system = "Smart Key" if self.identity.system_type is SystemType.SMART_KEY else "Immobilizer"
         self.console.step(f"{system} Reset utility: VIN {self.identity.vin}")
-        self.link.call(
-            target, "opening the extended session",
-            lambda c: c.change_session(EXTENDED_SESSION), context="reset",
-        )  # fmt: skip
+        self._open_session(target)
         seed = self._seed(target)
         self.console.info(f"Seed Number: {format_code(seed)}")
         with self.link.keep_alive(target):
@@ -107,6 +104,12 @@ class ResetUtility:
             raise CancelledError("reset cancelled: no key was erased")
         return self._reset(target, seed, code)
 
+    def _open_session(self, target: Target) -> None:
+        self.link.call(
+            target, "opening the extended session",
+            lambda c: c.change_session(EXTENDED_SESSION), context="reset",
+        )  # fmt: skip
+
     def _seed(self, target: Target) -> bytes:
         try:
             seed = self.link.call(target, "reading the Seed Number", _seed_of, context="seed")
@@ -114,6 +117,7 @@ class ResetUtility:
             if exc.nrc != Nrc.REQUIRED_TIME_DELAY_NOT_EXPIRED:
                 raise
             self._wait_security_delay(target)
+            self._open_session(target)  # the wait may have outlasted S3
             seed = self.link.call(target, "reading the Seed Number", _seed_of, context="seed")
         if len(seed) != SEED_NUMBER_LENGTH:
             raise ToolError(

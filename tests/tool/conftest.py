@@ -1,0 +1,71 @@
+"""Fixtures of the scan-tool workflow tests: a car on a virtual channel unique to the test, a
+portal with the demo dealer served by uvicorn on 127.0.0.1, and the tool's CLI in-process."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+import can
+import pytest
+from tool_kit import PASSWORD, ServedPortal
+
+from ecusim.portal import passwords
+from ecusim.portal.api import make_server
+from ecusim.portal.demo_data import add_demo_dealer
+from ecusim.portal.service import Portal
+from ecusim.vehicle import Vehicle
+
+SERVER_TIMEOUT_S: Final = 20.0
+
+
+@pytest.fixture(autouse=True)
+def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lower scrypt cost (stored in each hash, so verification still works)."""
+    monkeypatch.setattr(passwords, "SCRYPT_N", 2**10)
+
+
+@pytest.fixture
+def channel(request: pytest.FixtureRequest) -> str:
+    """A python-can virtual channel name no other test uses."""
+    return "tool-" + re.sub(r"\W+", "-", request.node.nodeid)
+
+
+@pytest.fixture
+def portal(tmp_path: Path) -> Iterator[ServedPortal]:
+    service = Portal.open(f"sqlite:///{tmp_path / 'portal.db'}")
+    dealer = add_demo_dealer(service, PASSWORD)
+    server = make_server(service, "127.0.0.1", 0, log_level="warning")
+    thread = threading.Thread(target=server.run, name="portal", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SERVER_TIMEOUT_S
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield ServedPortal(service, dealer, f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=SERVER_TIMEOUT_S)
+
+
+@pytest.fixture
+def running_car(channel: str) -> Iterator[Callable[..., Vehicle]]:
+    """``running_car(model, year, **options)``: a car running on the test's channel until the
+    test ends (one per test)."""
+    started: list[tuple[Vehicle, can.BusABC]] = []
+
+    def start(model: str, year: int, **options: object) -> Vehicle:
+        car = Vehicle.from_catalog(model, year, seed=7, **options)  # type: ignore[arg-type]
+        bus = can.Bus(interface="virtual", channel=channel)
+        car.start(bus)
+        started.append((car, bus))
+        return car
+
+    yield start
+    for car, bus in started:
+        car.stop()
+        bus.shutdown()

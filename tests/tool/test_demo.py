@@ -1,0 +1,68 @@
+"""``ecusim demo``: exits 0 within a minute, and its candump trace decodes with the shipped DBC
+(read with cantools directly, independently of the project's own decoder)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+import can
+import cantools
+import pytest
+
+from ecusim.cli.main import main
+
+DEMO_LIMIT_S: Final = 60.0
+DBC: Final = Path(__file__).resolve().parents[2] / "dbc" / "ecusim_body.dbc"
+DIAGNOSTIC_IDS: Final = frozenset({0x750, 0x758, 0x7E0, 0x7E8, 0x7DF})
+
+
+@pytest.mark.slow
+def test_demo_exits_0_within_a_minute_and_its_trace_decodes(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ecusim", "demo", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_LIMIT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ecusim demo: done" in done.stdout
+    for step in ("request", "approves", "Seed Number", "Pass-Code", "reset complete",
+                 "registration ended: 2 smart key(s)", "engine starts", "refused"):  # fmt: skip
+        assert step in done.stdout, step
+
+    database = cantools.database.load_file(str(DBC))
+    frames = list(can.LogReader(str(tmp_path / "trace.log")))
+    assert len(frames) > 100
+    body_ids = set()
+    for frame in frames:
+        if frame.arbitration_id in DIAGNOSTIC_IDS:
+            continue
+        decoded = database.decode_message(frame.arbitration_id, frame.data)  # raises if not
+        assert decoded, hex(frame.arbitration_id)
+        body_ids.add(database.get_message_by_frame_id(frame.arbitration_id).name)
+    assert {"SMART_KEY_STATUS", "ENGINE_STATUS", "IGNITION_STATUS"} <= body_ids
+    summary = (tmp_path / "trace-summary.txt").read_text(encoding="utf-8")
+    assert "body frames the DBC does not decode: 0" in summary
+    assert "31 01 02 01  (RoutineControl)" in summary  # the reset request
+    assert "7F 31 78" in summary  # response pending while erasing
+    assert "SMART_KEY_STATUS.SmartKeys: 2 @" in summary
+
+
+@pytest.mark.parametrize(("model", "year", "outcome"),
+                         [("LS430", 2004, "reset and new keys verified"),
+                          ("ES300", 1998, "no reset possible")])  # fmt: skip
+def test_demo_on_other_cars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, year: int, outcome: str
+) -> None:
+    assert main(["demo", "--model", model, "--year", str(year), "--dir", str(tmp_path)]) == 0
+    assert outcome in capsys.readouterr().out
+    assert (tmp_path / "trace-summary.txt").exists()
+
+
+def test_demo_refuses_an_unknown_car(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--model", "NOPE", "--year", "2000", "--dir", str(tmp_path)]) == 2
+    assert "unknown model 'NOPE'" in capsys.readouterr().err

@@ -1,0 +1,227 @@
+"""``ecusim tool`` end to end, in-process: the CLI on python-can's virtual bus against a car on
+the same channel, and the portal over HTTP on 127.0.0.1.
+
+The bulletin's flow: identify → reset (request sent, approval pending: exit 3) → a manager
+approves → reset again (a new Seed Number, the approval reused) → register new keys with the
+lab key messages → the new keys start the car, the old ones do not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from tool_kit import PASSWORD, ServedPortal
+
+from ecusim.cli.main import main
+from ecusim.cli.tool_command import EXIT_CANCELLED, EXIT_PENDING
+from ecusim.keys import Key, KeyKind
+from ecusim.vehicle import Vehicle
+
+TRANSPONDER = ("LS430", 2004)
+SMART = ("LS460", 2012)
+ECM_INTEGRATED = ("ES300", 1998)
+
+
+def tool(channel: str, *args: str) -> list[str]:
+    return ["tool", *args[:1], "-i", "virtual", "-c", channel, *args[1:]]
+
+
+def reset_args(channel: str, portal: ServedPortal, *extra: str) -> list[str]:
+    return tool(channel, "reset", "--portal", portal.url, "--user",
+                portal.dealer.technician.username, *extra)  # fmt: skip
+
+
+NEW_REQUEST = ("--repair-order", "RO-1", "--customer", "Smith", "--confirm-identification")
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECUSIM_PORTAL_PASSWORD", PASSWORD)
+
+
+def _starts(car: Vehicle, key: Key) -> bool:
+    car.withdraw_key()
+    car.present_key(key)
+    car.set_ignition("on")
+    started = car.start_engine()
+    car.set_ignition("off")
+    car.withdraw_key()
+    return started
+
+
+def test_identify_reads_the_vin_and_the_key_system(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    car = running_car(*TRANSPONDER)
+    assert main(tool(channel, "identify")) == 0
+    out = capsys.readouterr().out
+    assert f"VIN read from the car: {car.vin}" in out
+    assert "transponder key ECU (0x750 -> 0x758 ext 0x57)" in out
+    assert f"ecusim tool: VIN {car.vin}; transponder key ECU; reset supported" in out
+
+
+def test_identify_refuses_a_vin_that_is_not_the_cars(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    car = running_car(*TRANSPONDER)
+    other = "JTHBL5EF0C5000001"
+    assert car.vin != other
+    assert main(tool(channel, "identify", "--vin", other)) == 1
+    assert f"the car's VIN is {car.vin}, not {other}" in capsys.readouterr().err
+
+
+def test_identify_without_a_car_asks_for_model_and_year(
+    channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(tool(channel, "identify")) == 1
+    assert "give --model and --year" in capsys.readouterr().err
+
+
+def test_full_procedure_on_a_transponder_car(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    car = running_car(*TRANSPONDER, time_scale=20.0)
+    old_keys = car.factory_keys
+    car.present_key(car.new_key("master"))  # any blank turns the cylinder
+    car.set_ignition("on")
+
+    # First attempt: no approval yet, the request goes to the managers, the tool exits 3.
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--yes")) == EXIT_PENDING
+    captured = capsys.readouterr()
+    assert "sent to the dealer's approving managers" in captured.out
+    assert "approval pending" in captured.err
+    assert car.immobilizer is not None and car.immobilizer.key_count(KeyKind.MASTER) == 2
+
+    (number,) = portal.approve_all()
+    # Second attempt: the approval is reused (no request details needed), new Seed Number.
+    assert main(reset_args(channel, portal, "--yes")) == 0
+    out = capsys.readouterr().out
+    assert f"approval {number} for VIN {car.vin} is valid until" in out
+    assert "reset complete: every key code is erased" in out
+    assert "flashes code 21" in out
+    assert car.immobilizer.key_count(KeyKind.MASTER) == 0
+
+    car.withdraw_key()
+    assert main(tool(channel, "register-keys", "--lab-keys", "--lab-seed", "1", "--keys", "2",
+                     "--subs", "1")) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "ecusim tool: registration done (2 master, 1 sub key(s) registered)" in out
+    assert car.immobilizer.key_count(KeyKind.MASTER) == 2
+    assert car.immobilizer.key_count(KeyKind.SUB) == 1
+    new_keys = [Key(int(m, 16)) for m in _presented_ids(out)]
+    assert len(new_keys) == 3
+    assert all(_starts(car, key) for key in new_keys)
+    assert not any(_starts(car, key) for key in old_keys)
+
+
+def _presented_ids(out: str) -> list[str]:
+    return re.findall(r"presenting new \w+ key \d+ \(\w+ key ([0-9A-F]{8})\)", out)
+
+
+def test_declining_the_confirmation_erases_nothing(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    car = running_car(*TRANSPONDER, time_scale=20.0)
+    car.present_key(car.factory_keys[0])
+    car.set_ignition("on")
+    assert main(reset_args(channel, portal, *NEW_REQUEST)) == EXIT_PENDING
+    portal.approve_all()
+    capsys.readouterr()
+    assert main(reset_args(channel, portal)) == EXIT_CANCELLED  # no --yes, no terminal
+    assert "reset cancelled: no key was erased" in capsys.readouterr().err
+    assert car.immobilizer is not None and car.immobilizer.key_count(KeyKind.MASTER) == 2
+
+
+def test_ignition_off_is_explained(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    running_car(*TRANSPONDER, time_scale=20.0)
+    assert main(reset_args(channel, portal, *NEW_REQUEST)) == EXIT_PENDING
+    portal.approve_all()
+    capsys.readouterr()
+    assert main(reset_args(channel, portal, "--yes")) == 1
+    err = capsys.readouterr().err
+    assert "the reset needs the ignition ON and the vehicle stopped" in err
+    assert "(NRC 0x22 conditionsNotCorrect)" in err
+
+
+def test_an_ecm_integrated_car_gets_the_spoc_answer(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    running_car(*ECM_INTEGRATED)
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--yes")) == 1
+    assert "refer to the most recent SPOC bulletin" in capsys.readouterr().err
+    assert portal.service.inbox(portal.dealer.technician.username).my_requests == ()
+
+
+def test_wrong_password_is_the_portals_answer(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    running_car(*TRANSPONDER)
+    monkeypatch.setenv("ECUSIM_PORTAL_PASSWORD", "not the password")
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--yes")) == 1
+    assert "portal login" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--repair-order", "RO-1"), "a new request needs --repair-order, --customer"),
+        (("--model", "LS430"), "give --model and --year together"),
+    ],
+)
+def test_bad_flags_are_exit_2(
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    assert main(reset_args(channel, portal, *args)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_smart_key_registration_with_lab_keys(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    car = running_car(*SMART, time_scale=500.0)  # the 960 s waiting period in about 2 s
+    car.set_ignition("on")
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--approval-wait", "0")) == 3
+    portal.approve_all()
+    assert main(reset_args(channel, portal, "--yes", "--system", "smart")) == 0
+    assert car.certification is not None and car.certification.key_count == 0
+    capsys.readouterr()
+    assert main(tool(channel, "register-keys", "--lab-keys", "--keys", "2")) == 0
+    out = capsys.readouterr().out
+    assert "waiting period [" in out and "registration open" in out
+    assert "ecusim tool: registration done (2 smart key(s) registered)" in out
+    assert car.certification.key_count == 2
+
+
+def test_choosing_the_wrong_utility_is_refused(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running_car(*SMART)
+    assert main(tool(channel, "identify", "--system", "immobilizer")) == 1
+    assert "choose --system smart" in capsys.readouterr().err

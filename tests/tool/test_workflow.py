@@ -1,0 +1,89 @@
+"""The workflow library with the car's refusals: wrong Pass-Codes (0x35, 0x36), the security
+delay (0x37, waited out with a progress bar), explained in words."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+
+import can
+import pytest
+
+from ecusim.tool.console import Console, TextConsole
+from ecusim.tool.errors import CarRefusedError
+from ecusim.tool.identify import identify
+from ecusim.tool.link import DiagnosticLink
+from ecusim.tool.reset import ResetUtility
+from ecusim.vehicle import Vehicle
+from protocol.clock import ScaledClock
+from protocol.passcode import pass_code
+
+
+class WrongThenRight:
+    """A Pass-Code source that answers wrong ``wrong`` times, then right."""
+
+    def __init__(self, wrong: int) -> None:
+        self.wrong = wrong
+
+    def pass_code_for(self, vin: str, seed: bytes, console: Console) -> bytes:
+        right = pass_code(vin, seed)
+        if self.wrong > 0:
+            self.wrong -= 1
+            return bytes(b ^ 0xFF for b in right)
+        return right
+
+
+@pytest.fixture
+def link(channel: str) -> Iterator[DiagnosticLink]:
+    bus = can.Bus(interface="virtual", channel=channel)
+    with DiagnosticLink(bus) as the_link:
+        yield the_link
+    bus.shutdown()
+
+
+def _ready(running_car: Callable[..., Vehicle], **options: object) -> Vehicle:
+    car = running_car("LS430", 2004, **options)
+    car.present_key(car.factory_keys[0])
+    car.set_ignition("on")
+    return car
+
+
+def test_a_wrong_pass_code_is_explained(
+    running_car: Callable[..., Vehicle], link: DiagnosticLink
+) -> None:
+    _ready(running_car, time_scale=20.0)
+    out = io.StringIO()
+    console = TextConsole(out, assume_yes=True)
+    identity = identify(link, console)
+    with pytest.raises(CarRefusedError) as refused:
+        ResetUtility(link, console, identity, WrongThenRight(1)).run()
+    assert refused.value.nrc == 0x35
+    assert "the car refused the Pass-Code: it does not belong to this Seed Number" in str(
+        refused.value
+    )
+    assert "(NRC 0x35 invalidKey)" in str(refused.value)
+
+
+def test_the_third_wrong_pass_code_then_the_delay_is_waited_out(
+    running_car: Callable[..., Vehicle], link: DiagnosticLink
+) -> None:
+    # The car's clock drives its ISO timers too, 20 times fast: the 10 s delay lasts 0.5 s.
+    car = _ready(running_car, clock=ScaledClock(20.0))
+    out = io.StringIO()
+    console = TextConsole(out, assume_yes=True)
+    identity = identify(link, console)
+    source = WrongThenRight(3)
+    codes = []
+    for _ in range(3):
+        with pytest.raises(CarRefusedError) as refused:
+            ResetUtility(link, console, identity, source).run()
+        codes.append(refused.value.nrc)
+    assert codes == [0x35, 0x35, 0x36]
+    assert "too many wrong Pass-Codes" in str(refused.value)
+    # The next attempt meets 0x37, waits out the delay with a progress bar, and resets.
+    outcome = ResetUtility(link, console, identity, source).run()
+    assert outcome.keys_left == 0
+    text = out.getvalue()
+    assert "3 failed Pass-Code attempt(s): the ECU's security delay has" in text
+    assert "security delay [" in text and "over" in text
+    assert car.immobilizer is not None
