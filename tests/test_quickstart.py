@@ -47,14 +47,20 @@ class Run:
 
 
 def _tracked_files(root: Path) -> list[str] | None:
-    """The repository's tracked files (what a clone has), or None without git."""
+    """The repository's files as git sees them, or None without git: tracked files (what a clone
+    has, and all there is in CI's fresh clone) plus files not yet added but not ignored, so that a
+    working tree in the middle of a change is copied whole, as the rest of the suite sees it."""
     try:
         listing = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, timeout=60
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=60,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return [name for name in listing.stdout.decode().split("\0") if name]
+    return sorted({name for name in listing.stdout.decode().split("\0") if name})
 
 
 def _copy_repository(destination: Path) -> None:
@@ -134,7 +140,8 @@ def _find_trace(output: str, tmp: Path, cwd: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A copy of the repository's tracked files: what a user has after cloning."""
+    """A copy of the repository's files without git's and build's leftovers: what a user has
+    after cloning (no .venv, no build/, no caches)."""
     copy = tmp_path_factory.mktemp("quickstart") / "ecusim"
     _copy_repository(copy)
     yield copy
