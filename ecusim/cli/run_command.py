@@ -105,7 +105,15 @@ def open_bus(args: argparse.Namespace) -> can.BusABC:
     except (argparse.ArgumentError, can.CanError, ValueError, OSError, ImportError) as exc:
         # python-can wraps the real failure in an ArgumentError that lists the whole namespace.
         cause = exc.__cause__ if isinstance(exc, argparse.ArgumentError) and exc.__cause__ else exc
-        where = f"{args.interface or 'configured interface'} {args.channel or ''}".strip()
+        # python-can's flags are absent from the namespace when not given.
+        interface = getattr(args, "interface", None) or "configured interface"
+        where = f"{interface} {getattr(args, 'channel', None) or ''}".strip()
+        if getattr(args, "interface", None) is None and "None" in str(cause):
+            raise CliError(
+                "no CAN interface given: use -i INTERFACE -c CHANNEL, or a python-can "
+                "configuration (~/.can, $CAN_INTERFACE)",
+                exit_code=2,
+            ) from exc
         raise CliError(f"cannot open the CAN bus ({where}): {cause}") from exc
 
 

@@ -208,3 +208,20 @@ def test_run_serves_a_car_of_every_system_type(
     for line in expected:
         assert line in out
     assert "ready" in out and out.rstrip().endswith("ecusim: stopped")
+
+
+@pytest.mark.parametrize("command", [["run", "--duration", "0.1"], ["tool", "identify"]])
+def test_no_interface_is_a_usage_error(
+    command: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # No flags and no python-can configuration (its files are looked up from HOME and the cwd).
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for name in ("CAN_INTERFACE", "CAN_CHANNEL", "CAN_CONFIG", "CAN_BITRATE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecusim: error: no CAN interface given: use -i INTERFACE -c CHANNEL")
