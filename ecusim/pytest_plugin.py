@@ -1,0 +1,111 @@
+"""pytest fixtures for testing scan tools against the virtual car (docs/pytest-plugin.md).
+
+Registered as the ``pytest11`` entry point ``ecusim``: pytest loads it in every run where
+ecusim is installed, so it imports nothing heavy until a fixture is used, defines no autouse
+fixture and no hook beyond registering its marker. A fixture of the same name in a conftest
+overrides it.
+
+Fixtures: ``virtual_car`` (:class:`ecusim.testing.VirtualCar`), ``uds_client`` (udsoncan client
+of the key ECU), ``engine_client`` (of the ECM), ``portal``
+(:class:`ecusim.portal.testing.VirtualPortal`), ``car_faults`` and ``car_requests``. Marker:
+``@pytest.mark.ecusim_car(model=..., year=..., vin=None, time_scale=20.0, state_dir=None,
+seed=0)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import pytest
+
+if TYPE_CHECKING:
+    from udsoncan.client import Client
+
+    from ecusim.portal.testing import VirtualPortal
+    from ecusim.testing import VirtualCar
+    from protocol.uds.faults import FaultPlan, RequestLog
+
+MARKER: Final = "ecusim_car"
+MARKER_HELP: Final = (
+    f"{MARKER}(model='LS460', year=2012, vin=None, time_scale=20.0, state_dir=None, seed=0): "
+    "the car of ecusim's virtual_car fixture"
+)
+_CHANNEL_NUMBERS = itertools.count(1)
+"""Makes every channel name unique in the process (python-can's virtual channels are global)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def channel_name(nodeid: str) -> str:
+    """A python-can virtual channel name for the test ``nodeid``, unique in this process."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", nodeid).strip("-")[-60:]
+    return f"ecusim-{next(_CHANNEL_NUMBERS)}-{readable}"
+
+
+@pytest.fixture
+def virtual_car(request: pytest.FixtureRequest) -> Iterator[VirtualCar]:
+    """A running car on a python-can ``virtual`` channel of its own, with a tester bus on it.
+
+    Default an LS460 2012 (smart key) with its lab VIN, the car's clock 20 times fast; choose
+    another with ``@pytest.mark.ecusim_car(...)``. Stopped, and its buses shut down, after the
+    test.
+    """
+    from ecusim.testing import CarSpec, VirtualCar  # noqa: PLC0415 - only when used
+
+    marker = request.node.get_closest_marker(MARKER)
+    try:
+        spec = CarSpec(*marker.args, **marker.kwargs) if marker is not None else CarSpec()
+        car = VirtualCar.start(channel_name(request.node.nodeid), spec)
+    except (TypeError, ValueError, LookupError) as exc:
+        pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+    try:
+        yield car
+    finally:
+        car.close()
+
+
+@pytest.fixture
+def uds_client(virtual_car: VirtualCar) -> Client:
+    """An opened udsoncan client of the car's key ECU (transponder key ECU, certification ECU,
+    or the ECM on ECM-integrated cars), with codecs for the contract's DIDs and the lab level
+    0x01 key; the reset level's Pass-Code comes from the ``portal`` fixture."""
+    return virtual_car.client()
+
+
+@pytest.fixture
+def engine_client(virtual_car: VirtualCar) -> Client:
+    """An opened udsoncan client of the ECM (0x7E0 → 0x7E8); the same object as ``uds_client``
+    where the ECM holds the keys."""
+    return virtual_car.client("engine")
+
+
+@pytest.fixture
+def portal(tmp_path: Path) -> Iterator[VirtualPortal]:
+    """An in-process pass-code portal (SQLite in ``tmp_path``) with the demo dealer: ``service``,
+    ``dealer``, ``password``, ``url`` (HTTP API, started on first use), ``approve(vin)`` and
+    ``pass_code(vin, seed)``."""
+    from ecusim.portal.testing import VirtualPortal  # noqa: PLC0415 - only when used
+
+    desk = VirtualPortal(tmp_path / "portal.db")
+    try:
+        yield desk
+    finally:
+        desk.close()
+
+
+@pytest.fixture
+def car_faults(virtual_car: VirtualCar) -> FaultPlan:
+    """``virtual_car.faults``: delay, drop, force_nrc, extra_pending, clear."""
+    return virtual_car.faults
+
+
+@pytest.fixture
+def car_requests(virtual_car: VirtualCar) -> RequestLog:
+    """``virtual_car.requests``: every request the car's ECUs received, with their responses."""
+    return virtual_car.requests

@@ -1,0 +1,329 @@
+"""What the pytest plugin's fixtures are made of, usable without pytest (docs/pytest-plugin.md).
+
+- :class:`VirtualCar`: a running car on a python-can ``virtual`` channel with a tester-side bus
+  on the same channel, udsoncan clients of its ECUs, its fault plan and request record.
+- :func:`client_config`: a udsoncan configuration with codecs for the diagnostic contract's DIDs
+  (diagnostics.md §4) and the lab level 0x01 key; never the reset level's Pass-Code, which a
+  real tool gets from the portal.
+
+The portal fixture's :class:`~ecusim.portal.testing.VirtualPortal` is in
+:mod:`ecusim.portal.testing`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, cast
+
+import can
+import isotp
+import udsoncan
+from udsoncan.client import Client
+from udsoncan.connections import PythonIsoTpV2Connection
+from udsoncan.typing import ClientConfig
+
+from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.key_ecu import KeyCodeEcu
+from ecusim.keys import Key, KeyKind
+from ecusim.vehicle import Vehicle, VehicleError
+from protocol.passcode import diagnostic_key
+from protocol.seed_source import DeterministicSeedSource
+from protocol.uds.faults import FaultPlan, RequestLog
+
+__all__ = [
+    "CarSpec",
+    "VirtualCar",
+    "client_config",
+    "did_codecs",
+    "lab_security_algo",
+]
+
+DEFAULT_MODEL: Final = "LS460"
+DEFAULT_YEAR: Final = 2012
+DEFAULT_TIME_SCALE: Final = 20.0
+"""The car's own waits run 20 times fast; the ISO 14229 timers stay real-time."""
+LEVEL_EXTENDED_DIAGNOSTICS: Final = 0x01
+NOTIFIER_TIMEOUT_S: Final = 0.05
+
+
+# -- udsoncan ----------------------------------------------------------------------------------
+
+
+class UnsignedCodec(udsoncan.DidCodec):
+    """An unsigned big-endian integer of ``length`` bytes, decoded as an ``int``."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self._length = length
+
+    def encode(self, *did_value: Any) -> bytes:
+        return int(did_value[0]).to_bytes(self._length, "big")
+
+    def decode(self, did_payload: bytes) -> Any:
+        return int.from_bytes(did_payload[: self._length], "big")
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class TextCodec(udsoncan.DidCodec):
+    """ASCII text of any length: the whole rest of the response (read it alone, or last)."""
+
+    def encode(self, *did_value: Any) -> bytes:
+        return str(did_value[0]).encode("ascii")
+
+    def decode(self, did_payload: bytes) -> Any:
+        return bytes(did_payload).decode("ascii")
+
+    def __len__(self) -> int:
+        raise udsoncan.DidCodec.ReadAllRemainingData
+
+
+def did_codecs() -> dict[int, udsoncan.DidCodec]:
+    """udsoncan codecs of the contract's DIDs (diagnostics.md §4): ints, tuples for the records
+    of several fields, ``str`` for text."""
+    byte = UnsignedCodec(1)
+    return {
+        0xF190: udsoncan.AsciiCodec(17),  # VIN
+        0xF18C: TextCodec(),  # ECU serial number
+        0xF187: TextCodec(),  # part number
+        0xF197: TextCodec(),  # system name
+        0xF186: byte,  # active session
+        0x0101: byte,  # immobilizer state: 0 unset, 1 set
+        0x0106: byte,  # registered master keys
+        0x0107: byte,  # registered sub keys
+        0x0108: udsoncan.DidCodec(">BB"),  # security indicator: (mode, flash code)
+        0x0109: byte,  # registration mode
+        0x010A: udsoncan.DidCodec(">BB"),  # capabilities: (system type, reset supported)
+        0x010B: UnsignedCodec(2),  # waiting period remaining, seconds
+        0x010C: udsoncan.DidCodec(">BH"),  # security access: (failed attempts, delay s)
+        0x010D: byte,  # registered smart keys
+    }
+
+
+def lab_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:
+    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostics.md §5) only.
+
+    The reset level 0x11 needs the portal's Pass-Code for the Seed Number, as a real tool does:
+    ``request_seed(0x11)``, then ``send_key(0x12, portal.pass_code(vin, seed))``.
+    """
+    if level in (LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_EXTENDED_DIAGNOSTICS + 1):
+        return diagnostic_key(bytes(seed))
+    raise ValueError(
+        f"no key for SecurityAccess level 0x{level:02X} in the client: the reset level's "
+        "Pass-Code comes from the portal (portal.pass_code(vin, seed), then send_key(0x12, ...))"
+    )
+
+
+def client_config(**overrides: Any) -> ClientConfig:
+    """udsoncan's defaults with :func:`did_codecs`, :func:`lab_security_algo` and
+    ``use_server_timing=False`` (udsoncan would apply the car's 50 ms P2 to whole multi-frame
+    answers); ``overrides`` replace single keys."""
+    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
+    config.update(
+        data_identifiers=did_codecs(),
+        security_algo=lab_security_algo,
+        use_server_timing=False,
+    )
+    config.update(overrides)
+    return cast(ClientConfig, config)
+
+
+# -- the car -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CarSpec:
+    """The ``ecusim_car`` marker's options: which car, its VIN (``None``: the lab VIN of its
+    model-year), its clock speed, where it keeps its memory (``None``: in the process) and the
+    seed of its randomness (new keys, SecurityAccess seeds)."""
+
+    model: str = DEFAULT_MODEL
+    year: int = DEFAULT_YEAR
+    vin: str | None = None
+    time_scale: float = DEFAULT_TIME_SCALE
+    state_dir: Path | str | None = None
+    seed: int = 0
+
+    def build(self) -> Vehicle:
+        return Vehicle.from_catalog(
+            self.model,
+            self.year,
+            self.vin,
+            state_dir=self.state_dir,
+            time_scale=self.time_scale,
+            seed=self.seed,
+            seed_source=DeterministicSeedSource(self.seed),
+        )
+
+
+@dataclass
+class VirtualCar:
+    """A running car on a python-can ``virtual`` channel and a tester's bus on it.
+
+    ``bus`` is the tester's own: a can-isotp stack or a listener goes on :attr:`notifier` (one
+    Notifier per bus, python-can 4.6), not on ``bus.recv()`` once a client exists.
+    """
+
+    vehicle: Vehicle
+    channel: str
+    bus: can.BusABC
+    """The tester side: a python-can bus on the car's channel."""
+    car_bus: can.BusABC
+    """The car's side of the channel."""
+    _notifier: can.Notifier | None = field(default=None, repr=False)
+    _clients: dict[str, Client] = field(default_factory=dict, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @classmethod
+    def run(cls, vehicle: Vehicle, channel: str) -> VirtualCar:
+        """Start ``vehicle`` on the virtual ``channel`` and open a tester bus beside it."""
+        protocol = can.CanProtocol.CAN_FD if vehicle.isotp.fd else can.CanProtocol.CAN_20
+        car_bus = can.Bus(interface="virtual", channel=channel, protocol=protocol)
+        try:
+            vehicle.start(car_bus)
+        except BaseException:
+            car_bus.shutdown()
+            raise
+        tester = can.Bus(interface="virtual", channel=channel, protocol=protocol)
+        return cls(vehicle, channel, tester, car_bus)
+
+    @classmethod
+    def start(cls, channel: str, spec: CarSpec | None = None) -> VirtualCar:
+        return cls.run((spec if spec is not None else CarSpec()).build(), channel)
+
+    # -- what the car is ----------------------------------------------------------------------
+
+    @property
+    def vin(self) -> str:
+        return self.vehicle.vin
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.vehicle.faults
+
+    @property
+    def requests(self) -> RequestLog:
+        return self.vehicle.requests
+
+    def ecu(self, name: str | None = None) -> DiagnosableEcu:
+        """The diagnosable ECU called ``name`` (``ecu.name``); ``None``: :attr:`key_ecu`."""
+        if name is None:
+            return self.key_ecu
+        for ecu in self.vehicle.ecus:
+            if ecu.name == name:
+                return ecu
+        names = ", ".join(ecu.name for ecu in self.vehicle.ecus)
+        raise VehicleError(f"{self.vehicle.model_year.name} has no ECU {name!r}: {names}")
+
+    @property
+    def key_ecu(self) -> DiagnosableEcu:
+        """The ECU holding the key codes: the transponder key ECU (0x750/0x758, 0x57), the
+        certification ECU (0x750/0x758, 0xB5), or the ECM (0x7E0/0x7E8) where it holds them
+        itself or there is no immobilizer."""
+        for ecu in self.vehicle.ecus:
+            if isinstance(ecu, KeyCodeEcu):
+                return ecu
+        return self.ecu("engine")
+
+    def isotp_address(self, ecu: str | None = None) -> isotp.Address:
+        """The tester's can-isotp address of an ECU (default the key ECU), from its own
+        addressing: requests on its request ID, responses on its response ID."""
+        addressing = self.ecu(ecu).addressing
+        if addressing.extended_address is None:
+            return isotp.Address(
+                isotp.AddressingMode.Normal_11bits,
+                txid=addressing.request_id,
+                rxid=addressing.response_id,
+            )
+        return isotp.Address(
+            isotp.AddressingMode.Extended_11bits,
+            txid=addressing.request_id,
+            rxid=addressing.response_id,
+            target_address=addressing.extended_address,
+            source_address=addressing.extended_address,
+        )
+
+    def isotp_params(self) -> dict[str, Any]:
+        """can-isotp ``params`` matching the car: its padding (0xCC), CAN-FD if it uses it."""
+        settings = self.vehicle.isotp
+        return {
+            "tx_padding": settings.padding,
+            "tx_data_length": 64 if settings.fd else 8,
+            "tx_data_min_length": 8 if settings.padding is not None else None,
+            "can_fd": settings.fd,
+            "bitrate_switch": settings.bitrate_switch,
+            "blocking_send": False,
+        }
+
+    # -- the tester side ----------------------------------------------------------------------
+
+    @property
+    def notifier(self) -> can.Notifier:
+        """The tester bus's Notifier (created on first use): attach stacks and listeners."""
+        with self._lock:
+            if self._notifier is None:
+                self._notifier = can.Notifier(self.bus, [], timeout=NOTIFIER_TIMEOUT_S)
+            return self._notifier
+
+    def stack(self, ecu: str | None = None) -> isotp.NotifierBasedCanStack:
+        """A new can-isotp stack to an ECU (default the key ECU) on :attr:`notifier`; start it
+        (and stop it) yourself. One stack per ECU at a time: two would both answer its frames."""
+        return isotp.NotifierBasedCanStack(
+            self.bus, self.notifier, address=self.isotp_address(ecu), params=self.isotp_params()
+        )
+
+    def client(self, ecu: str | None = None) -> Client:
+        """The opened udsoncan client of an ECU (default the key ECU), made on first use with
+        :func:`client_config`; the same object on every call. Closed by :meth:`close`."""
+        target = self.ecu(ecu)
+        with self._lock:
+            client = self._clients.get(target.name)
+            if client is None:
+                connection = PythonIsoTpV2Connection(self.stack(target.name))
+                client = Client(connection, config=client_config())
+                client.open()
+                self._clients[target.name] = client
+            return client
+
+    # -- the car's inputs ---------------------------------------------------------------------
+
+    def ready_for_reset(self) -> Key:
+        """The bulletin's conditions for the reset: a registered key in the car (in the cylinder,
+        or a smart key in the cabin), ignition ON, vehicle stopped. Returns the key."""
+        vehicle = self.vehicle
+        with vehicle.lock:
+            vehicle.set_speed(0.0)
+            key = vehicle.physical.inserted_key
+            if key is None:
+                key = self._a_factory_key()
+                vehicle.present_key(key)
+            vehicle.set_ignition("on")
+            return key
+
+    def _a_factory_key(self) -> Key:
+        keys = self.vehicle.factory_keys
+        for kind in (KeyKind.MASTER, KeyKind.SMART):
+            for key in keys:
+                if key.kind is kind:
+                    return key
+        if keys:
+            return keys[0]
+        raise VehicleError(f"{self.vehicle.model_year.name} has no factory key")
+
+    def close(self) -> None:
+        """Close the clients, stop the car, shut both buses down (each step bounded)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+            notifier, self._notifier = self._notifier, None
+        try:
+            for client in clients:
+                client.close()
+            if notifier is not None:
+                notifier.stop(timeout=1.0)
+            self.vehicle.stop()
+        finally:
+            self.bus.shutdown()
+            self.car_bus.shutdown()
