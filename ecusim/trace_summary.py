@@ -119,6 +119,8 @@ class TraceSummary:
         return "\n".join(lines) + "\n"
 
     def _uds_lines(self) -> list[str]:
+        """Each exchange (a request and the answers up to the next request); consecutive
+        exchanges with the same request are folded into one line with their last answer."""
         exchanges: list[list[UdsMessage]] = []
         for message in self.uds:
             if message.from_tester or not exchanges:
@@ -126,21 +128,27 @@ class TraceSummary:
             else:
                 exchanges[-1].append(message)
         lines: list[str] = []
-        previous: tuple[object, ...] | None = None
-        repeats = 0
-        for exchange in exchanges:
-            key = tuple((m.node, m.from_tester, m.payload[:3]) for m in exchange)
-            if key == previous:
-                repeats += 1
-                continue
-            if repeats:
-                lines.append(f"           … the same exchange {repeats} more time(s)")
-            repeats = 0
-            previous = key
+        index = 0
+        while index < len(exchanges):
+            exchange = exchanges[index]
             lines += [f"  {self._t(m.time)} {m.describe()}" for m in exchange]
-        if repeats:
-            lines.append(f"           … the same exchange {repeats} more time(s)")
+            same = index + 1
+            while same < len(exchanges) and _request_of(exchanges[same]) == _request_of(exchange):
+                same += 1
+            if same - index > 1:
+                last = exchanges[same - 1]
+                answer = last[-1].payload.hex(" ").upper() if len(last) > 1 else "none"
+                lines.append(
+                    f"           … the same request {same - index - 1} more time(s) until "
+                    f"{self._t(last[0].time).strip()} s, last answer: {answer}"
+                )
+            index = same
         return lines
+
+
+def _request_of(exchange: list[UdsMessage]) -> tuple[str, bytes] | None:
+    first = exchange[0]
+    return (first.node, first.payload) if first.from_tester else None
 
 
 class _Listener:

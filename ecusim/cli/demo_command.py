@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from ecusim.portal.client import PortalClientError
 from ecusim.portal.errors import PortalError
 from ecusim.tool.console import TextConsole
 from ecusim.tool.errors import ToolError
+from ecusim.tool.link import UDS_LOGGER
 from ecusim.vehicle import VehicleError
 from protocol.errors import ProtocolError
 
@@ -51,6 +53,8 @@ def add_subparser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     folder = args.dir if args.dir is not None else Path(tempfile.mkdtemp(prefix="ecusim-demo-"))
     console = TextConsole(assume_yes=True)
+    if not getattr(args, "verbose", 0):  # the tool explains every failure itself
+        logging.getLogger(UDS_LOGGER).setLevel(logging.CRITICAL)
     started = time.monotonic()
     try:
         result = run_demo(

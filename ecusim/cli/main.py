@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ecusim: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        print("ecusim: interrupted", file=sys.stderr)
         return 130
     return result
 

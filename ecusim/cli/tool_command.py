@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -20,21 +21,24 @@ from typing import Any, Final
 
 from can.cli import add_bus_arguments
 
+from ecusim.catalog import Catalog, CatalogError
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
 from ecusim.portal.api import DEFAULT_PORT
 from ecusim.portal.client import PortalClient, PortalClientError
-from ecusim.portal.rules import IdentificationConfirmations
+from ecusim.portal.errors import ValidationError
+from ecusim.portal.rules import IdentificationConfirmations, validate_tool_version
 from ecusim.tool import TOOL_VERSION
 from ecusim.tool.console import TextConsole
 from ecusim.tool.errors import CancelledError, ToolError
 from ecusim.tool.identify import CarIdentity, identify
-from ecusim.tool.link import DiagnosticLink
+from ecusim.tool.link import UDS_LOGGER, DiagnosticLink
 from ecusim.tool.portal_steps import ApprovalPendingError, PortalSteps, RequestDetails
 from ecusim.tool.presenters import LabKeyPresenter
 from ecusim.tool.registration import KeyPresenter, KeyRegistration, PromptPresenter
 from ecusim.tool.reset import ResetUtility
 from ecusim.tool.targets import KeySystem
+from ecusim.vin import VinError, validate_vin
 
 PASSWORD_ENV: Final = "ECUSIM_PORTAL_PASSWORD"
 PORTAL_ENV: Final = "ECUSIM_PORTAL_URL"
@@ -156,8 +160,27 @@ def add_subparser(subparsers: Any) -> None:
     register.set_defaults(func=run_register)
 
 
+def _check_car_arguments(args: argparse.Namespace) -> None:
+    """Bad car arguments are usage errors (exit 2), found before the bus is touched."""
+    if (args.model is None) != (args.year is None):
+        raise CliError("give --model and --year together", exit_code=2)
+    if args.vin is not None:
+        try:
+            args.vin = validate_vin(args.vin)
+        except VinError as exc:
+            raise CliError(f"--vin: {exc}", exit_code=2) from exc
+    if args.model is not None:
+        try:
+            Catalog.load().lookup(args.model, args.year)
+        except CatalogError as exc:
+            raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
+
+
 @contextmanager
 def _connected(args: argparse.Namespace) -> Iterator[tuple[DiagnosticLink, TextConsole]]:
+    _check_car_arguments(args)
+    if not getattr(args, "verbose", 0):  # the tool explains every failure itself
+        logging.getLogger(UDS_LOGGER).setLevel(logging.CRITICAL)
     console = TextConsole(assume_yes=args.yes)
     bus = open_bus(args)
     try:
@@ -168,8 +191,6 @@ def _connected(args: argparse.Namespace) -> Iterator[tuple[DiagnosticLink, TextC
 
 
 def _identity(link: DiagnosticLink, console: TextConsole, args: argparse.Namespace) -> CarIdentity:
-    if (args.model is None) != (args.year is None):
-        raise CliError("give --model and --year together", exit_code=2)
     system = KeySystem(args.system) if args.system else None
     return identify(link, console, vin=args.vin, model=args.model, year=args.year, system=system)
 
@@ -226,6 +247,10 @@ def _details(args: argparse.Namespace) -> RequestDetails | None:
 @_tool_errors
 def run_reset(args: argparse.Namespace) -> int:
     details = _details(args)
+    try:
+        validate_tool_version(args.tool_version, field="--tool-version")
+    except ValidationError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
     password = _password(args.user)
     with _connected(args) as (link, console), PortalClient(args.portal) as portal:
         identity = _identity(link, console, args)
@@ -250,6 +275,14 @@ def run_reset(args: argparse.Namespace) -> int:
 
 @_tool_errors
 def run_register(args: argparse.Namespace) -> int:
+    if args.keys + args.subs < 1:
+        raise CliError("register at least one key (--keys, --subs)", exit_code=2)
+    if not args.lab_keys and not sys.stdin.isatty():
+        raise CliError(
+            "someone at the car must present each key and press Enter: run in a terminal, "
+            "or use --lab-keys for a simulated car",
+            exit_code=2,
+        )
     with _connected(args) as (link, console):
         identity = _identity(link, console, args)
         smart = identity.system is KeySystem.SMART_KEY

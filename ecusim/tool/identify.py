@@ -14,7 +14,7 @@ from ecusim.catalog import Catalog, CatalogError, ModelYear, SystemType
 from ecusim.tool.console import Console
 from ecusim.tool.errors import ToolError
 from ecusim.tool.link import DID_VIN, DiagnosticLink
-from ecusim.tool.targets import KeySystem, Target, targets_for
+from ecusim.tool.targets import DEFAULT_KEY_TARGETS, KeySystem, Target, targets_for
 from ecusim.vin import VinError, validate_vin
 
 DID_CAPABILITIES = 0x010A
@@ -120,7 +120,10 @@ def identify(
         the_vin = _given_vin(console, vin)
 
     found: tuple[Target, bytes] | None = None
-    for target in [*key_targets.values(), engine]:
+    candidates = [*key_targets.values(), engine]
+    if read is not None:  # the car answers: ask the contract's nodes too, not only the chart's
+        candidates += [t for t in DEFAULT_KEY_TARGETS.values() if t not in candidates]
+    for target in candidates:
         raw = link.probe(target, DID_CAPABILITIES)
         if raw is not None and len(raw) == 2:
             found = (target, raw)
@@ -133,6 +136,12 @@ def identify(
             raise ToolError(f"the {target.name} reports an unknown key system: {exc}") from exc
         reset_supported = bool(raw[1])
         key_target: Target | None = target
+        if entry is not None and system_type is not entry.system_type:
+            raise ToolError(
+                f"the car reports a {system_type.label} system, but the support chart gives "
+                f"{entry.system_type.label} for {entry.name}: check --model and --year (or "
+                "leave them out: the car identifies itself)"
+            )
     elif entry is not None:
         system_type, reset_supported = entry.system_type, entry.reset_supported
         key_target = key_targets.get(KeySystem.SMART_KEY) or key_targets.get(KeySystem.IMMOBILIZER)

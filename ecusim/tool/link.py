@@ -34,6 +34,9 @@ from ecusim.tool.targets import Target
 
 _T = TypeVar("_T")
 
+UDS_LOGGER: Final = "ecusim.tool.uds"
+"""udsoncan's log of the tool's clients: the tool explains every failure itself, so the CLI
+quiets it unless -v is given."""
 REQUEST_TIMEOUT_S: Final = 2.0
 """P2 client timeout; the ECU's P2*server (5 s) applies after a 0x78 (ISO 14229-2 §7.2)."""
 PENDING_TIMEOUT_S: Final = 6.0
@@ -92,6 +95,7 @@ def client_config(request_timeout_s: float = REQUEST_TIMEOUT_S) -> ClientConfig:
         p2_star_timeout=PENDING_TIMEOUT_S,
         # Our own timeouts: a car on a scaled clock reports P2 values of its own time base.
         use_server_timing=False,
+        logger_name=UDS_LOGGER,
     )
     return cast(ClientConfig, config)
 
@@ -215,9 +219,13 @@ class DiagnosticLink:
                 logger.disabled = quiet
 
     @contextlib.contextmanager
-    def keep_alive(self, target: Target) -> Iterator[None]:
+    def keep_alive(self, target: Target) -> Iterator[Callable[[], None]]:
         """Send TesterPresent to ``target`` every second until the block ends, so the
-        extended session and its security state survive a wait (ISO 14229-1 §10.5)."""
+        extended session and its security state survive a wait (ISO 14229-1 §10.5).
+
+        Yields a check to call during the wait: it raises :class:`ToolError` as soon as the car
+        stopped answering (the session and its Seed Number are lost: waiting on is pointless).
+        """
         stop = threading.Event()
         failures: list[ToolError] = []
 
@@ -225,19 +233,22 @@ class DiagnosticLink:
             while not stop.wait(KEEP_ALIVE_PERIOD_S):
                 try:
                     self.call(target, "keeping the session", lambda c: c.tester_present())
-                except ToolError as exc:  # reported when the block ends
+                except ToolError as exc:
                     failures.append(exc)
                     return
+
+        def check() -> None:
+            if failures:
+                raise ToolError(
+                    f"the car stopped answering while the tool waited ({failures[0]}); the "
+                    "diagnostic session and its Seed Number are lost: run the utility again"
+                )
 
         thread = threading.Thread(target=run, name="tester-present", daemon=True)
         thread.start()
         try:
-            yield
+            yield check
         finally:
             stop.set()
             thread.join(timeout=REQUEST_TIMEOUT_S + PENDING_TIMEOUT_S)
-        if failures:
-            raise ToolError(
-                f"the car stopped answering while the tool waited ({failures[0]}); the "
-                "diagnostic session is lost: run the utility again"
-            )
+        check()

@@ -65,8 +65,9 @@ _IN_CONTEXT: Final[dict[tuple[str, int], str]] = {
         "SPOC bulletin"
     ),
     ("registration", Nrc.CONDITIONS_NOT_CORRECT): (
-        "key registration needs the vehicle stopped (and, for additional registration, a "
-        "registered master key in the ignition): check, then run the utility again"
+        "the car's conditions for key registration are not met: ignition ON and vehicle "
+        "stopped; Smart Key Code Registration also needs the old key codes erased by a reset "
+        "first; additional registration needs a registered master key in the ignition"
     ),
     ("registration", Nrc.REQUEST_OUT_OF_RANGE): (
         "this ECU does not offer that registration utility"

@@ -24,10 +24,21 @@ APPROVAL_POLL_S: Final = 1.0
 """How often the tool asks the portal whether the request was approved."""
 
 
-class PassCodeSource(Protocol):
-    """Where the reset utility gets the Pass-Code for a Seed Number."""
+CarCheck = Callable[[], None]
+"""Raises :class:`ToolError` once the car stopped answering (see ``DiagnosticLink.keep_alive``)."""
 
-    def pass_code_for(self, vin: str, seed: bytes, console: Console) -> bytes: ...
+
+def _no_check() -> None:
+    return None
+
+
+class PassCodeSource(Protocol):
+    """Where the reset utility gets the Pass-Code for a Seed Number. ``car_alive`` raises
+    once the car stopped answering: call it while waiting and before anything is issued."""
+
+    def pass_code_for(
+        self, vin: str, seed: bytes, console: Console, car_alive: CarCheck = _no_check
+    ) -> bytes: ...
 
 
 class ApprovalPendingError(ToolError):
@@ -69,7 +80,9 @@ class PortalSteps:
         self.on_request_sent = on_request_sent
         self.poll_s = poll_s
 
-    def pass_code_for(self, vin: str, seed: bytes, console: Console) -> bytes:
+    def pass_code_for(
+        self, vin: str, seed: bytes, console: Console, car_alive: CarCheck = _no_check
+    ) -> bytes:
         console.step("Pass-Code from the portal")
         try:
             approval = self.client.find_approval(vin)
@@ -81,7 +94,9 @@ class PortalSteps:
                 f"{approval.valid_until:%Y-%m-%d %H:%M} UTC: no new request needed"
             )
         else:
-            approval = self._wait_for_approval(self._open_request(vin, console), console)
+            request = self._open_request(vin, console)
+            approval = self._wait_for_approval(request, console, car_alive)
+        car_alive()  # no Pass-Code is issued (and audited) for a Seed Number the car dropped
         console.info(f"Seed Number sent to the portal: {format_code(seed)}")
         try:
             issued = self.client.issue_pass_code(
@@ -129,7 +144,9 @@ class PortalSteps:
                 raise _portal_error("checking the request", exc) from exc
         return request
 
-    def _wait_for_approval(self, request: RequestInfo, console: Console) -> RequestInfo:
+    def _wait_for_approval(
+        self, request: RequestInfo, console: Console, car_alive: CarCheck
+    ) -> RequestInfo:
         deadline = time.monotonic() + self.approval_wait_s
         progress = (
             console.progress("waiting for approval", self.approval_wait_s)
@@ -153,6 +170,7 @@ class PortalSteps:
                     f"request {request.number} expired (72 hours) before a manager approved "
                     "it: send a new request"
                 )
+            car_alive()
             if time.monotonic() >= deadline:
                 raise ApprovalPendingError(
                     f"approval pending: request {request.number} waits for an approving "

@@ -150,17 +150,32 @@ class KeyRegistration:
 
         self.link.call(target, "unlocking the registration level", unlock, context="registration")
 
-    def _wait_for_count(self, target: Target, read: list[int], before: int) -> int:
+    def _indicator(self, target: Target) -> bytes:
+        return self.link.read(target, DID_SECURITY_INDICATOR, "reading the indicator")
+
+    def _present_and_wait(
+        self, target: Target, read: list[int], before: int, *, number: int, kind: str, where: str
+    ) -> int:
+        """Present key ``number`` and wait until the count read from ``read`` grows.
+
+        A failure flash code counts only once the indicator changed after the key was
+        presented: right after a reset the ECU flashes the ready code 21, which is also the
+        code of failure 2-1 (domain.md), until the first key goes in.
+        """
+        shown_before = self._indicator(target)
+        self.presenter.present(number, kind, where)
         deadline = time.monotonic() + KEY_WAIT_S
         while True:
             count = sum(self._byte(target, did) for did in read)
             if count > before:
                 return count
-            indicator = self.link.read(target, DID_SECURITY_INDICATOR, "reading the indicator")
-            if indicator[0] == 3 and indicator[1] in FAILURE_CODES:
+            indicator = self._indicator(target)
+            flashing = indicator[0] == 3 and indicator[1] in FAILURE_CODES
+            if flashing and indicator != shown_before:
                 raise ToolError(f"the key was not registered: {FAILURE_CODES[indicator[1]]}")
             if time.monotonic() > deadline:
-                raise ToolError(f"the key was not registered within {KEY_WAIT_S:.0f} s")
+                code = f" (the indicator flashes {indicator[1]})" if flashing else ""
+                raise ToolError(f"the key was not registered within {KEY_WAIT_S:.0f} s{code}")
             time.sleep(POLL_S)
 
     # -- transponder ----------------------------------------------------------------------------
@@ -180,8 +195,9 @@ class KeyRegistration:
         registered = sum(self._byte(target, did) for did in counts)
         progress = self.console.progress("keys registered", len(self.kinds), unit="keys")
         for number, kind in enumerate(self.kinds, start=1):
-            self.presenter.present(number, kind, "cylinder")
-            registered = self._wait_for_count(target, counts, registered)
+            registered = self._present_and_wait(
+                target, counts, registered, number=number, kind=kind, where="cylinder"
+            )
             self.presenter.withdraw()
             progress.update(number, f"{kind} key {number} registered")
             if self._byte(target, DID_REGISTRATION_MODE) != MODE_AUTOMATIC:
@@ -211,17 +227,14 @@ class KeyRegistration:
         record = routine_record(started)
         if len(record) < 4:
             raise ToolError(f"unexpected registration record {record.hex()}")
-        remaining = int.from_bytes(record[1:3], "big")
-        if remaining:
-            self._waiting_period(target, remaining)
-        progress = self.console.progress("keys registered", len(self.kinds), unit="keys")
-        registered = self._byte(target, DID_SMART_KEYS)
-        for number in range(1, len(self.kinds) + 1):
-            self.presenter.present(number, "smart", "switch")
-            registered = self._wait_for_count(target, [DID_SMART_KEYS], registered)
-            self.presenter.withdraw()
-            progress.update(number, f"smart key {number} registered")
-        progress.finish()
+        try:
+            remaining = int.from_bytes(record[1:3], "big")
+            if remaining:
+                self._waiting_period(target, remaining)
+            self._smart_keys(target)
+        except ToolError:
+            self._close_registration(target)
+            raise
         stopped = self.link.call(
             target, "ending Smart Key Code Registration",
             lambda c: c.stop_routine(RID_SMART_KEY_REGISTRATION), context="registration",
@@ -230,6 +243,27 @@ class KeyRegistration:
         count = record[3] if len(record) >= 4 else self._byte(target, DID_SMART_KEYS)
         self.console.info(f"registration ended: {count} smart key(s) registered")
         return RegistrationOutcome(0, 0, count)
+
+    def _smart_keys(self, target: Target) -> None:
+        progress = self.console.progress("keys registered", len(self.kinds), unit="keys")
+        registered = self._byte(target, DID_SMART_KEYS)
+        for number in range(1, len(self.kinds) + 1):
+            registered = self._present_and_wait(
+                target, [DID_SMART_KEYS], registered, number=number, kind="smart", where="switch"
+            )
+            self.presenter.withdraw()
+            progress.update(number, f"smart key {number} registered")
+        progress.finish()
+
+    def _close_registration(self, target: Target) -> None:
+        """After a failure: stop routine 0x0206 so registration is not left open."""
+        try:
+            self.link.call(
+                target, "closing Smart Key Code Registration",
+                lambda c: c.stop_routine(RID_SMART_KEY_REGISTRATION), context="registration",
+            )  # fmt: skip
+        except ToolError as exc:
+            self.console.warn(f"could not close the registration: {exc}")
 
     def _waiting_period(self, target: Target, total: int) -> None:
         self.console.info(

@@ -82,8 +82,8 @@ class ResetUtility:
         self._open_session(target)
         seed = self._seed(target)
         self.console.info(f"Seed Number: {format_code(seed)}")
-        with self.link.keep_alive(target):
-            code = self.passcodes.pass_code_for(self.identity.vin, seed, self.console)
+        with self.link.keep_alive(target) as car_alive:
+            code = self.passcodes.pass_code_for(self.identity.vin, seed, self.console, car_alive)
         if len(code) != PASS_CODE_LENGTH:
             raise ToolError(f"the Pass-Code must be {PASS_CODE_LENGTH} bytes, got {len(code)}")
         self.console.step("Enter the Pass-Code")

@@ -186,6 +186,9 @@ def test_wrong_password_is_the_portals_answer(
     [
         (("--repair-order", "RO-1"), "a new request needs --repair-order, --customer"),
         (("--model", "LS430"), "give --model and --year together"),
+        (("--vin", "BADVIN"), "--vin: a VIN has 17 characters"),
+        (("--model", "NOPE", "--year", "2004"), "unknown model 'NOPE'"),
+        (("--tool-version", "9.9"), "--tool-version: scan-tool software 9.9 is too old"),
     ],
 )
 def test_bad_flags_are_exit_2(
@@ -225,3 +228,46 @@ def test_choosing_the_wrong_utility_is_refused(
     running_car(*SMART)
     assert main(tool(channel, "identify", "--system", "immobilizer")) == 1
     assert "choose --system smart" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--keys", "0"), "register at least one key"),
+        ((), "someone at the car must present each key"),  # no terminal, no --lab-keys
+    ],
+)
+def test_register_keys_usage_errors(
+    channel: str, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    assert main(tool(channel, "register-keys", *args)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_and_year_that_contradict_the_car_are_refused(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running_car(*TRANSPONDER)
+    assert main(tool(channel, "identify", "--model", "LS460", "--year", "2012")) == 1
+    err = capsys.readouterr().err
+    assert "the car reports a transponder key ECU system" in err
+    assert "smart key for LS460 2012" in err
+
+
+def test_smart_registration_with_the_ignition_off_is_explained(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    car = running_car(*SMART, time_scale=500.0)
+    car.set_ignition("on")
+    assert main(reset_args(channel, portal, *NEW_REQUEST)) == EXIT_PENDING
+    portal.approve_all()
+    assert main(reset_args(channel, portal, "--yes")) == 0
+    car.set_ignition("off")
+    capsys.readouterr()
+    assert main(tool(channel, "register-keys", "--lab-keys")) == 1
+    err = capsys.readouterr().err
+    assert "ignition ON and vehicle stopped" in err
+    assert "(NRC 0x22 conditionsNotCorrect)" in err

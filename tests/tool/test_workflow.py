@@ -4,15 +4,18 @@ delay (0x37, waited out with a progress bar), explained in words."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator
 
 import can
 import pytest
 
+from ecusim.keys import KeyKind
 from ecusim.tool.console import Console, TextConsole
 from ecusim.tool.errors import CarRefusedError
 from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
+from ecusim.tool.registration import KeyRegistration
 from ecusim.tool.reset import ResetUtility
 from ecusim.vehicle import Vehicle
 from protocol.clock import ScaledClock
@@ -25,7 +28,9 @@ class WrongThenRight:
     def __init__(self, wrong: int) -> None:
         self.wrong = wrong
 
-    def pass_code_for(self, vin: str, seed: bytes, console: Console) -> bytes:
+    def pass_code_for(
+        self, vin: str, seed: bytes, console: Console, car_alive: Callable[[], None] = print
+    ) -> bytes:
         right = pass_code(vin, seed)
         if self.wrong > 0:
             self.wrong -= 1
@@ -87,3 +92,37 @@ def test_the_third_wrong_pass_code_then_the_delay_is_waited_out(
     assert "3 failed Pass-Code attempt(s): the ECU's security delay has" in text
     assert "security delay [" in text and "over" in text
     assert car.immobilizer is not None
+    assert car.immobilizer.key_count(KeyKind.MASTER) == car.immobilizer.key_count(KeyKind.SUB) == 0
+
+
+class LateHands:
+    """A technician who inserts each key a moment after being told to (a real one does)."""
+
+    def __init__(self, car: Vehicle) -> None:
+        self.car = car
+        self.timers: list[threading.Timer] = []
+
+    def present(self, number: int, kind: str, where: str) -> None:
+        key = self.car.new_key(kind)
+        timer = threading.Timer(0.5, self.car.present_key, args=(key,))
+        self.timers.append(timer)
+        timer.start()
+
+    def withdraw(self) -> None:
+        self.car.withdraw_key()
+
+
+def test_the_ready_code_21_is_not_taken_for_a_failed_registration(
+    running_car: Callable[..., Vehicle], link: DiagnosticLink
+) -> None:
+    car = _ready(running_car, time_scale=20.0)
+    console = TextConsole(io.StringIO(), assume_yes=True)
+    identity = identify(link, console)
+    outcome = ResetUtility(link, console, identity, WrongThenRight(0)).run()
+    assert outcome.indicator == (3, 21)  # flashing the ready code: waiting for the first key
+    car.withdraw_key()
+    hands = LateHands(car)
+    result = KeyRegistration(link, console, identity, hands, ["master", "sub"]).run()
+    for timer in hands.timers:
+        timer.join()
+    assert (result.masters, result.subs) == (1, 1)
