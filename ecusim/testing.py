@@ -231,20 +231,7 @@ class VirtualCar:
     def isotp_address(self, ecu: str | None = None) -> isotp.Address:
         """The tester's can-isotp address of an ECU (default the key ECU), from its own
         addressing: requests on its request ID, responses on its response ID."""
-        addressing = self.ecu(ecu).addressing
-        if addressing.extended_address is None:
-            return isotp.Address(
-                isotp.AddressingMode.Normal_11bits,
-                txid=addressing.request_id,
-                rxid=addressing.response_id,
-            )
-        return isotp.Address(
-            isotp.AddressingMode.Extended_11bits,
-            txid=addressing.request_id,
-            rxid=addressing.response_id,
-            target_address=addressing.extended_address,
-            source_address=addressing.extended_address,
-        )
+        return self.ecu(ecu).addressing.tester_address()
 
     def isotp_params(self) -> dict[str, Any]:
         """can-isotp ``params`` matching the car: its padding (0xCC), CAN-FD if it uses it."""

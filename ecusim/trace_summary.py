@@ -201,19 +201,11 @@ def _listeners(
     found: dict[tuple[int, int | None], _Listener] = {}
     for target in (*nodes, FUNCTIONAL):
         a = target.addressing
-        ext = a.extended_address
-        mode = (isotp.AddressingMode.Normal_11bits if ext is None
-                else isotp.AddressingMode.Extended_11bits)  # fmt: skip
-        for rx, tx, tester in ((a.request_id, a.response_id, True),
-                               (a.response_id, a.request_id, False)):  # fmt: skip
-            if (rx, ext) in found:
-                continue
-            if ext is None:
-                address = isotp.Address(mode, rxid=rx, txid=tx)
-            else:
-                address = isotp.Address(mode, rxid=rx, txid=tx, source_address=ext,
-                                        target_address=ext)  # fmt: skip
-            found[(rx, ext)] = _Listener(address, summary, target.name, tester)
+        # Requests are read as the node reads them, answers as the tester does.
+        for address, rx, tester in ((a.physical(), a.request_id, True),
+                                    (a.tester_address(), a.response_id, False)):  # fmt: skip
+            if (rx, a.extended_address) not in found:
+                found[(rx, a.extended_address)] = _Listener(address, summary, target.name, tester)
     return found
 
 

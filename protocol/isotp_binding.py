@@ -77,19 +77,25 @@ class IsoTpAddressing:
         return f"0x{self.request_id:03X} -> 0x{self.response_id:03X}{ext}{func}"
 
     def physical(self) -> isotp.Address:
-        return self._address(self.request_id)
+        """The node's side: receive on the request ID, answer on the response ID."""
+        return self._address(rxid=self.request_id, txid=self.response_id)
 
     def functional(self) -> isotp.Address | None:
-        return None if self.functional_id is None else self._address(self.functional_id)
+        if self.functional_id is None:
+            return None
+        return self._address(rxid=self.functional_id, txid=self.response_id)
 
-    def _address(self, rxid: int) -> isotp.Address:
+    def tester_address(self) -> isotp.Address:
+        """The tester's side of the physical pair: send on the request ID, receive on the
+        response ID (the same address byte under extended addressing)."""
+        return self._address(rxid=self.response_id, txid=self.request_id)
+
+    def _address(self, *, rxid: int, txid: int) -> isotp.Address:
         if self.extended_address is None:
-            return isotp.Address(
-                isotp.AddressingMode.Normal_11bits, txid=self.response_id, rxid=rxid
-            )
+            return isotp.Address(isotp.AddressingMode.Normal_11bits, txid=txid, rxid=rxid)
         return isotp.Address(
             isotp.AddressingMode.Extended_11bits,
-            txid=self.response_id,
+            txid=txid,
             rxid=rxid,
             target_address=self.extended_address,
             source_address=self.extended_address,

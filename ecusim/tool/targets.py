@@ -28,18 +28,7 @@ class Target:
     def isotp_address(self) -> isotp.Address:
         """The tester's side: send on the request ID, listen on the response ID; under
         extended addressing (ISO 15765-2 §10.3.3) the node's sub-address is the first byte."""
-        a = self.addressing
-        if a.extended_address is None:
-            return isotp.Address(
-                isotp.AddressingMode.Normal_11bits, txid=a.request_id, rxid=a.response_id
-            )
-        return isotp.Address(
-            isotp.AddressingMode.Extended_11bits,
-            txid=a.request_id,
-            rxid=a.response_id,
-            target_address=a.extended_address,
-            source_address=a.extended_address,
-        )
+        return self.addressing.tester_address()
 
     def describe(self) -> str:
         return f"{self.name} ({self.addressing.describe()})"
