@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ import can
 
 from ecusim.catalog import SystemType
 from ecusim.keys import Key
-from ecusim.portal.api import make_server
+from ecusim.portal.api import BackgroundServer, ServerStartError
 from ecusim.portal.client import PortalClient, RequestInfo
 from ecusim.portal.demo_data import DemoDealer, add_demo_dealer
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
@@ -50,7 +48,6 @@ TRACE_NAME: Final = "trace.log"
 SUMMARY_NAME: Final = "trace-summary.txt"
 PORTAL_NAME: Final = "portal.db"
 ARTEFACTS: Final = (TRACE_NAME, SUMMARY_NAME, PORTAL_NAME)
-SERVER_START_S: Final = 20.0
 PORTAL_TIMEOUT_S: Final = 30.0
 APPROVAL_WAIT_S: Final = 30.0
 CAR_SEED: Final = 2012
@@ -69,26 +66,6 @@ class DemoResult:
     reset_done: bool
     """False when the car cannot be reset with the tool (SPOC, no immobilizer); when True the
     new keys started the engine and the old ones were refused (else :class:`DemoError`)."""
-
-
-@contextlib.contextmanager
-def _served(portal: Portal) -> Iterator[str]:
-    """The portal's API on 127.0.0.1 and a free port, in a thread, for the block."""
-    server = make_server(portal, "127.0.0.1", 0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="portal-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise DemoError("the portal's HTTP server did not start")
-        time.sleep(0.01)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=SERVER_START_S)
 
 
 @contextlib.contextmanager
@@ -204,7 +181,10 @@ class _Demo:
         names = ", ".join(u.username for u in dealer.users)
         console.info(f"staff: {names} (password {self.password})")
         with contextlib.ExitStack() as stack:
-            url = stack.enter_context(_served(portal))
+            try:
+                url = stack.enter_context(BackgroundServer(portal))
+            except ServerStartError as exc:
+                raise DemoError(str(exc)) from exc
             console.info(f"portal API on {url}/docs")
             car_bus, tool_bus, trace_bus = stack.enter_context(_virtual_buses(3))
             writer = can.Logger(str(self.trace))

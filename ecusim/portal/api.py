@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -66,6 +67,8 @@ __all__ = [
     "DEFAULT_PORT",
     "MAX_AUDIT_LIMIT",
     "TOKEN_LIFETIME",
+    "BackgroundServer",
+    "ServerStartError",
     "SessionStore",
     "create_app",
     "make_server",
@@ -516,3 +519,62 @@ def serve(
 ) -> None:
     """Run the API with uvicorn until interrupted; loopback only unless ``host`` says otherwise."""
     make_server(portal, host, port, **options).run()
+
+
+class ServerStartError(RuntimeError):
+    """The API did not come up (the port is taken, or it did not listen in time)."""
+
+
+class BackgroundServer:
+    """The API served by uvicorn on a thread of this process (demos, tests).
+
+    :meth:`start` returns ``http://host:port`` once it listens (``port=0``: a free port);
+    :meth:`stop` ends it. Both are bounded in time. As a context manager it yields the URL.
+    """
+
+    def __init__(
+        self,
+        portal: Portal,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        start_timeout_s: float = 20.0,
+        stop_timeout_s: float = 10.0,
+        **options: Any,
+    ) -> None:
+        options.setdefault("log_level", "warning")
+        self._server = make_server(portal, host, port, **options)
+        self._thread = threading.Thread(target=self._server.run, name="portal-http", daemon=True)
+        self.start_timeout_s = start_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+
+    def start(self) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._server.should_exit = True
+                raise ServerStartError(
+                    f"the portal's API did not start within {self.start_timeout_s:g} s"
+                )
+            time.sleep(0.01)
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server's thread still runs."""
+        return self._thread.is_alive()
+
+    def stop(self) -> bool:
+        """Ask the server to end and wait for it; whether it ended in time."""
+        self._server.should_exit = True
+        if self.running:
+            self._thread.join(timeout=self.stop_timeout_s)
+        return not self.running
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

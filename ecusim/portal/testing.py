@@ -6,7 +6,6 @@ The pytest plugin's ``portal`` fixture (docs/pytest-plugin.md); usable without p
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -21,7 +20,7 @@ from ecusim.portal.service import Portal, RequestView
 from protocol.passcode import format_code, parse_code
 
 if TYPE_CHECKING:
-    import uvicorn
+    from ecusim.portal.api import BackgroundServer
 
 __all__ = ["PORTAL_PASSWORD", "TOOL_VERSION", "VirtualPortal"]
 
@@ -48,8 +47,7 @@ class VirtualPortal:
         except BaseException:
             self._engine.dispose()
             raise
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
         self._url: str | None = None
         self._lock = threading.Lock()
 
@@ -66,22 +64,15 @@ class VirtualPortal:
             return self._url
 
     def _start_server(self) -> str:
-        from ecusim.portal.api import make_server  # noqa: PLC0415 - FastAPI only when served
+        from ecusim.portal.api import BackgroundServer  # noqa: PLC0415 - FastAPI only when served
 
-        server = make_server(self.service, "127.0.0.1", 0, log_level="warning")
-        thread = threading.Thread(target=server.run, name="portal-uvicorn", daemon=True)
-        self._server, self._thread = server, thread
-        thread.start()
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError(
-                    f"the portal's API did not start within {SERVER_START_TIMEOUT_S} s"
-                )
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        server = BackgroundServer(
+            self.service,
+            start_timeout_s=SERVER_START_TIMEOUT_S,
+            stop_timeout_s=SERVER_STOP_TIMEOUT_S,
+        )
+        self._server = server
+        return server.start()
 
     def approve(self, vin: str) -> RequestView:
         """The dealer's valid approval for ``vin``: the one there is, or a new request by the
@@ -112,15 +103,9 @@ class VirtualPortal:
 
     def close(self) -> None:
         """Stop the API server (bounded) and close the database."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+        server, self._server = self._server, None
         try:
-            if server is not None and thread is not None:
-                server.should_exit = True
-                thread.join(timeout=SERVER_STOP_TIMEOUT_S)
-                if thread.is_alive():
-                    raise RuntimeError(
-                        f"the portal's API still runs after {SERVER_STOP_TIMEOUT_S} s"
-                    )
+            if server is not None and not server.stop():
+                raise RuntimeError(f"the portal's API still runs after {SERVER_STOP_TIMEOUT_S} s")
         finally:
             self._engine.dispose()

@@ -14,7 +14,6 @@ seed) alive with TesterPresent while the Pass-Code is being obtained, as a real 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,7 @@ from acceptance_kit import (
 )
 
 from ecusim.keys import KeyKind
+from ecusim.portal.api import BackgroundServer
 from ecusim.portal.client import PortalClient
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
@@ -65,24 +65,13 @@ def portal(tmp_path: Path) -> Portal:
 def portal_url(portal: Portal) -> Iterator[str]:
     """The API served by uvicorn on 127.0.0.1 and an OS-chosen port, in a thread; stopped at
     teardown (both bounded in time)."""
-    api = pytest.importorskip(
-        "ecusim.portal.api", reason="ecusim.portal.api (the HTTP API) is not there yet"
+    server = BackgroundServer(
+        portal, start_timeout_s=SERVER_START_TIMEOUT_S, stop_timeout_s=SERVER_STOP_TIMEOUT_S
     )
-    server = api.make_server(portal, "127.0.0.1", 0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="portal-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail(f"uvicorn did not start within {SERVER_START_TIMEOUT_S} s")
-        time.sleep(0.01)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    assert host == "127.0.0.1"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=SERVER_STOP_TIMEOUT_S)
-    assert not thread.is_alive(), f"uvicorn still running after {SERVER_STOP_TIMEOUT_S} s"
+    url = server.start()
+    assert url.startswith("http://127.0.0.1:")
+    yield url
+    assert server.stop(), f"uvicorn still running after {SERVER_STOP_TIMEOUT_S} s"
 
 
 @pytest.fixture

@@ -169,9 +169,9 @@ def test_the_portal_serves_its_api_from_first_use(portal: VirtualPortal) -> None
 def test_closing_the_portal_stops_its_api(tmp_path: Path) -> None:
     desk = VirtualPortal(tmp_path / "portal.db")
     url = desk.url
-    thread = desk._thread
+    server = desk._server
     desk.close()
-    assert thread is not None and not thread.is_alive()
+    assert server is not None and not server.running
     with PortalClient(url, timeout_s=1.0) as client, pytest.raises(Exception):  # noqa: B017
         client.health()
 

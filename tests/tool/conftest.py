@@ -4,8 +4,6 @@ portal with the demo dealer served by uvicorn on 127.0.0.1, and the tool's CLI i
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
@@ -15,7 +13,7 @@ import pytest
 from tool_kit import PASSWORD, ServedPortal
 
 from ecusim.portal import passwords
-from ecusim.portal.api import make_server
+from ecusim.portal.api import BackgroundServer
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.service import Portal
 from ecusim.vehicle import Vehicle
@@ -39,17 +37,8 @@ def channel(request: pytest.FixtureRequest) -> str:
 def portal(tmp_path: Path) -> Iterator[ServedPortal]:
     service = Portal.open(f"sqlite:///{tmp_path / 'portal.db'}")
     dealer = add_demo_dealer(service, PASSWORD)
-    server = make_server(service, "127.0.0.1", 0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="portal", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_TIMEOUT_S
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield ServedPortal(service, dealer, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=SERVER_TIMEOUT_S)
+    with BackgroundServer(service) as url:
+        yield ServedPortal(service, dealer, url)
 
 
 @pytest.fixture
