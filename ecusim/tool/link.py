@@ -28,6 +28,19 @@ from udsoncan.exceptions import (
 )
 from udsoncan.typing import ClientConfig
 
+from ecusim.tool.contract import (
+    DID_CAPABILITIES,
+    DID_IMMOBILIZER_STATE,
+    DID_MASTER_KEYS,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_INDICATOR,
+    DID_SECURITY_STATUS,
+    DID_SMART_KEYS,
+    DID_SUB_KEYS,
+    DID_SYSTEM_NAME,
+    DID_VIN,
+    DID_WAITING_PERIOD,
+)
 from ecusim.tool.errors import CarRefusedError, ToolError
 from ecusim.tool.nrc_text import explain
 from ecusim.tool.targets import Target
@@ -47,9 +60,6 @@ KEEP_ALIVE_PERIOD_S: Final = 1.0
 """TesterPresent period: well inside S3server (5 s)."""
 PAD_BYTE: Final = 0xCC
 """diagnostics.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
-
-DID_VIN: Final = 0xF190
-DID_SYSTEM_NAME: Final = 0xF197
 
 
 class _Raw(udsoncan.DidCodec):
@@ -73,15 +83,15 @@ class _Raw(udsoncan.DidCodec):
 DID_LENGTHS: Final[dict[int, int | None]] = {
     DID_VIN: 17,
     DID_SYSTEM_NAME: None,
-    0x0101: 1,  # immobilizer state
-    0x0106: 1,  # master keys
-    0x0107: 1,  # sub keys
-    0x0108: 2,  # security indicator: mode, code
-    0x0109: 1,  # registration mode
-    0x010A: 2,  # capabilities: system type, reset supported
-    0x010B: 2,  # waiting period remaining, s
-    0x010C: 3,  # failed attempts, delay remaining s (2 bytes)
-    0x010D: 1,  # smart keys
+    DID_IMMOBILIZER_STATE: 1,
+    DID_MASTER_KEYS: 1,
+    DID_SUB_KEYS: 1,
+    DID_SECURITY_INDICATOR: 2,  # mode, code
+    DID_REGISTRATION_MODE: 1,
+    DID_CAPABILITIES: 2,  # system type, reset supported
+    DID_WAITING_PERIOD: 2,  # seconds remaining
+    DID_SECURITY_STATUS: 3,  # failed attempts, delay remaining s (2 bytes)
+    DID_SMART_KEYS: 1,
 }
 """The contract's DIDs (diagnostics.md §4) the tool reads, with their lengths."""
 
@@ -204,6 +214,10 @@ class DiagnosticLink:
         if not value:
             raise ToolError(f"{what}: DID 0x{did:04X} of the {target.name} carried no data")
         return value
+
+    def read_byte(self, target: Target, did: int, *, context: str = "") -> int:
+        """A one-byte DID's value (a count, a mode)."""
+        return self.read(target, did, f"reading DID 0x{did:04X}", context=context)[0]
 
     def probe(self, target: Target, did: int) -> bytes | None:
         """``did`` of ``target`` if the node answers positively within a short time, else

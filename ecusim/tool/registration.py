@@ -23,27 +23,26 @@ from udsoncan.client import Client
 
 from ecusim.catalog import SystemType
 from ecusim.tool.console import Console
+from ecusim.tool.contract import (
+    DID_MASTER_KEYS,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_INDICATOR,
+    DID_SMART_KEYS,
+    DID_SUB_KEYS,
+    EXTENDED_SESSION,
+    INDICATOR_FLASHING_CODE,
+    LEVEL_DIAGNOSTIC,
+    MODE_AUTOMATIC,
+    MODE_OPEN,
+    RID_END_AUTOMATIC_REGISTRATION,
+    RID_SMART_KEY_REGISTRATION,
+)
 from ecusim.tool.errors import ToolError
 from ecusim.tool.identify import CarIdentity
 from ecusim.tool.link import DiagnosticLink, routine_record
 from ecusim.tool.targets import Target
 from protocol.passcode import diagnostic_key
 
-EXTENDED_SESSION: Final = 0x03
-LEVEL_DIAGNOSTIC: Final = 0x01
-RID_END_AUTOMATIC_REGISTRATION: Final = 0x0203
-RID_SMART_KEY_REGISTRATION: Final = 0x0206
-DID_MASTER_KEYS: Final = 0x0106
-DID_SUB_KEYS: Final = 0x0107
-DID_SECURITY_INDICATOR: Final = 0x0108
-DID_REGISTRATION_MODE: Final = 0x0109
-DID_SMART_KEYS: Final = 0x010D
-MODE_NORMAL: Final = 0
-MODE_AUTOMATIC: Final = 1
-MODE_WAITING: Final = 3
-MODE_OPEN: Final = 4
-STATUS_DONE: Final = 0
-STATUS_RUNNING: Final = 1
 POLL_S: Final = 0.2
 """Real seconds between two reads while waiting (each read also keeps the session)."""
 KEY_WAIT_S: Final = 30.0
@@ -137,7 +136,7 @@ class KeyRegistration:
     # -- shared ---------------------------------------------------------------------------------
 
     def _byte(self, target: Target, did: int) -> int:
-        return self.link.read(target, did, f"reading DID 0x{did:04X}", context="registration")[0]
+        return self.link.read_byte(target, did, context="registration")
 
     def _unlock(self, target: Target) -> None:
         """Extended session and security level 0x01 (the lab diagnostic algorithm, §5)."""
@@ -170,7 +169,7 @@ class KeyRegistration:
             if count > before:
                 return count
             indicator = self._indicator(target)
-            flashing = indicator[0] == 3 and indicator[1] in FAILURE_CODES
+            flashing = indicator[0] == INDICATOR_FLASHING_CODE and indicator[1] in FAILURE_CODES
             if flashing and indicator != shown_before:
                 raise ToolError(f"the key was not registered: {FAILURE_CODES[indicator[1]]}")
             if time.monotonic() > deadline:

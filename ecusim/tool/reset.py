@@ -17,6 +17,21 @@ from udsoncan.client import Client
 
 from ecusim.catalog import SystemType
 from ecusim.tool.console import Console
+from ecusim.tool.contract import (
+    DEFAULT_SESSION,
+    DID_MASTER_KEYS,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_INDICATOR,
+    DID_SECURITY_STATUS,
+    DID_SMART_KEYS,
+    DID_SUB_KEYS,
+    DID_WAITING_PERIOD,
+    EXTENDED_SESSION,
+    INDICATOR_FLASHING_CODE,
+    LEVEL_RESET,
+    RID_RESET,
+    STATUS_DONE,
+)
 from ecusim.tool.errors import CancelledError, CarRefusedError, ToolError
 from ecusim.tool.identify import CarIdentity
 from ecusim.tool.link import DiagnosticLink, routine_record
@@ -25,19 +40,6 @@ from ecusim.tool.targets import Target
 from protocol.constants import Nrc
 from protocol.passcode import PASS_CODE_LENGTH, SEED_NUMBER_LENGTH, format_code
 
-EXTENDED_SESSION: Final = 0x03
-DEFAULT_SESSION: Final = 0x01
-LEVEL_RESET: Final = 0x11
-"""requestSeed of the "immobilizer reset" level; its sendKey is 0x12."""
-RID_RESET: Final = 0x0201
-DID_MASTER_KEYS: Final = 0x0106
-DID_SUB_KEYS: Final = 0x0107
-DID_SECURITY_INDICATOR: Final = 0x0108
-DID_REGISTRATION_MODE: Final = 0x0109
-DID_WAITING_PERIOD: Final = 0x010B
-DID_SECURITY_STATUS: Final = 0x010C
-DID_SMART_KEYS: Final = 0x010D
-STATUS_DONE: Final = 0
 DELAY_POLL_S: Final = 0.25
 
 
@@ -166,10 +168,12 @@ class ResetUtility:
             raise ToolError(f"the reset did not complete (routine status {record.hex() or '-'})")
         smart = self.identity.system_type is SystemType.SMART_KEY
         if smart:
-            keys = self._byte(target, DID_SMART_KEYS)
+            keys = self.link.read_byte(target, DID_SMART_KEYS)
         else:
-            keys = self._byte(target, DID_MASTER_KEYS) + self._byte(target, DID_SUB_KEYS)
-        mode = self._byte(target, DID_REGISTRATION_MODE)
+            keys = self.link.read_byte(target, DID_MASTER_KEYS) + self.link.read_byte(
+                target, DID_SUB_KEYS
+            )
+        mode = self.link.read_byte(target, DID_REGISTRATION_MODE)
         waiting = int.from_bytes(
             self.link.read(target, DID_WAITING_PERIOD, "reading the waiting period"), "big"
         )
@@ -182,12 +186,9 @@ class ResetUtility:
             self.console.info(
                 f"Smart Key Code Registration opens after the waiting period ({waiting} s)"
             )
-        elif indicator[0] == 3 and indicator[1]:
+        elif indicator[0] == INDICATOR_FLASHING_CODE and indicator[1]:
             self.console.info(
                 f"the security indicator flashes code {indicator[1]}: the immobilizer is ready "
                 "for new keys (automatic registration)"
             )
         return ResetOutcome(seed, code, keys, mode, waiting, indicator)
-
-    def _byte(self, target: Target, did: int) -> int:
-        return self.link.read(target, did, f"reading DID 0x{did:04X}")[0]
