@@ -16,6 +16,7 @@ from ecusim.portal import passwords
 from ecusim.portal.api import BackgroundServer
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.service import Portal
+from ecusim.tool.link import DiagnosticLink
 from ecusim.vehicle import Vehicle
 
 SERVER_TIMEOUT_S: Final = 20.0
@@ -58,3 +59,12 @@ def running_car(channel: str) -> Iterator[Callable[..., Vehicle]]:
     for car, bus in started:
         car.stop()
         bus.shutdown()
+
+
+@pytest.fixture
+def link(channel: str) -> Iterator[DiagnosticLink]:
+    """The tool's diagnostic link on the test's channel."""
+    bus = can.Bus(interface="virtual", channel=channel)
+    with DiagnosticLink(bus) as the_link:
+        yield the_link
+    bus.shutdown()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from tool_kit import PASSWORD, ServedPortal
+from tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
 from ecusim.cli.main import main
 from ecusim.cli.tool_command import EXIT_CANCELLED, EXIT_PENDING
@@ -34,6 +34,13 @@ def reset_args(channel: str, portal: ServedPortal, *extra: str) -> list[str]:
 
 
 NEW_REQUEST = ("--repair-order", "RO-1", "--customer", "Smith", "--confirm-identification")
+
+
+def request_approved(channel: str, portal: ServedPortal, *extra: str) -> None:
+    """The first reset attempt sends the request (exit 3: approval pending); a manager
+    approves it in the portal."""
+    assert main(reset_args(channel, portal, *NEW_REQUEST, *extra)) == EXIT_PENDING
+    portal.approve_all()
 
 
 @pytest.fixture(autouse=True)
@@ -130,10 +137,8 @@ def test_declining_the_confirmation_erases_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     car = running_car(*TRANSPONDER, time_scale=20.0)
-    car.present_key(car.factory_keys[0])
-    car.set_ignition("on")
-    assert main(reset_args(channel, portal, *NEW_REQUEST)) == EXIT_PENDING
-    portal.approve_all()
+    ready_for_reset(car)
+    request_approved(channel, portal)
     capsys.readouterr()
     assert main(reset_args(channel, portal)) == EXIT_CANCELLED  # no --yes, no terminal
     assert "reset cancelled: no key was erased" in capsys.readouterr().err
@@ -147,8 +152,7 @@ def test_ignition_off_is_explained(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     running_car(*TRANSPONDER, time_scale=20.0)
-    assert main(reset_args(channel, portal, *NEW_REQUEST)) == EXIT_PENDING
-    portal.approve_all()
+    request_approved(channel, portal)
     capsys.readouterr()
     assert main(reset_args(channel, portal, "--yes")) == 1
     err = capsys.readouterr().err
@@ -210,8 +214,7 @@ def test_smart_key_registration_with_lab_keys(
 ) -> None:
     car = running_car(*SMART, time_scale=500.0)  # the 960 s waiting period in about 2 s
     car.set_ignition("on")
-    assert main(reset_args(channel, portal, *NEW_REQUEST, "--approval-wait", "0")) == 3
-    portal.approve_all()
+    request_approved(channel, portal, "--approval-wait", "0")
     assert main(reset_args(channel, portal, "--yes", "--system", "smart")) == 0
     assert car.certification is not None and car.certification.key_count == 0
     capsys.readouterr()
@@ -262,8 +265,7 @@ def test_smart_registration_with_the_ignition_off_is_explained(
 ) -> None:
     car = running_car(*SMART, time_scale=500.0)
     car.set_ignition("on")
-    assert main(reset_args(channel, portal, *NEW_REQUEST)) == EXIT_PENDING
-    portal.approve_all()
+    request_approved(channel, portal)
     assert main(reset_args(channel, portal, "--yes")) == 0
     car.set_ignition("off")
     capsys.readouterr()

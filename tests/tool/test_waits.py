@@ -9,9 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import can
 import pytest
-from tool_kit import PASSWORD, ServedPortal
+from tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
 from ecusim.portal.client import PortalClient, RequestInfo
 from ecusim.portal.rules import IdentificationConfirmations
@@ -26,14 +25,6 @@ from ecusim.vehicle import Vehicle
 
 S3_S = 5.0
 """S3server of the contract, real time whatever the car's time scale."""
-
-
-@pytest.fixture
-def link(channel: str) -> Iterator[DiagnosticLink]:
-    bus = can.Bus(interface="virtual", channel=channel)
-    with DiagnosticLink(bus) as the_link:
-        yield the_link
-    bus.shutdown()
 
 
 @pytest.fixture
@@ -58,9 +49,7 @@ def test_an_approval_after_s3_still_unlocks_the_same_seed(
     portal: ServedPortal,
     technician: PortalClient,
 ) -> None:
-    car = running_car("LS430", 2004, time_scale=20.0)
-    car.present_key(car.factory_keys[0])
-    car.set_ignition("on")
+    ready_for_reset(running_car("LS430", 2004, time_scale=20.0))
     out = io.StringIO()
     console = TextConsole(out, assume_yes=True)
 
@@ -80,9 +69,7 @@ def test_a_car_that_stops_answering_ends_the_wait_before_a_pass_code(
     portal: ServedPortal,
     technician: PortalClient,
 ) -> None:
-    car = running_car("LS430", 2004, time_scale=20.0)
-    car.present_key(car.factory_keys[0])
-    car.set_ignition("on")
+    car = ready_for_reset(running_car("LS430", 2004, time_scale=20.0))
     console = TextConsole(io.StringIO(), assume_yes=True)
     identity = identify(link, console)
     steps = _steps(technician, 30.0, lambda _request: threading.Timer(0.5, car.stop).start())

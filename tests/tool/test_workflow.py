@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import can
 import pytest
+from tool_kit import ready_for_reset
 
 from ecusim.keys import KeyKind
 from ecusim.tool.console import Console, TextConsole
@@ -38,19 +38,8 @@ class WrongThenRight:
         return right
 
 
-@pytest.fixture
-def link(channel: str) -> Iterator[DiagnosticLink]:
-    bus = can.Bus(interface="virtual", channel=channel)
-    with DiagnosticLink(bus) as the_link:
-        yield the_link
-    bus.shutdown()
-
-
 def _ready(running_car: Callable[..., Vehicle], **options: object) -> Vehicle:
-    car = running_car("LS430", 2004, **options)
-    car.present_key(car.factory_keys[0])
-    car.set_ignition("on")
-    return car
+    return ready_for_reset(running_car("LS430", 2004, **options))
 
 
 def test_a_wrong_pass_code_is_explained(

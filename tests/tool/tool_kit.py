@@ -8,6 +8,7 @@ from typing import Final
 from ecusim.portal.demo_data import DemoDealer
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.service import Portal
+from ecusim.vehicle import Vehicle
 
 PASSWORD: Final = "tool test password"
 
@@ -26,3 +27,10 @@ class ServedPortal:
             self.service.approve(manager, request.number, ApprovalConfirmations.all_confirmed())
             numbers.append(request.number)
         return numbers
+
+
+def ready_for_reset(car: Vehicle) -> Vehicle:
+    """The bulletin's conditions: a (factory) key in, ignition ON, vehicle stopped."""
+    car.present_key(car.factory_keys[0])
+    car.set_ignition("on")
+    return car
