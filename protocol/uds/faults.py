@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from protocol.constants import (
     NEGATIVE_RESPONSE_SID,
@@ -161,6 +161,16 @@ class ExtraPending:
 FaultAction = Delay | Drop | ForceNrc | ExtraPending
 
 
+class RuleMatch(TypedDict, total=False):
+    """The filters every :class:`FaultPlan` shortcut takes (see :class:`FaultRule`)."""
+
+    sid: int | None
+    sub_function: int | None
+    data: bytes | None
+    ecu: str | None
+    times: int | None
+
+
 @dataclass(frozen=True, eq=False)
 class FaultRule:
     """Which requests a fault applies to, and how often.
@@ -246,58 +256,27 @@ class FaultPlan:
             self._uses_left[id(rule)] = rule.times
         return rule
 
-    def delay(
-        self,
-        seconds: float,
-        *,
-        sid: int | None = None,
-        sub_function: int | None = None,
-        data: bytes | None = None,
-        ecu: str | None = None,
-        times: int | None = None,
-    ) -> FaultRule:
+    def delay(self, seconds: float, **match: Unpack[RuleMatch]) -> FaultRule:
         """Matching responses go out ``seconds`` of real time late (:class:`Delay`)."""
-        return self.add(FaultRule(Delay(seconds), sid, sub_function, data, ecu, times))
+        return self.add(FaultRule(Delay(seconds), **match))
 
-    def drop(
-        self,
-        *,
-        sid: int | None = None,
-        sub_function: int | None = None,
-        data: bytes | None = None,
-        ecu: str | None = None,
-        times: int | None = None,
-    ) -> FaultRule:
+    def drop(self, **match: Unpack[RuleMatch]) -> FaultRule:
         """Matching requests are processed but not answered (:class:`Drop`)."""
-        return self.add(FaultRule(Drop(), sid, sub_function, data, ecu, times))
+        return self.add(FaultRule(Drop(), **match))
 
-    def force_nrc(
-        self,
-        nrc: int,
-        *,
-        sid: int | None = None,
-        sub_function: int | None = None,
-        data: bytes | None = None,
-        ecu: str | None = None,
-        times: int | None = None,
-    ) -> FaultRule:
+    def force_nrc(self, nrc: int, **match: Unpack[RuleMatch]) -> FaultRule:
         """Matching requests are answered ``7F <sid> <nrc>``, unprocessed (:class:`ForceNrc`)."""
-        return self.add(FaultRule(ForceNrc(nrc), sid, sub_function, data, ecu, times))
+        return self.add(FaultRule(ForceNrc(nrc), **match))
 
     def extra_pending(
         self,
         count: int,
         *,
         interval_s: float = DEFAULT_PENDING_INTERVAL_S,
-        sid: int | None = None,
-        sub_function: int | None = None,
-        data: bytes | None = None,
-        ecu: str | None = None,
-        times: int | None = None,
+        **match: Unpack[RuleMatch],
     ) -> FaultRule:
         """``count`` extra 0x78 before the server's answer (:class:`ExtraPending`)."""
-        action = ExtraPending(count, interval_s)
-        return self.add(FaultRule(action, sid, sub_function, data, ecu, times))
+        return self.add(FaultRule(ExtraPending(count, interval_s), **match))
 
     def remove(self, rule: FaultRule) -> bool:
         """Withdraw ``rule``; ``False`` if it was not in force (spent, cleared or never added)."""
