@@ -80,6 +80,9 @@ class _Raw(udsoncan.DidCodec):
         return self._length
 
 
+_TIMEOUT_KEYS: Final = ("p2_timeout", "request_timeout")
+"""What a call with its own ``timeout_s`` changes, and puts back after."""
+
 DID_LENGTHS: Final[dict[int, int | None]] = {
     DID_VIN: 17,
     DID_SYSTEM_NAME: None,
@@ -178,9 +181,10 @@ class DiagnosticLink:
         answer a :class:`ToolError`."""
         with self._lock:
             client = self.client(target)
+            usual = {key: client.config.get(key) for key in _TIMEOUT_KEYS}
             if timeout_s is not None:
-                client.set_config("p2_timeout", timeout_s)
-                client.set_config("request_timeout", timeout_s)
+                for key in _TIMEOUT_KEYS:
+                    client.set_config(key, timeout_s)
             try:
                 return request(client)
             except NegativeResponseException as exc:
@@ -199,9 +203,8 @@ class DiagnosticLink:
                 raise ToolError(f"{what}: CAN bus error: {exc}") from exc
             finally:
                 if timeout_s is not None:
-                    fresh = client_config(self.request_timeout_s)
-                    client.set_config("p2_timeout", fresh["p2_timeout"])
-                    client.set_config("request_timeout", fresh["request_timeout"])
+                    for key, value in usual.items():
+                        client.set_config(key, value)
 
     def read(self, target: Target, did: int, what: str, **options: Any) -> bytes:
         """One DID's raw value (ReadDataByIdentifier 0x22)."""
