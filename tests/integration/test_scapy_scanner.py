@@ -43,6 +43,12 @@ scan_isotp: Any = isotp_scan
 SCAN_BUDGET_S = 30
 """scapy's scan(timeout=...): the executor stops starting test cases after this."""
 
+ANSWER_TIMEOUT_S = 1.0
+"""How long each enumerator waits for one answer. The engine answers every request here within
+milliseconds, so this bounds only a missing answer and never lengthens a passing scan (about 4 s
+either way). 0.2 s was once exceeded in CI on the loaded 2-core machine: scapy's soft ISO-TP
+socket polls from its own scheduler thread, which can be starved for that long."""
+
 ENGINE_SERVICES = {0x10, 0x11, 0x22, 0x27, 0x2E, 0x3E}
 """Services the engine implements (diagnostics.md §2-§4: no routines, no DTCs)."""
 
@@ -79,15 +85,15 @@ def test_uds_scanner_finds_sessions_services_and_seeds(
         software_reset_handler=uds_software_reset,
         test_cases=[UDS_ServiceEnumerator, UDS_DSCEnumerator, UDS_TPEnumerator, UDS_SAEnumerator],
         unittest=True,  # no TesterPresent sender thread, no 11 s waits after 0x37
-        UDS_ServiceEnumerator_kwargs={"timeout": 0.2},
+        UDS_ServiceEnumerator_kwargs={"timeout": ANSWER_TIMEOUT_S},
         UDS_DSCEnumerator_kwargs={
             "scan_range": [0x01, 0x02, 0x03, 0x04],
             "overwrite_timeout": False,
-            "timeout": 0.3,
+            "timeout": ANSWER_TIMEOUT_S,
             "delay_state_change": 0,
         },
-        UDS_TPEnumerator_kwargs={"timeout": 0.3},
-        UDS_SAEnumerator_kwargs={"scan_range": [0x01, 0x03, 0x11], "timeout": 0.3},
+        UDS_TPEnumerator_kwargs={"timeout": ANSWER_TIMEOUT_S},
+        UDS_SAEnumerator_kwargs={"scan_range": [0x01, 0x03, 0x11], "timeout": ANSWER_TIMEOUT_S},
     )
 
     started = time.monotonic()
