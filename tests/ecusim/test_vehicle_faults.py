@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -29,8 +30,16 @@ VIN = "JTHBL5EF0C5000001"
 IMMOBILIZER_REQUEST_ID = 0x750
 IMMOBILIZER_RESPONSE_ID = 0x758
 SUB_ADDRESS = 0x57
-CLIENT_TIMEOUT_S = 0.3
-"""udsoncan's timeouts where a test expects one: short, the car answers in milliseconds."""
+CLIENT_TIMEOUT_S = 5.0
+"""udsoncan's timeouts for an answer that must come. The car answers within milliseconds, so
+this bounds only a missing answer and never lengthens a passing test. It was once 0.3 s for every
+request, which the loaded 2-core CI machine can exceed when it starves the car's threads."""
+SHORT_TIMEOUT_S = 0.3
+"""udsoncan's timeouts where a test expects one (:meth:`Bench.expecting_a_timeout`)."""
+LATE_DELAY_S = 1.0
+"""A delay that must outlast SHORT_TIMEOUT_S: the 0.7 s margin covers a starved client thread
+that wakes late and would otherwise find the delayed answer already there."""
+TIMEOUT_KEYS = ("request_timeout", "p2_timeout", "p2_star_timeout")
 RECORD_TIMEOUT_S = 5.0
 DID_ACTIVE_SESSION = 0xF186
 DID_VIN = 0xF190
@@ -70,6 +79,17 @@ class Bench:
     def active_session(self) -> int:
         return int(self.client.read_data_by_identifier_first(DID_ACTIVE_SESSION))
 
+    @contextmanager
+    def expecting_a_timeout(self) -> Iterator[None]:
+        """udsoncan's timeouts cut to SHORT_TIMEOUT_S for a request that must time out."""
+        for key in TIMEOUT_KEYS:
+            self.client.set_config(key, SHORT_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            for key in TIMEOUT_KEYS:
+                self.client.set_config(key, CLIENT_TIMEOUT_S)
+
 
 @pytest.fixture
 def bench(request: pytest.FixtureRequest) -> Iterator[Bench]:
@@ -95,9 +115,7 @@ def bench(request: pytest.FixtureRequest) -> Iterator[Bench]:
     config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
     config.update(
         data_identifiers={DID_VIN: udsoncan.AsciiCodec(17), DID_ACTIVE_SESSION: ByteCodec()},
-        request_timeout=CLIENT_TIMEOUT_S,
-        p2_timeout=CLIENT_TIMEOUT_S,
-        p2_star_timeout=CLIENT_TIMEOUT_S,
+        **dict.fromkeys(TIMEOUT_KEYS, CLIENT_TIMEOUT_S),
         use_server_timing=False,
     )
     client = Client(PythonIsoTpV2Connection(stack), config=cast(ClientConfig, config))
@@ -115,24 +133,24 @@ def bench(request: pytest.FixtureRequest) -> Iterator[Bench]:
 
 
 def test_a_delay_beyond_the_client_timeout_times_out(bench: Bench) -> None:
-    bench.car.faults.delay(2 * CLIENT_TIMEOUT_S, sid=0x22, times=1)
-    with pytest.raises(TimeoutException):
+    bench.car.faults.delay(LATE_DELAY_S, sid=0x22, times=1)
+    with bench.expecting_a_timeout(), pytest.raises(TimeoutException):
         bench.client.read_data_by_identifier_first(DID_VIN)
     # The late answer comes all the same; it is in the record with its fault.
     late = bench.client.conn.wait_frame(timeout=RECORD_TIMEOUT_S, exception=True)
     assert late == bytes([0x62, 0xF1, 0x90]) + VIN.encode("ascii")
-    assert bench.answered(0x22).fault == f"delay {2 * CLIENT_TIMEOUT_S:g} s"
+    assert bench.answered(0x22).fault == f"delay {LATE_DELAY_S:g} s"
 
 
 def test_a_delay_below_the_client_timeout_succeeds(bench: Bench) -> None:
-    bench.car.faults.delay(CLIENT_TIMEOUT_S / 3, sid=0x22)
+    bench.car.faults.delay(SHORT_TIMEOUT_S / 3, sid=0x22)
     assert bench.client.read_data_by_identifier_first(DID_VIN) == VIN
-    assert bench.answered(0x22).fault == f"delay {CLIENT_TIMEOUT_S / 3:g} s"
+    assert bench.answered(0x22).fault == f"delay {SHORT_TIMEOUT_S / 3:g} s"
 
 
 def test_a_dropped_response_times_out_but_the_car_acted(bench: Bench) -> None:
     bench.car.faults.drop(sid=0x10, ecu="immobilizer", times=1)
-    with pytest.raises(TimeoutException):
+    with bench.expecting_a_timeout(), pytest.raises(TimeoutException):
         bench.client.change_session(0x03)
     assert bench.active_session() == 0x03  # extended: the request was processed
     record = bench.car.requests.for_ecu("immobilizer")[0]
@@ -156,7 +174,7 @@ def test_a_rule_for_another_ecu_does_not_touch_this_one(bench: Bench) -> None:
 
 def test_three_extra_0x78_then_udsoncan_gets_the_positive_response(bench: Bench) -> None:
     bench.car.faults.extra_pending(3, sid=0x22, interval_s=0.02, times=1)
-    bench.client.set_config("p2_star_timeout", 2.0)  # udsoncan waits P2* after each 0x78
+    # udsoncan waits P2* (CLIENT_TIMEOUT_S) after each 0x78.
     assert bench.client.read_data_by_identifier_first(DID_VIN) == VIN
     record = bench.answered(0x22)
     pending = bytes([0x7F, 0x22, 0x78])  # negative response, RDBI, responsePending
