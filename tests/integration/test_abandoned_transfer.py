@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 
 import isotp
@@ -64,7 +63,11 @@ FLOW_CONTROL_CONTINUE = bytes(
 
 class _IsoTpErrorWatcher(logging.Handler):
     """Sets an event when the binding logs a can-isotp error of the watched type (the binding
-    logs every can-isotp error it is told about through its ``error_handler``)."""
+    logs every can-isotp error it is told about through its ``error_handler``).
+
+    ``seen_at``: the log record's own wall-clock time (``time.time()`` in the node's thread), to
+    compare with the Flow Control's bus timestamp: both are taken by the node, so a test thread
+    scheduled late on a loaded machine does not shorten or lengthen the measured N_Cr."""
 
     def __init__(self, error_type: type[Exception]) -> None:
         super().__init__(level=logging.DEBUG)
@@ -75,7 +78,7 @@ class _IsoTpErrorWatcher(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
         if any(isinstance(arg, self.error_type) for arg in args) and not self.seen.is_set():
-            self.seen_at = time.monotonic()
+            self.seen_at = record.created
             self.seen.set()
 
 
@@ -99,12 +102,13 @@ def fast_engine(bench: Bench) -> EngineEcu:
 
 
 def _abandon_a_transfer(tester: ScanTool) -> float:
-    """Send the bare First Frame, check the Flow Control, return when it came."""
+    """Send the bare First Frame, check the Flow Control, return when the node sent it (the
+    virtual bus stamps each frame with ``time.time()`` as it is sent)."""
     tester.send(REQUEST_ID, ABANDONED_FIRST_FRAME)
     frame = tester.next_frame(RESPONSE_ID)
     assert frame is not None, "no Flow Control for the First Frame"
     assert bytes(frame.data) == FLOW_CONTROL_CONTINUE
-    return time.monotonic()
+    return float(frame.timestamp)
 
 
 def test_node_serves_after_the_n_cr_timeout(
