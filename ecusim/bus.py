@@ -27,8 +27,59 @@ logger = logging.getLogger(__name__)
 NOTIFIER_TIMEOUT_S = 0.1
 """How long the Notifier blocks on a read before checking for a stop (python-can: 1 s)."""
 
+RECEIVE_RETRY_S = NOTIFIER_TIMEOUT_S
+"""After a failed read, how long the Notifier waits before reading again (a dead bus, e.g. a
+python-can-remote hub that stopped, fails every read at once)."""
+
+RECEIVE_ERRORS_FOR_LOST = 3
+"""Failed reads in a row, with no frame between, after which the bus counts as lost."""
+
 FrameListener = Callable[[can.Message], None]
 """Receives a frame; must be quick and must not raise."""
+
+
+class ReceiveWatch(can.Listener):
+    """A Notifier's error handler: reception survives a failed read, and a bus that keeps failing
+    is declared lost.
+
+    Without a handler, python-can's Notifier thread dies with a traceback on the first exception
+    from ``bus.recv`` and the process goes deaf without knowing. This listener logs the first
+    error of a run, retries every :data:`RECEIVE_RETRY_S`, and after
+    :data:`RECEIVE_ERRORS_FOR_LOST` errors in a row sets :attr:`lost`, keeps the error in
+    :attr:`error` and calls ``on_lost`` once, so the owner can stop and say why.
+    """
+
+    def __init__(self, on_lost: Callable[[Exception], None] | None = None) -> None:
+        self.lost = threading.Event()
+        self.error: Exception | None = None
+        self._on_lost = on_lost
+        self._errors_in_a_row = 0
+
+    def on_message_received(self, msg: can.Message) -> None:
+        self._errors_in_a_row = 0
+
+    def on_error(self, exc: Exception) -> None:
+        self._errors_in_a_row += 1
+        if self._errors_in_a_row == 1:
+            logger.warning("reading from the CAN bus failed: %r", exc)
+        if self._errors_in_a_row >= RECEIVE_ERRORS_FOR_LOST and not self.lost.is_set():
+            self.error = exc
+            self.lost.set()
+            logger.error("the CAN bus is lost: %d reads in a row failed", self._errors_in_a_row)
+            if self._on_lost is not None:
+                self._on_lost(exc)
+        time.sleep(RECEIVE_RETRY_S)  # in the Notifier's thread: no hot loop on a dead bus
+
+
+def close_bus(bus: can.BusABC) -> None:
+    """Shut ``bus`` down; a failure (e.g. the python-can-remote hub is gone) is logged, not raised,
+    and the bus is still marked shut so that its finaliser does not try again."""
+    try:
+        bus.shutdown()
+    except Exception as exc:  # closing a broken connection may raise anything
+        logger.warning("closing the CAN bus failed: %r", exc)
+        with contextlib.suppress(Exception):
+            can.BusABC.shutdown(bus)  # the base class only marks it shut and stops periodic tasks
 
 
 class TappedBus(can.BusABC):
@@ -82,12 +133,23 @@ class TappedBus(can.BusABC):
 
 
 class BusConnection:
-    """Owns a Notifier over ``bus`` and the transmit tap; closes the bus too if ``owns_bus``."""
+    """Owns a Notifier over ``bus`` and the transmit tap; closes the bus too if ``owns_bus``.
 
-    def __init__(self, bus: can.BusABC, *, owns_bus: bool = True) -> None:
+    ``on_lost`` is called (from the Notifier's thread) if the bus stops delivering: see
+    :class:`ReceiveWatch`, available as :attr:`receive_watch`.
+    """
+
+    def __init__(
+        self,
+        bus: can.BusABC,
+        *,
+        owns_bus: bool = True,
+        on_lost: Callable[[Exception], None] | None = None,
+    ) -> None:
         self.bus = bus
         self.owns_bus = owns_bus
-        self.notifier = can.Notifier(bus, [], timeout=NOTIFIER_TIMEOUT_S)
+        self.receive_watch = ReceiveWatch(on_lost)
+        self.notifier = can.Notifier(bus, [self.receive_watch], timeout=NOTIFIER_TIMEOUT_S)
         self.tx_bus = TappedBus(bus)
         self._subscriptions: list[FrameListener] = []
 
@@ -125,4 +187,4 @@ class BusConnection:
         self.notifier.stop()
         self.tx_bus.shutdown()
         if self.owns_bus:
-            self.bus.shutdown()
+            close_bus(self.bus)

@@ -17,6 +17,7 @@ import can
 from can.cli import add_bus_arguments
 
 from dbc import body
+from ecusim.bus import close_bus
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
 from ecusim.keyless import KeylessCommand, RemoteButton
@@ -93,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
         _drain(bus)  # what the car sent before the command is not its answer
         try:
             bus.send(command)
-        except can.CanError as exc:
-            raise CliError(f"cannot send LAB_REMOTE_CMD: {exc}") from exc
+        except Exception as exc:  # python-can backends raise their own types (e.g. a closed hub)
+            raise CliError(f"cannot send LAB_REMOTE_CMD: {exc!r}") from exc
         if args.wait is None:
             print(f"sent: remote {code:08X} {button.name.lower()}")
             return 0
         answer = _await_answer(bus, args.wait)
     finally:
-        bus.shutdown()
+        close_bus(bus)
     if answer is None or answer["LastCommand"] != _EXPECTED[button]:
         raise CliError(
             f"no KEYLESS_ENTRY answer to remote {code:08X} {button.name.lower()} within "
@@ -113,9 +114,17 @@ def run(args: argparse.Namespace) -> int:
     return 0 if accepted else 1
 
 
+def _recv(bus: can.BusABC, timeout: float) -> can.Message | None:
+    """``bus.recv``; a failing bus (any backend's exception) is a one-line error."""
+    try:
+        return bus.recv(timeout=timeout)
+    except Exception as exc:  # python-can backends raise their own types (e.g. a closed hub)
+        raise CliError(f"reading from the CAN bus failed: {exc!r}") from exc
+
+
 def _drain(bus: can.BusABC) -> None:
     for _ in range(10_000):  # bounded: a busy bus cannot keep us here
-        if bus.recv(timeout=0) is None:
+        if _recv(bus, 0) is None:
             return
 
 
@@ -125,7 +134,7 @@ def _await_answer(bus: can.BusABC, wait_s: float) -> dict[str, int] | None:
     deadline = time.monotonic() + wait_s
     first: dict[str, int] | None = None
     while (remaining := deadline - time.monotonic()) > 0:
-        message = bus.recv(timeout=min(remaining, POLL_S))
+        message = _recv(bus, min(remaining, POLL_S))
         values = _keyless_entry(message)
         if values is None:
             continue

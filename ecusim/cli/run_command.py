@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():  # signals need the main thread
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
-        with BusConnection(bus) as connection:
+        with BusConnection(bus, on_lost=lambda _: stop.set()) as connection:
             if trace is not None:
                 connection.add_listener(trace)
             try:
@@ -218,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if connection.receive_watch.error is not None:
+        raise CliError(f"lost the CAN bus ({connection.receive_watch.error!r}): the car stopped")
     print("ecusim: stopped", flush=True)
     return 0
 

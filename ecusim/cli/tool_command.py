@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from can.cli import add_bus_arguments
 
+from ecusim.bus import close_bus
 from ecusim.catalog import Catalog, CatalogError
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
@@ -187,7 +188,7 @@ def _connected(args: argparse.Namespace) -> Iterator[tuple[DiagnosticLink, TextC
         with DiagnosticLink(bus) as link:
             yield link, console
     finally:
-        bus.shutdown()
+        close_bus(bus)
 
 
 def _identity(link: DiagnosticLink, console: TextConsole, args: argparse.Namespace) -> CarIdentity:

@@ -28,6 +28,7 @@ from udsoncan.exceptions import (
 )
 from udsoncan.typing import ClientConfig
 
+from ecusim.bus import NOTIFIER_TIMEOUT_S, ReceiveWatch
 from ecusim.tool.contract import (
     DID_CAPABILITIES,
     DID_IMMOBILIZER_STATE,
@@ -125,7 +126,8 @@ class DiagnosticLink:
     def __init__(self, bus: can.BusABC, *, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.bus = bus
         self.request_timeout_s = request_timeout_s
-        self.notifier = can.Notifier(bus, [], timeout=0.1)
+        self.receive_watch = ReceiveWatch()  # a dead bus is reported, not taken for silence
+        self.notifier = can.Notifier(bus, [self.receive_watch], timeout=NOTIFIER_TIMEOUT_S)
         self._clients: dict[Target, Client] = {}
         self._lock = threading.RLock()
         self._closed = False
@@ -190,7 +192,12 @@ class DiagnosticLink:
             except NegativeResponseException as exc:
                 nrc = int(exc.response.code or 0)
                 raise CarRefusedError(f"{what}: {explain(nrc, context)}", nrc) from exc
-            except TimeoutException as exc:
+            except (TimeoutException, can.CanError, isotp.IsoTpError, OSError) as exc:
+                if self.receive_watch.error is not None:
+                    lost = self.receive_watch.error
+                    raise ToolError(f"{what}: lost the CAN bus ({lost!r})") from exc
+                if not isinstance(exc, TimeoutException):
+                    raise ToolError(f"{what}: CAN bus error: {exc}") from exc
                 raise ToolError(
                     f"{what}: no answer from the {target.describe()}: check the connection, "
                     "the bus bitrate and that the ignition is ON"
@@ -199,8 +206,6 @@ class DiagnosticLink:
                 raise ToolError(
                     f"{what}: the {target.name} gave an answer the tool cannot read: {exc}"
                 ) from exc
-            except (can.CanError, isotp.IsoTpError, OSError) as exc:
-                raise ToolError(f"{what}: CAN bus error: {exc}") from exc
             finally:
                 if timeout_s is not None:
                     for key, value in usual.items():

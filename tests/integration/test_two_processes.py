@@ -31,7 +31,11 @@ from uds_bench import (
 from udsoncan.client import Client
 from udsoncan.connections import PythonIsoTpV2Connection
 
+from ecusim.bus import close_bus
 from ecusim.ecus.engine import DEFAULT_VIN
+from ecusim.tool.errors import ToolError
+from ecusim.tool.link import DiagnosticLink
+from ecusim.tool.targets import ENGINE
 from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
 
 pytestmark = pytest.mark.slow
@@ -124,15 +128,21 @@ def processes() -> Iterator[Starter]:
 
 
 @pytest.fixture
-def hub_url(processes: Starter, channel: str) -> str:
-    """A python-can-remote hub on 127.0.0.1 and an OS-chosen free port, over a virtual bus."""
-    hub = processes(
+def hub(processes: Starter, channel: str) -> tuple[Process, str]:
+    """A python-can-remote hub on 127.0.0.1 and an OS-chosen free port, over a virtual bus:
+    the process and its URL."""
+    process = processes(
         [sys.executable, "-m", "can_remote", "--interface", "virtual", "--channel", channel,
          "--host", "127.0.0.1", "--port", "0"]
     )  # fmt: skip
-    assert hub.wait_for(r"Server listening on (\S+):").group(1) == "127.0.0.1"
-    port = int(hub.wait_for(r"ws://localhost:(\d+)/").group(1))
-    return f"ws://127.0.0.1:{port}/"
+    assert process.wait_for(r"Server listening on (\S+):").group(1) == "127.0.0.1"
+    port = int(process.wait_for(r"ws://localhost:(\d+)/").group(1))
+    return process, f"ws://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def hub_url(hub: tuple[Process, str]) -> str:
+    return hub[1]
 
 
 def _ecusim_args(hub_url: str, *extra: str) -> list[str]:
@@ -256,3 +266,46 @@ def test_ready_means_serving(processes: Starter, hub_url: str) -> None:
     finally:
         notifier.stop()
         bus.shutdown()
+
+
+LOST_BUS_TIMEOUT_S = 10.0
+"""Bound for noticing a dead hub (3 failed reads, 0.1 s apart, when it works)."""
+
+
+def test_a_stopped_hub_ends_ecusim_run_with_one_line(
+    processes: Starter, hub: tuple[Process, str]
+) -> None:
+    """The hub goes away under a running car. python-can's Notifier thread would die with a
+    traceback and leave a deaf car running; can-remote's shutdown raises on the dead socket.
+    Instead the car stops and says why, in one line, with exit status 1."""
+    hub_process, url = hub
+    node = _start_ecusim(processes, url)
+    hub_process.stop(signal.SIGKILL)
+    try:
+        code = node.popen.wait(timeout=LOST_BUS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ecusim run kept running on a dead hub; output: {node.lines}")
+    node.stop()  # the output reader has read everything
+    assert code == 1
+    assert node.lines[-1].startswith("ecusim: error: lost the CAN bus (WebsocketClosed(")
+    assert node.lines[-1].endswith("): the car stopped")
+    assert not [line for line in node.lines if "Traceback" in line or "Exception" in line]
+
+
+def test_the_scan_tool_reports_a_lost_bus_not_a_silent_car(
+    hub: tuple[Process, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    hub_process, url = hub
+    bus = can.Bus(interface="remote", channel=url)
+    try:
+        with DiagnosticLink(bus, request_timeout_s=0.5) as link:
+            hub_process.stop(signal.SIGKILL)
+            assert link.receive_watch.lost.wait(LOST_BUS_TIMEOUT_S)
+            with pytest.raises(ToolError, match=r"^the VIN: lost the CAN bus \(WebsocketClosed"):
+                link.read(ENGINE, DID_VIN, "the VIN")
+    finally:
+        close_bus(bus)
+    # can-remote's shutdown raises on the dead socket: logged, not raised, and the bus is marked
+    # shut so that python-can's finaliser does not try (and fail) again at exit.
+    assert "closing the CAN bus failed: OSError(" in caplog.text
+    assert bus._is_shutdown
