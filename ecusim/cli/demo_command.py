@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
     except (DemoError, ToolError, PortalClientError, PortalError) as exc:
         raise CliError(f"demo failed: {exc}") from exc
+    except BrokenPipeError:
+        raise  # our reader went away: main() ends quietly
     except (VehicleError, ProtocolError, OSError) as exc:
         raise CliError(f"demo failed: {exc}") from exc
     outcome = "reset and new keys verified" if result.reset_done else "no reset possible"

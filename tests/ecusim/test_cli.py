@@ -225,3 +225,37 @@ def test_no_interface_is_a_usage_error(
     assert main(command) == 2
     err = capsys.readouterr().err
     assert err.startswith("ecusim: error: no CAN interface given: use -i INTERFACE -c CHANNEL")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "-i", "virtual", "-c", _channel(), "--duration", "0.5"],
+        ["demo", "--time-scale", "1000"],
+    ],
+    ids=["run", "demo"],
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(argv: list[str], tmp_path: Path) -> None:
+    """``ecusim run | head -1``: once the reader has closed the pipe, the next line written fails
+    with EPIPE (for ``run`` at the latest its "stopped"; the demo writes all the time). The
+    command stops there, exit 1, without a traceback or a word on stderr, as a Unix tool does."""
+    if argv[0] == "demo":
+        argv = [*argv, "--dir", str(tmp_path)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecusim", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        assert process.stdout.readline()  # the first line came
+        process.stdout.close()  # as head does once it has its lines
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors = process.stderr.read()
+    process.stderr.close()
+    assert (code, errors) == (1, "")
