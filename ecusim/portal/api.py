@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -514,11 +515,34 @@ def make_server(
     return uvicorn.Server(config)
 
 
+def listen(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> socket.socket:
+    """A TCP socket listening on ``host:port`` (``port=0``: a free one), for :func:`serve`.
+
+    Binding here, before uvicorn starts, makes a taken port or an unknown host an ``OSError``
+    the caller can report, and tells the real address before anything is announced.
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    return socket.create_server((host, port), family=family)  # SO_REUSEADDR on POSIX
+
+
 def serve(
-    portal: Portal, host: str = "127.0.0.1", port: int = DEFAULT_PORT, **options: Any
+    portal: Portal,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    sock: socket.socket | None = None,
+    **options: Any,
 ) -> None:
-    """Run the API with uvicorn until interrupted; loopback only unless ``host`` says otherwise."""
-    make_server(portal, host, port, **options).run()
+    """Run the API with uvicorn until interrupted; loopback only unless ``host`` says otherwise.
+
+    ``sock``: a socket from :func:`listen` to serve on (the caller closes it); else one is bound
+    to ``host:port`` here (``OSError`` if that fails)."""
+    server = make_server(portal, host, port, **options)
+    if sock is not None:
+        server.run(sockets=[sock])
+        return
+    with listen(host, port) as own:
+        server.run(sockets=[own])
 
 
 class ServerStartError(RuntimeError):
@@ -544,11 +568,26 @@ class BackgroundServer:
     ) -> None:
         options.setdefault("log_level", "warning")
         self._server = make_server(portal, host, port, **options)
-        self._thread = threading.Thread(target=self._server.run, name="portal-http", daemon=True)
+        self._address = (host, port)
+        self._socket: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="portal-http", daemon=True)
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
 
+    def _run(self) -> None:
+        assert self._socket is not None
+        with self._socket:
+            self._server.run(sockets=[self._socket])
+
     def start(self) -> str:
+        host, port = self._address
+        try:
+            self._socket = listen(host, port)
+        except OSError as exc:
+            raise ServerStartError(
+                f"the portal's API cannot listen on {host}:{port}: {exc}"
+            ) from exc
+        bound_host, bound_port = self._socket.getsockname()[:2]
         self._thread.start()
         deadline = time.monotonic() + self.start_timeout_s
         while not self._server.started:
@@ -558,8 +597,7 @@ class BackgroundServer:
                     f"the portal's API did not start within {self.start_timeout_s:g} s"
                 )
             time.sleep(0.01)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://{bound_host}:{bound_port}"
 
     @property
     def running(self) -> bool:

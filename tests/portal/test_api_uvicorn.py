@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
-from ecusim.portal.api import make_server
+from ecusim.portal.api import BackgroundServer, ServerStartError
 from ecusim.portal.service import Portal
 
 from .kit import PASSWORD, VIN, Staffing
@@ -22,26 +19,25 @@ STOP_TIMEOUT_S = 10.0
 
 @pytest.fixture
 def base_url(portal: Portal, staff: Staffing) -> Iterator[str]:
-    """Start the server on a socket bound here (no free-port race), stop it afterwards."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server: uvicorn.Server = make_server(portal, host, port, log_level="warning", lifespan="off")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    """The API on a free port of 127.0.0.1 (bound before uvicorn starts: no free-port race)."""
+    server = BackgroundServer(
+        portal, lifespan="off", start_timeout_s=START_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S
+    )
+    url = server.start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped while starting"
-            assert time.monotonic() < deadline, "uvicorn did not start in time"
-            time.sleep(0.02)
-        yield f"http://{host}:{port}"
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(STOP_TIMEOUT_S)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop in time"
+        stopped = server.stop()
+    assert stopped, "uvicorn did not stop in time"
+
+
+def test_a_taken_port_is_a_start_error_that_names_it(portal: Portal) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = BackgroundServer(portal, port=port)
+        with pytest.raises(ServerStartError, match=rf"cannot listen on 127\.0\.0\.1:{port}: "):
+            server.start()
+    assert not server.running
 
 
 def test_happy_path_over_http(base_url: str, staff: Staffing) -> None:

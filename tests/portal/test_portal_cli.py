@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -250,27 +251,62 @@ def test_unusable_databases_are_one_line(
     )
 
 
-def test_serve_hands_the_portal_to_the_api(
-    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """``api.serve`` replaced by a recorder (no uvicorn), and ``api.listen`` binding a free port
+    for whatever address is asked (recorded first as ``("listen", host, port)``)."""
     api = pytest.importorskip("ecusim.portal.api", reason="ecusim.portal.api is not there yet")
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(api, "serve", lambda *args, **kwargs: calls.append(args))
+    real_listen = api.listen
+
+    def listen(host: str, port: int) -> socket.socket:
+        calls.append(("listen", host, port))
+        return real_listen(host, 0)
+
+    def serve(portal: Portal, host: str, port: int, *, sock: socket.socket) -> None:
+        assert sock.getsockname()[:2] == (host, port)  # served where it listens
+        calls.append(("serve", portal, host, port))
+
+    monkeypatch.setattr(api, "listen", listen)
+    monkeypatch.setattr(api, "serve", serve)
+    return calls
+
+
+def test_serve_hands_the_portal_to_the_api(
+    capsys: pytest.CaptureFixture[str], db: str, served: list[tuple[Any, ...]]
+) -> None:
     _one_line_error(capsys, 1, "portal", "serve", "--db", db)  # not initialised
     _ok(capsys, "portal", "init", "--db", db)
     out = _ok(capsys, "portal", "serve", "--db", db, "--port", "18077")
-    assert out.startswith("ecusim: portal API on http://127.0.0.1:18077/api/v1")
-    [(portal, host, port)] = calls
-    assert isinstance(portal, Portal)
-    assert (host, port) == ("127.0.0.1", 18077)
+    listen, (serve, portal, host, port) = served
+    assert listen == ("listen", "127.0.0.1", 18077)
+    assert serve == "serve" and isinstance(portal, Portal) and host == "127.0.0.1"
+    assert out.startswith(f"ecusim: portal API on http://127.0.0.1:{port}/api/v1")  # bound port
 
 
 def test_serve_default_address(
-    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], db: str, served: list[tuple[Any, ...]]
 ) -> None:
-    api = pytest.importorskip("ecusim.portal.api", reason="ecusim.portal.api is not there yet")
-    calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(api, "serve", lambda *args, **kwargs: calls.append(args[1:]))
     _ok(capsys, "portal", "init", "--db", db)
     _ok(capsys, "portal", "serve", "--db", db)
-    assert calls == [("127.0.0.1", 8077)]
+    assert served[0] == ("listen", "127.0.0.1", 8077)
+
+
+def test_serve_on_a_taken_port_is_one_line_and_announces_nothing(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    """The port is bound before anything is printed or uvicorn starts (which would log its
+    failure in three lines and exit 3)."""
+    _ok(capsys, "portal", "init", "--db", db)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        error = _one_line_error(capsys, 1, "portal", "serve", "--db", db, "--port", str(port))
+    assert error.startswith(f"cannot listen on 127.0.0.1:{port}: Address already in use")
+
+
+def test_serve_on_an_unknown_host_is_one_line(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    _ok(capsys, "portal", "init", "--db", db)
+    error = _one_line_error(
+        capsys, 1, "portal", "serve", "--db", db, "--host", "no-such-host.invalid"
+    )
+    assert error.startswith("cannot listen on no-such-host.invalid:8077: ")
