@@ -175,6 +175,12 @@ class KeylessReceiver:
     """A receiver: ``rom`` set for the ROM type, ``None`` for the programmable type."""
 
     def __init__(self, *, rom: RomChip | None = None, learnt: tuple[int, ...] = ()) -> None:
+        if rom is not None and learnt:
+            raise KeylessError("a ROM receiver learns no codes")
+        if len(set(learnt)) != len(learnt):
+            raise KeylessError("a learnt code is listed twice")
+        for code in learnt:
+            Remote(code)  # a non-zero 32-bit code
         self._lock = threading.Lock()
         self.rom = rom
         self._slots: deque[int] = deque(learnt, maxlen=PROGRAMMABLE_SLOTS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from ecusim.catalog import KeylessEntry, ModelYear
-from ecusim.keyless import KeylessError, KeylessReceiver, Remote, RomChip
+from ecusim.keyless import PROGRAMMABLE_SLOTS, KeylessError, KeylessReceiver, Remote, RomChip
 from protocol.nvm import JsonValue, NvmStore
 
 FACTORY_REMOTES = 2
@@ -47,6 +47,8 @@ class KeylessSetup:
                 image = str(stored["rom"]).encode("ascii")
                 return KeylessReceiver(rom=RomChip.from_image(image, origin="stored ROM")), remotes
             learnt = tuple(int(str(code), 16) for code in _list(stored, "learnt"))
+            if len(learnt) > PROGRAMMABLE_SLOTS:  # the receiver itself never stores more
+                raise KeylessError(f"{len(learnt)} learnt codes; it holds {PROGRAMMABLE_SLOTS}")
             return KeylessReceiver(learnt=learnt), remotes
         except (KeyError, ValueError, KeylessError) as exc:
             raise self._nvm.corrupt(f"keyless receiver record is invalid ({exc})") from exc

@@ -27,7 +27,7 @@ from ecusim.keyless import (
 )
 from ecusim.keyless_setup import FACTORY_REMOTES, KeylessSetup
 from protocol.errors import NvmCorruptError
-from protocol.nvm import MemoryNvm
+from protocol.nvm import JsonValue, MemoryNvm
 
 LOCK, UNLOCK, PANIC = RemoteButton.LOCK, RemoteButton.UNLOCK, RemoteButton.PANIC
 
@@ -481,8 +481,21 @@ def test_an_invalid_stored_rom_record_is_refused(record: dict[str, object]) -> N
         KeylessSetup(model_year, SC400_VIN, nvm)
 
 
-def test_an_invalid_stored_learnt_record_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("learnt", "reason"),
+    [
+        (["nothex"], "invalid literal"),
+        (["00000000"], "non-zero 32-bit"),  # no remote sends code 0
+        (["00000001", "00000001"], "listed twice"),  # learning a known code changes nothing
+        ([f"0000000{n}" for n in range(1, 6)], "5 learnt codes; it holds 4"),
+    ],
+    ids=["not-hex", "code-0", "twice", "five"],
+)
+def test_an_invalid_stored_learnt_record_is_refused(learnt: list[str], reason: str) -> None:
+    """Well-formed records that the receiver itself could never have written are corrupt too."""
     model_year = Catalog.load().lookup("LS430", 2004)
-    nvm = MemoryNvm({"remotes": ["00000001"], "learnt": ["nothex"]})
-    with pytest.raises(NvmCorruptError, match="keyless receiver record is invalid"):
+    record: dict[str, JsonValue] = {"remotes": ["00000001"], "learnt": list(learnt)}
+    nvm = MemoryNvm(record)
+    with pytest.raises(NvmCorruptError, match="keyless receiver record is invalid") as refused:
         KeylessSetup(model_year, LS430_VIN, nvm)
+    assert reason in str(refused.value)

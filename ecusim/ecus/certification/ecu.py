@@ -26,7 +26,7 @@ from ecusim.ecus.immobilizer.config import (
     IndicatorMode,
     RegistrationMode,
 )
-from ecusim.ecus.immobilizer.key_store import KeyStore, RegisteredKey
+from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
 from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
 from ecusim.keys import Key, KeyKind
 from ecusim.physical import Ignition, KeyLocation, PhysicalState
@@ -77,7 +77,7 @@ class CertificationEcu(KeyCodeEcu):
         self.seed_source = seed_source if seed_source is not None else SystemSeedSource()
         shared = SharedNvm(nvm if nvm is not None else MemoryNvm())
         self._keys_nvm = shared.section("keys")
-        self.keys = KeyStore(self._keys_nvm)
+        self.keys = KeyStore(self._keys_nvm, KeySlots(masters=0, smart=config.smart_key_limit))
         self._dtc_nvm = shared.section("dtcs")
         self._refusal_nvm = shared.section("registration_log")
         self._vin = VinMemory(shared.section("identity"), config.vin)
@@ -130,9 +130,6 @@ class CertificationEcu(KeyCodeEcu):
                 self.keys.add(RegisteredKey(key.transponder_id, key.kind, key.secret))
             self._dtc_nvm.save(self.dtcs.snapshot())
             return
-        wrong = [key for key in self.keys.all() if key.kind is not KeyKind.SMART]
-        if wrong:
-            raise self._keys_nvm.corrupt(f"key {wrong[0].transponder_id:08X} is not a smart key")
         dtcs = self._dtc_nvm.load()
         if dtcs is not None:
             try:

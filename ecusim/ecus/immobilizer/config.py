@@ -101,5 +101,16 @@ class ImmobilizerConfig:
     has no scan-tool reset (diagnostics.md §4: 0x0201 → 0x31)."""
     ecm_codes: int = 3
 
+    def key_capacity(self) -> tuple[KeySlots, int | None]:
+        """The most the key memory holds: per kind, and in all (``None``: no total limit)."""
+        if self.ecm_integrated:
+            return KeySlots(masters=self.ecm_codes, subs=self.ecm_codes), self.ecm_codes
+        automatic, additional = self.automatic_limits, self.additional_limits
+        per_kind = KeySlots(
+            masters=max(automatic.masters, additional.masters),
+            subs=max(automatic.subs, additional.subs),
+        )
+        return per_kind, None
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "vin", validate_vin(self.vin))

@@ -41,10 +41,16 @@ class KeySlots:
 
 class KeyStore:
     """The key codes of one ECU plus whether automatic registration is running; every change is
-    written to NVM before it takes effect in memory."""
+    written to NVM before it takes effect in memory.
 
-    def __init__(self, nvm: NvmStore) -> None:
+    ``capacity`` (per kind) and ``total`` are the most this ECU's memory can hold: a stored record
+    beyond them cannot come from the ECU itself, so :meth:`load` refuses it as corrupt.
+    """
+
+    def __init__(self, nvm: NvmStore, capacity: KeySlots, *, total: int | None = None) -> None:
         self._nvm = nvm
+        self.capacity = capacity
+        self.total = total
         self._lock = threading.RLock()
         self._keys: dict[int, RegisteredKey] = {}
         self.automatic_registration = False
@@ -68,6 +74,7 @@ class KeyStore:
             if key.transponder_id in keys:
                 raise self._nvm.corrupt(f"key record: key {key.transponder_id:08X} stored twice")
             keys[key.transponder_id] = key
+        self._check_capacity(list(keys.values()))
         with self._lock:
             self._keys = keys
             self.automatic_registration = automatic
@@ -85,7 +92,26 @@ class KeyStore:
             raise self._nvm.corrupt(f"key record #{index} is invalid ({exc!r})") from exc
         if len(secret) != 16:
             raise self._nvm.corrupt(f"key record #{index}: the secret must be 16 bytes")
+        blank = Key(transponder_id).kind
+        if (blank is KeyKind.SMART) != (kind is KeyKind.SMART):  # master/sub: ECM-integrated
+            raise self._nvm.corrupt(
+                f"key record #{index}: {transponder_id:08X} is a {blank} key, stored as {kind}"
+            )
         return RegisteredKey(transponder_id, kind, secret)
+
+    def _check_capacity(self, keys: list[RegisteredKey]) -> None:
+        for kind in KeyKind:
+            count = sum(1 for key in keys if key.kind is kind)
+            limit = self.capacity.limit(kind)
+            if count > limit:
+                holds = f"at most {limit}" if limit else "none"
+                raise self._nvm.corrupt(
+                    f"key record: {count} {kind} key(s), and this ECU holds {holds}"
+                )
+        if self.total is not None and len(keys) > self.total:
+            raise self._nvm.corrupt(
+                f"key record: {len(keys)} keys, and this ECU holds at most {self.total}"
+            )
 
     # -- queries -------------------------------------------------------------------------------
 

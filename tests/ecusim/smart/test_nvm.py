@@ -194,7 +194,7 @@ def test_a_master_key_in_the_smart_key_record_is_corrupt() -> None:
     master = Key.derived(KeyKind.MASTER, "x")
     entry: JsonValue = {"id": f"{master.transponder_id:08X}", "kind": "master", "secret": "00" * 16}
     nvm = MemoryNvm({"keys": {"keys": [entry], "automatic_registration": False}})
-    with pytest.raises(NvmCorruptError, match="not a smart key"):
+    with pytest.raises(NvmCorruptError, match=r"1 master key\(s\), and this ECU holds none"):
         _ecu(nvm)
 
 
