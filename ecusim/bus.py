@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,10 @@ python-can-remote hub that stopped, fails every read at once)."""
 RECEIVE_ERRORS_FOR_LOST = 3
 """Failed reads in a row, with no frame between, after which the bus counts as lost."""
 
+RECEIVE_ERROR_GAP_S = 1.0
+"""Failed reads further apart than this are not "in a row": on a quiet bus (no frame to tell a
+good read) a few transient errors far apart do not add up to a lost bus."""
+
 FrameListener = Callable[[can.Message], None]
 """Receives a frame; must be quick and must not raise."""
 
@@ -46,7 +51,11 @@ class ReceiveWatch(can.Listener):
     from ``bus.recv`` and the process goes deaf without knowing. This listener logs the first
     error of a run, retries every :data:`RECEIVE_RETRY_S`, and after
     :data:`RECEIVE_ERRORS_FOR_LOST` errors in a row sets :attr:`lost`, keeps the error in
-    :attr:`error` and calls ``on_lost`` once, so the owner can stop and say why.
+    :attr:`error` and calls ``on_lost`` once, so the owner can stop and say why. ``lost`` stays
+    set: the owner has given up on the bus by then (the car stops, the tool's step fails).
+
+    python-can runs the listeners inside the same ``try`` as the read, so a failing listener would
+    look like a failing bus: :class:`BusConnection` guards its listeners for that reason.
     """
 
     def __init__(self, on_lost: Callable[[Exception], None] | None = None) -> None:
@@ -54,11 +63,16 @@ class ReceiveWatch(can.Listener):
         self.error: Exception | None = None
         self._on_lost = on_lost
         self._errors_in_a_row = 0
+        self._last_error_at = -math.inf
 
     def on_message_received(self, msg: can.Message) -> None:
         self._errors_in_a_row = 0
 
     def on_error(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_error_at > RECEIVE_ERROR_GAP_S:
+            self._errors_in_a_row = 0
+        self._last_error_at = now
         self._errors_in_a_row += 1
         if self._errors_in_a_row == 1:
             logger.warning("reading from the CAN bus failed: %r", exc)
@@ -69,6 +83,18 @@ class ReceiveWatch(can.Listener):
             if self._on_lost is not None:
                 self._on_lost(exc)
         time.sleep(RECEIVE_RETRY_S)  # in the Notifier's thread: no hot loop on a dead bus
+
+
+def _guarded(listener: FrameListener) -> FrameListener:
+    """``listener``, with its exceptions logged instead of raised into the Notifier."""
+
+    def receive(msg: can.Message) -> None:
+        try:
+            listener(msg)
+        except Exception as exc:  # one broken listener must not pass for a broken bus
+            logger.error("frame listener %r failed: %r", listener, exc)
+
+    return receive
 
 
 def close_bus(bus: can.BusABC) -> None:
@@ -151,7 +177,7 @@ class BusConnection:
         self.receive_watch = ReceiveWatch(on_lost)
         self.notifier = can.Notifier(bus, [self.receive_watch], timeout=NOTIFIER_TIMEOUT_S)
         self.tx_bus = TappedBus(bus)
-        self._subscriptions: list[FrameListener] = []
+        self._subscriptions: dict[FrameListener, FrameListener] = {}
 
     def __enter__(self) -> BusConnection:
         return self
@@ -161,17 +187,21 @@ class BusConnection:
 
     def subscribe(self, listener: FrameListener) -> None:
         """Call ``listener`` for every frame on the bus: received ones (Notifier thread) and the
-        car's own (sender's thread)."""
-        self.notifier.add_listener(listener)
-        self.tx_bus.add_tap(listener)
-        self._subscriptions.append(listener)
+        car's own (sender's thread). A listener that raises is logged; the others still get
+        the frame, and the bus is not taken for failing (:class:`ReceiveWatch`)."""
+        if listener in self._subscriptions:
+            return  # once is enough: a frame reaches each listener once
+        guarded = _guarded(listener)
+        self.notifier.add_listener(guarded)
+        self.tx_bus.add_tap(listener)  # the tap guards its listeners itself
+        self._subscriptions[listener] = guarded
 
     def unsubscribe(self, listener: FrameListener) -> None:
-        if listener in self._subscriptions:
-            self._subscriptions.remove(listener)
+        guarded = self._subscriptions.pop(listener, None)
+        if guarded is not None:
             self.tx_bus.remove_tap(listener)
             with contextlib.suppress(ValueError):  # already removed by the Notifier
-                self.notifier.remove_listener(listener)
+                self.notifier.remove_listener(guarded)
 
     def add_listener(self, listener: Any) -> None:
         """Attach a python-can ``Listener`` (e.g. ``can.Logger``) to received and sent frames."""

@@ -17,3 +17,8 @@ class CarRefusedError(ToolError):
 
 class CancelledError(ToolError):
     """The technician declined a confirmation; nothing was changed on the car."""
+
+
+class BusLostError(ToolError):
+    """The CAN bus itself failed (e.g. the python-can-remote hub went away): no node can answer,
+    so this is not taken for a silent car."""

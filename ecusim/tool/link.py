@@ -42,7 +42,7 @@ from ecusim.tool.contract import (
     DID_VIN,
     DID_WAITING_PERIOD,
 )
-from ecusim.tool.errors import CarRefusedError, ToolError
+from ecusim.tool.errors import BusLostError, CarRefusedError, ToolError
 from ecusim.tool.nrc_text import explain
 from ecusim.tool.targets import Target
 
@@ -182,6 +182,7 @@ class DiagnosticLink:
         :class:`CarRefusedError` (``what``: the step, ``context``: picks the NRC hint), no
         answer a :class:`ToolError`."""
         with self._lock:
+            self._check_bus(what)
             client = self.client(target)
             usual = {key: client.config.get(key) for key in _TIMEOUT_KEYS}
             if timeout_s is not None:
@@ -193,9 +194,7 @@ class DiagnosticLink:
                 nrc = int(exc.response.code or 0)
                 raise CarRefusedError(f"{what}: {explain(nrc, context)}", nrc) from exc
             except (TimeoutException, can.CanError, isotp.IsoTpError, OSError) as exc:
-                if self.receive_watch.error is not None:
-                    lost = self.receive_watch.error
-                    raise ToolError(f"{what}: lost the CAN bus ({lost!r})") from exc
+                self._check_bus(what)
                 if not isinstance(exc, TimeoutException):
                     raise ToolError(f"{what}: CAN bus error: {exc}") from exc
                 raise ToolError(
@@ -210,6 +209,12 @@ class DiagnosticLink:
                 if timeout_s is not None:
                     for key, value in usual.items():
                         client.set_config(key, value)
+
+    def _check_bus(self, what: str) -> None:
+        """Raise :class:`BusLostError` once the bus is lost: no request can pass any more."""
+        lost = self.receive_watch.error
+        if lost is not None:
+            raise BusLostError(f"{what}: lost the CAN bus ({lost!r})")
 
     def read(self, target: Target, did: int, what: str, **options: Any) -> bytes:
         """One DID's raw value (ReadDataByIdentifier 0x22)."""
@@ -235,6 +240,8 @@ class DiagnosticLink:
             quiet, logger.disabled = logger.disabled, True  # no answer is an answer here
             try:
                 return self.read(target, did, "probe", timeout_s=PROBE_TIMEOUT_S)
+            except BusLostError:
+                raise  # not an answer about the node: nothing can answer any more
             except ToolError:
                 return None
             finally:

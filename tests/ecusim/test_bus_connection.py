@@ -4,6 +4,7 @@ once. A real dead hub: tests/integration/test_two_processes.py."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import can
@@ -60,3 +61,52 @@ def test_a_bus_closed_under_the_connection_is_lost_and_closing_still_works() -> 
     assert len(lost) == 1
     assert isinstance(lost[0], can.CanOperationError)
     assert connection.receive_watch.error is lost[0]
+
+
+@pytest.mark.usefixtures("no_retry_wait")
+def test_errors_far_apart_on_a_quiet_bus_never_lose_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No frame tells a good read on a quiet bus: errors further apart than
+    RECEIVE_ERROR_GAP_S are separate incidents, not "in a row"."""
+    monkeypatch.setattr(bus_module, "RECEIVE_ERROR_GAP_S", -1.0)  # every error is "far apart"
+    watch = ReceiveWatch()
+    for _ in range(RECEIVE_ERRORS_FOR_LOST * 3):
+        watch.on_error(can.CanOperationError("a transient error"))
+    assert not watch.lost.is_set()
+
+
+def test_a_failing_listener_is_not_taken_for_a_failing_bus(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """python-can calls the listeners inside the read's ``try``: an exception from one would
+    reach the watch as a read error (and its back-off would slow reception to 10 frames/s)."""
+    channel = f"bus-connection-{uuid.uuid4().hex}"
+    bus = can.Bus(interface="virtual", channel=channel)
+    sender = can.Bus(interface="virtual", channel=channel)
+    received: list[int] = []
+    done = threading.Event()
+
+    def broken(msg: can.Message) -> None:
+        raise RuntimeError("a listener bug")
+
+    def counting(msg: can.Message) -> None:
+        received.append(msg.arbitration_id)
+        if len(received) == FRAMES:
+            done.set()
+
+    connection = BusConnection(bus)
+    try:
+        connection.subscribe(broken)
+        connection.subscribe(counting)
+        for n in range(FRAMES):
+            sender.send(can.Message(arbitration_id=0x100 + n, is_extended_id=False))
+        assert done.wait(LOST_TIMEOUT_S)
+    finally:
+        connection.close()
+        sender.shutdown()
+    assert received == [0x100 + n for n in range(FRAMES)]
+    assert "frame listener" in caplog.text and "a listener bug" in caplog.text
+    assert "reading from the CAN bus failed" not in caplog.text
+    assert not connection.receive_watch.lost.is_set()
+
+
+FRAMES = 20

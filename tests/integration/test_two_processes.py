@@ -5,6 +5,7 @@ is the tester. Also: the failed-attempt counter survives SIGKILL through ``--sta
 
 from __future__ import annotations
 
+import io
 import json
 import queue
 import re
@@ -34,7 +35,9 @@ from udsoncan.connections import PythonIsoTpV2Connection
 
 from ecusim.bus import close_bus
 from ecusim.ecus.engine import DEFAULT_VIN
-from ecusim.tool.errors import ToolError
+from ecusim.tool.console import TextConsole
+from ecusim.tool.errors import BusLostError, ToolError
+from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.targets import ENGINE
 from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
@@ -320,6 +323,11 @@ def test_the_scan_tool_reports_a_lost_bus_not_a_silent_car(
             assert link.receive_watch.lost.wait(LOST_BUS_TIMEOUT_S)
             with pytest.raises(ToolError, match=r"^the VIN: lost the CAN bus \(WebsocketClosed"):
                 link.read(ENGINE, DID_VIN, "the VIN")
+            # Identification probes which nodes answer: a lost bus is not "the car does not
+            # answer", even with the model and year known (it would go on and ask for the VIN).
+            console = TextConsole(io.StringIO(), assume_yes=True)
+            with pytest.raises(BusLostError, match=r": lost the CAN bus \(WebsocketClosed"):
+                identify(link, console, model="LS430", year=2004)
     finally:
         close_bus(bus)
     # can-remote's shutdown raises on the dead socket: logged, not raised, and the bus is marked
