@@ -16,6 +16,7 @@ serialises its writers).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -515,14 +516,32 @@ def make_server(
     return uvicorn.Server(config)
 
 
+LISTEN_BACKLOG = 2048
+"""uvicorn's default backlog."""
+
+
 def listen(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> socket.socket:
     """A TCP socket listening on ``host:port`` (``port=0``: a free one), for :func:`serve`.
 
     Binding here, before uvicorn starts, makes a taken port or an unknown host an ``OSError``
     the caller can report, and tells the real address before anything is announced.
     """
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family)  # SO_REUSEADDR on POSIX
+    # As uvicorn does: IPv6 only for an IPv6 address, "" for every IPv4 address.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if os.name == "posix":  # rebind at once after a restart (uvicorn does the same)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def url_host(host: str) -> str:
+    """``host`` as written in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def serve(
@@ -591,13 +610,15 @@ class BackgroundServer:
         self._thread.start()
         deadline = time.monotonic() + self.start_timeout_s
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive():
+                raise ServerStartError("the portal's API stopped while starting (see its log)")
+            if time.monotonic() > deadline:
                 self._server.should_exit = True
                 raise ServerStartError(
                     f"the portal's API did not start within {self.start_timeout_s:g} s"
                 )
             time.sleep(0.01)
-        return f"http://{bound_host}:{bound_port}"
+        return f"http://{url_host(bound_host)}:{bound_port}"
 
     @property
     def running(self) -> bool:

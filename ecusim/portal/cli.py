@@ -370,21 +370,17 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
         sock = api.listen(args.host, args.port)
     except OSError as exc:
         reason = exc.strerror or exc
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
+        address = f"{api.url_host(args.host)}:{args.port}"
+        raise CliError(f"cannot listen on {address}: {reason}") from exc
     with sock:
         host, port = sock.getsockname()[:2]
         print(
-            f"ecusim: portal API on http://{_url_host(host)}:{port}/api/v1 "
+            f"ecusim: portal API on http://{api.url_host(host)}:{port}/api/v1 "
             f"(docs /docs), database {engine.url.render_as_string(hide_password=True)}",
             flush=True,
         )
         api.serve(portal, host, port, sock=sock)
     return 0
-
-
-def _url_host(host: str) -> str:
-    """``host`` as written in a URL (an IPv6 address in brackets)."""
-    return f"[{host}]" if ":" in host else host
 
 
 def _scripting(engine: Engine, args: argparse.Namespace) -> int:

@@ -40,6 +40,25 @@ def test_a_taken_port_is_a_start_error_that_names_it(portal: Portal) -> None:
     assert not server.running
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.create_server(("::1", 0), family=socket.AF_INET6):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_an_ipv6_url_has_its_brackets(portal: Portal) -> None:
+    server = BackgroundServer(portal, host="::1", lifespan="off")
+    url = server.start()
+    try:
+        assert url.startswith("http://[::1]:")
+        assert httpx.get(f"{url}/api/v1/health", timeout=10.0).json() == {"status": "ok"}
+    finally:
+        assert server.stop()
+
+
 def test_happy_path_over_http(base_url: str, staff: Staffing) -> None:
     with httpx.Client(base_url=f"{base_url}/api/v1", timeout=10.0) as http:
         assert http.get("/health").json() == {"status": "ok"}
