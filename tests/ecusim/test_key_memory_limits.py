@@ -20,7 +20,7 @@ from ecusim.physical import PhysicalState
 from ecusim.vehicle import Vehicle
 from ecusim.vin import lab_vin
 from protocol.errors import NvmCorruptError
-from protocol.nvm import JsonValue, MemoryNvm
+from protocol.nvm import FileNvm, JsonValue, MemoryNvm
 
 VIN = lab_vin("LS430", 2004)
 
@@ -94,6 +94,26 @@ def test_an_ecm_integrated_immobilizer_holds_its_codes_in_all() -> None:
     assert len(_immobilizer(full, ecm_integrated=True).keys.all()) == 3
     with pytest.raises(NvmCorruptError, match=r"4 keys, and this ECU holds at most 3"):
         _immobilizer(_record(KeyKind.MASTER, 2) + _record(KeyKind.SUB, 2), ecm_integrated=True)
+
+
+def test_too_many_factory_keys_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """An ECM-integrated immobilizer holds 3 codes: a fourth factory key is a programming error
+    of the caller, refused before the ECU writes its NVM (a half-manufactured ECU would be
+    refused as corrupt at the next start)."""
+    path = tmp_path / "engine.nvm.json"
+    factory = [Key.derived(KeyKind.MASTER, f"m{n}") for n in range(2)] + [
+        Key.derived(KeyKind.SUB, f"s{n}") for n in range(2)
+    ]
+    with pytest.raises(ValueError, match=r"cannot store the keys: 4 keys, .* at most 3"):
+        TransponderKeyEcu(
+            ImmobilizerConfig(vin=VIN, ecm_integrated=True),
+            physical=PhysicalState(),
+            lock=threading.RLock(),
+            communication_id=1,
+            factory_keys=factory,
+            nvm=FileNvm(path, kind="engine"),
+        )
+    assert not path.exists()
 
 
 def test_a_smart_key_ecu_holds_its_limit_of_smart_keys() -> None:

@@ -125,9 +125,11 @@ class CertificationEcu(KeyCodeEcu):
         if not self.keys.load():
             smart = [key for key in factory_keys if key.kind is KeyKind.SMART]
             logger.info("certification ECU NVM blank: manufacturing with %d keys", len(smart))
-            self.keys.keep_only(set(), automatic_registration=False)  # writes the record
-            for key in smart[: self.config.smart_key_limit]:
-                self.keys.add(RegisteredKey(key.transponder_id, key.kind, key.secret))
+            kept = smart[: self.config.smart_key_limit]
+            self.keys.manufacture(
+                [RegisteredKey(key.transponder_id, key.kind, key.secret) for key in kept],
+                automatic_registration=False,
+            )
             self._dtc_nvm.save(self.dtcs.snapshot())
             return
         dtcs = self._dtc_nvm.load()

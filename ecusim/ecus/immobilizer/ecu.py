@@ -101,10 +101,11 @@ class TransponderKeyEcu(KeyCodeEcu):
     def _load_or_manufacture(self, communication_id: int, factory_keys: Sequence[Key]) -> int:
         if not self.keys.load():
             logger.info("immobilizer NVM blank: manufacturing with %d keys", len(factory_keys))
+            self.keys.manufacture(  # first: refused before anything is written if too many
+                [RegisteredKey(key.transponder_id, key.kind, key.secret) for key in factory_keys],
+                automatic_registration=not factory_keys,
+            )
             self._link.save({"communication_id": communication_id})
-            for key in factory_keys:
-                self.keys.add(RegisteredKey(key.transponder_id, key.kind, key.secret))
-            self.keys.set_automatic_registration(not factory_keys)
             self._dtc_nvm.save(self.dtcs.snapshot())
             return communication_id
         link = self._link.load()

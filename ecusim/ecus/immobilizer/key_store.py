@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ecusim.keys import InvalidKeyError, Key, KeyKind
@@ -74,7 +75,9 @@ class KeyStore:
             if key.transponder_id in keys:
                 raise self._nvm.corrupt(f"key record: key {key.transponder_id:08X} stored twice")
             keys[key.transponder_id] = key
-        self._check_capacity(list(keys.values()))
+        problem = self._capacity_problem(list(keys.values()))
+        if problem is not None:
+            raise self._nvm.corrupt(f"key record: {problem}")
         with self._lock:
             self._keys = keys
             self.automatic_registration = automatic
@@ -99,19 +102,17 @@ class KeyStore:
             )
         return RegisteredKey(transponder_id, kind, secret)
 
-    def _check_capacity(self, keys: list[RegisteredKey]) -> None:
+    def _capacity_problem(self, keys: list[RegisteredKey]) -> str | None:
+        """Why ``keys`` cannot all be in this ECU's memory, or ``None``."""
         for kind in KeyKind:
             count = sum(1 for key in keys if key.kind is kind)
             limit = self.capacity.limit(kind)
             if count > limit:
                 holds = f"at most {limit}" if limit else "none"
-                raise self._nvm.corrupt(
-                    f"key record: {count} {kind} key(s), and this ECU holds {holds}"
-                )
+                return f"{count} {kind} key(s), and this ECU holds {holds}"
         if self.total is not None and len(keys) > self.total:
-            raise self._nvm.corrupt(
-                f"key record: {len(keys)} keys, and this ECU holds at most {self.total}"
-            )
+            return f"{len(keys)} keys, and this ECU holds at most {self.total}"
+        return None
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -129,6 +130,11 @@ class KeyStore:
 
     # -- changes (persisted first) -------------------------------------------------------------
 
+    def manufacture(self, keys: Sequence[RegisteredKey], *, automatic_registration: bool) -> None:
+        """Write the factory record in one go (``ValueError`` if ``keys`` do not fit)."""
+        with self._lock:
+            self._commit({key.transponder_id: key for key in keys}, automatic_registration)
+
     def add(self, key: RegisteredKey) -> None:
         with self._lock:
             self._commit({**self._keys, key.transponder_id: key}, self.automatic_registration)
@@ -143,6 +149,9 @@ class KeyStore:
             self._commit(self._keys, active)
 
     def _commit(self, keys: dict[int, RegisteredKey], automatic: bool) -> None:
+        problem = self._capacity_problem(list(keys.values()))
+        if problem is not None:  # the ECU's registration rules stop short of this
+            raise ValueError(f"cannot store the keys: {problem}")
         self._nvm.save(
             {
                 "keys": [key.to_json() for key in keys.values()],
