@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         # The reader of our output went away (``ecusim run | head``): stop quietly, as a Unix
         # tool does, and let no flush at exit try the closed pipe again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 1
     return result
 

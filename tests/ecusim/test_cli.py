@@ -230,7 +230,7 @@ def test_no_interface_is_a_usage_error(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["run", "-i", "virtual", "-c", _channel(), "--duration", "0.5"],
+        ["run", "-i", "virtual", "-c", _channel(), "--duration", "3"],
         ["demo", "--time-scale", "1000"],
     ],
     ids=["run", "demo"],
