@@ -57,6 +57,9 @@ PENDING_TIMEOUT_S: Final = 6.0
 """How long to wait after each 0x78: P2*server (5 s) plus transport margin."""
 PROBE_TIMEOUT_S: Final = 0.5
 """Waiting for a node that may not exist (identification)."""
+PROBE_ATTEMPTS: Final = 2
+"""A node silent for one probe is asked again before it counts as missing: a loaded machine or
+a busy gateway can stall one answer past PROBE_TIMEOUT_S."""
 KEEP_ALIVE_PERIOD_S: Final = 1.0
 """TesterPresent period: well inside S3server (5 s)."""
 PAD_BYTE: Final = 0xCC
@@ -239,10 +242,14 @@ class DiagnosticLink:
             logger = self.client(target).logger
             quiet, logger.disabled = logger.disabled, True  # no answer is an answer here
             try:
-                return self.read(target, did, "probe", timeout_s=PROBE_TIMEOUT_S)
-            except BusLostError:
-                raise  # not an answer about the node: nothing can answer any more
-            except ToolError:
+                for _ in range(PROBE_ATTEMPTS):
+                    try:
+                        return self.read(target, did, "probe", timeout_s=PROBE_TIMEOUT_S)
+                    except BusLostError:
+                        raise  # not an answer about the node: nothing can answer any more
+                    except ToolError as exc:
+                        if not isinstance(exc.__cause__, TimeoutException):
+                            return None  # it answered, negatively or unreadably: no retry
                 return None
             finally:
                 logger.disabled = quiet

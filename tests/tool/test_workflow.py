@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from tool_kit import ready_for_reset
 
+from ecusim.catalog import SystemType
 from ecusim.keys import KeyKind
 from ecusim.tool.console import Console, TextConsole
 from ecusim.tool.errors import CarRefusedError
@@ -17,6 +18,7 @@ from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.registration import KeyRegistration
 from ecusim.tool.reset import ResetUtility
+from ecusim.tool.targets import IMMOBILIZER
 from ecusim.vehicle import Vehicle
 from protocol.clock import ScaledClock
 from protocol.passcode import pass_code
@@ -117,3 +119,18 @@ def test_the_ready_code_21_is_not_taken_for_a_failed_registration(
     for timer in hands.timers:
         timer.join()
     assert (result.masters, result.subs) == (1, 1)
+
+
+def test_a_node_late_for_one_probe_is_still_found(
+    running_car: Callable[..., Vehicle], link: DiagnosticLink
+) -> None:
+    """Identification asks each node for DID 0x010A within 0.5 s. The immobilizer's first answer
+    comes 0.8 s late (a loaded machine, a busy gateway): asked again, it is found, instead of
+    the car being taken for one without a key ECU."""
+    car = running_car("LS430", 2004)
+    # 22 01 0A: ReadDataByIdentifier, DID 0x010A (capabilities), once, on the key ECU only.
+    late = car.faults.delay(0.8, sid=0x22, data=bytes([0x01, 0x0A]), ecu="immobilizer", times=1)
+    identity = identify(link, TextConsole(io.StringIO(), assume_yes=True))
+    assert late not in car.faults.rules()  # its one use was taken: the first answer was late
+    assert identity.key_target is IMMOBILIZER
+    assert identity.system_type is SystemType.TRANSPONDER_KEY_ECU
