@@ -19,6 +19,10 @@ class CancelledError(ToolError):
     """The technician declined a confirmation; nothing was changed on the car."""
 
 
+class NoAnswerError(ToolError):
+    """A node did not answer a request in time (it may be missing, or asleep)."""
+
+
 class BusLostError(ToolError):
     """The CAN bus itself failed (e.g. the python-can-remote hub went away): no node can answer,
     so this is not taken for a silent car."""

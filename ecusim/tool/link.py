@@ -42,7 +42,7 @@ from ecusim.tool.contract import (
     DID_VIN,
     DID_WAITING_PERIOD,
 )
-from ecusim.tool.errors import BusLostError, CarRefusedError, ToolError
+from ecusim.tool.errors import BusLostError, CarRefusedError, NoAnswerError, ToolError
 from ecusim.tool.nrc_text import explain
 from ecusim.tool.targets import Target
 
@@ -200,7 +200,7 @@ class DiagnosticLink:
                 self._check_bus(what)
                 if not isinstance(exc, TimeoutException):
                     raise ToolError(f"{what}: CAN bus error: {exc}") from exc
-                raise ToolError(
+                raise NoAnswerError(
                     f"{what}: no answer from the {target.describe()}: check the connection, "
                     "the bus bitrate and that the ignition is ON"
                 ) from exc
@@ -245,11 +245,12 @@ class DiagnosticLink:
                 for _ in range(PROBE_ATTEMPTS):
                     try:
                         return self.read(target, did, "probe", timeout_s=PROBE_TIMEOUT_S)
+                    except NoAnswerError:
+                        continue  # silent this time: ask once more
                     except BusLostError:
                         raise  # not an answer about the node: nothing can answer any more
-                    except ToolError as exc:
-                        if not isinstance(exc.__cause__, TimeoutException):
-                            return None  # it answered, negatively or unreadably: no retry
+                    except ToolError:
+                        return None  # it answered, negatively or unreadably: no retry
                 return None
             finally:
                 logger.disabled = quiet
