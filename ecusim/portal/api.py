@@ -587,7 +587,6 @@ class BackgroundServer:
     ) -> None:
         options.setdefault("log_level", "warning")
         self._server = make_server(portal, host, port, **options)
-        self._address = (host, port)
         self._socket: socket.socket | None = None
         self._thread = threading.Thread(target=self._run, name="portal-http", daemon=True)
         self.start_timeout_s = start_timeout_s
@@ -599,12 +598,12 @@ class BackgroundServer:
             self._server.run(sockets=[self._socket])
 
     def start(self) -> str:
-        host, port = self._address
+        host, port = self._server.config.host, self._server.config.port
         try:
             self._socket = listen(host, port)
         except OSError as exc:
             raise ServerStartError(
-                f"the portal's API cannot listen on {host}:{port}: {exc}"
+                f"the portal's API cannot listen on {url_host(host)}:{port}: {exc}"
             ) from exc
         bound_host, bound_port = self._socket.getsockname()[:2]
         self._thread.start()
