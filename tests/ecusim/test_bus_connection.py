@@ -14,6 +14,7 @@ from ecusim import bus as bus_module
 from ecusim.bus import RECEIVE_ERRORS_FOR_LOST, BusConnection, ReceiveWatch
 
 LOST_TIMEOUT_S = 5.0
+FRAMES = 20
 
 
 @pytest.fixture
@@ -107,6 +108,3 @@ def test_a_failing_listener_is_not_taken_for_a_failing_bus(
     assert "frame listener" in caplog.text and "a listener bug" in caplog.text
     assert "reading from the CAN bus failed" not in caplog.text
     assert not connection.receive_watch.lost.is_set()
-
-
-FRAMES = 20
