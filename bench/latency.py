@@ -56,8 +56,8 @@ import udsoncan
 from udsoncan.client import Client as UdsoncanClient
 from udsoncan.connections import PythonIsoTpV2Connection
 
-from ecusim.bus import BusConnection
 from ecusim.ecus.engine import DEFAULT_VIN, EngineEcu
+from protocol.can_bus import BusConnection
 from protocol.clock import MonotonicClock
 from protocol.isotp_binding import (
     RECV_TIMEOUT_S,
@@ -139,7 +139,7 @@ def client_address() -> isotp.Address:
 
 
 def virtual_connection(channel: str) -> BusConnection:
-    """A Bus + Notifier on ``channel``, as a vehicle has (ecusim.bus)."""
+    """A Bus + Notifier on ``channel``, as a vehicle has (protocol.can_bus)."""
     return BusConnection(can.Bus(interface="virtual", channel=channel))
 
 

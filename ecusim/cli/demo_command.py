@@ -9,16 +9,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ecusim.car.vehicle import VehicleError
 from ecusim.catalog import CatalogError
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import _time_scale
-from ecusim.demo import DEFAULT_MODEL, DEFAULT_TIME_SCALE, DEFAULT_YEAR, DemoError, run_demo
+from ecusim.demo.scenario import (
+    DEFAULT_MODEL,
+    DEFAULT_TIME_SCALE,
+    DEFAULT_YEAR,
+    DemoError,
+    run_demo,
+)
 from ecusim.portal.client import PortalClientError
 from ecusim.portal.errors import PortalError
 from ecusim.tool.console import TextConsole
 from ecusim.tool.errors import ToolError
 from ecusim.tool.link import UDS_LOGGER
-from ecusim.vehicle import VehicleError
 from protocol.errors import ProtocolError
 
 

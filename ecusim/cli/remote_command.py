@@ -17,10 +17,10 @@ import can
 from can.cli import add_bus_arguments
 
 from dbc import body
-from ecusim.bus import close_bus
+from ecusim.car.keyless import KeylessCommand, RemoteButton
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
-from ecusim.keyless import KeylessCommand, RemoteButton
+from protocol.can_bus import close_bus
 
 MAX_WAIT_S = 600.0
 SETTLE_S = 0.25

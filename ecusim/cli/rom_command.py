@@ -12,8 +12,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from ecusim.car.keyless import ROM_KIT_PART_NUMBERS, KeylessError, RomChip
 from ecusim.cli.errors import CliError
-from ecusim.keyless import ROM_KIT_PART_NUMBERS, KeylessError, RomChip
 
 
 def add_subparser(subparsers: Any) -> None:

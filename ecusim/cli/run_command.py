@@ -12,12 +12,12 @@ from typing import Any
 import can
 from can.cli import add_bus_arguments, create_bus_from_namespace
 
-from ecusim.bus import BusConnection
+from ecusim.car.keyless import KeylessError, RomChip
+from ecusim.car.vehicle import Vehicle, VehicleError
 from ecusim.catalog import CatalogError, KeylessEntry
+from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.cli.errors import CliError
-from ecusim.keyless import KeylessError, RomChip
-from ecusim.vehicle import Vehicle, VehicleError
-from ecusim.vin import VinError, validate_vin
+from protocol.can_bus import BusConnection
 from protocol.errors import NvmError, ProtocolError
 from protocol.isotp_binding import IsoTpParameters
 

@@ -21,8 +21,8 @@ from typing import Any, Final
 
 from can.cli import add_bus_arguments
 
-from ecusim.bus import close_bus
 from ecusim.catalog import Catalog, CatalogError
+from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
 from ecusim.portal.api import DEFAULT_PORT
@@ -39,7 +39,7 @@ from ecusim.tool.presenters import LabKeyPresenter
 from ecusim.tool.registration import KeyPresenter, KeyRegistration, PromptPresenter
 from ecusim.tool.reset import ResetUtility
 from ecusim.tool.targets import KeySystem
-from ecusim.vin import VinError, validate_vin
+from protocol.can_bus import close_bus
 
 PASSWORD_ENV: Final = "ECUSIM_PORTAL_PASSWORD"
 PORTAL_ENV: Final = "ECUSIM_PORTAL_URL"

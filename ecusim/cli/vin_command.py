@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from ecusim.vin import (
+from ecusim.catalog.vin import (
     CHECK_DIGIT_POSITION,
     LEXUS_WMIS,
     MODEL_YEAR_POSITION,

@@ -32,7 +32,7 @@ class DiagnosableEcu:
         interceptor: RequestInterceptor | None = None,
     ) -> UdsIsoTpBinding:
         """A transport binding of this ECU's server on the vehicle's bus and notifier (pass a
-        :class:`~ecusim.bus.BusConnection`'s ``tx_bus`` so the car's trace sees responses).
+        :class:`~protocol.can_bus.BusConnection`'s ``tx_bus`` so the car's trace sees responses).
         ``interceptor``: sees each request first (the vehicle's fault plan and request log),
         named by this ECU's :attr:`name`."""
         return UdsIsoTpBinding(

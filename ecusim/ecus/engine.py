@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.identification import (
     LEVEL_EXTENDED_DIAGNOSTICS,
@@ -13,7 +14,6 @@ from ecusim.ecus.identification import (
     vin_did,
 )
 from ecusim.ecus.start_control import StartControl
-from ecusim.vin import VinError, validate_vin
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.nvm import MemoryNvm, NvmStore
 from protocol.nvm_section import SharedNvm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ecusim.vin import VinError, validate_vin
+from ecusim.catalog.vin import VinError, validate_vin
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
 from protocol.uds.data_identifiers import DataIdentifier, constant

@@ -10,13 +10,13 @@ import threading
 from collections.abc import Callable, Container
 from typing import Self
 
+from ecusim.car.keys import CHALLENGE_LENGTH, Key, aes_response
+from ecusim.car.physical import Ignition, PhysicalState
+from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.identification import LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_IMMOBILIZER_RESET
 from ecusim.ecus.immobilizer.key_store import KeyStore, RegisteredKey
 from ecusim.ecus.start_control import StartResult
-from ecusim.keys import CHALLENGE_LENGTH, Key, aes_response
-from ecusim.physical import Ignition, PhysicalState
-from ecusim.vin import VinError, validate_vin
 from protocol.clock import Clock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Mapping
 
-from ecusim.physical import Ignition
+from ecusim.car.physical import Ignition
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
+from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.portal.errors import ValidationError
-from ecusim.vin import VinError, validate_vin
 from protocol.errors import CodeFormatError
 from protocol.passcode import SEED_NUMBER_LENGTH, parse_code
 

@@ -9,12 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.start_control import StartControl, StartResult
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import Ignition, KeyLocation, PhysicalState
 from protocol.clock import Clock
 from protocol.isotp_binding import IsoTpParameters
 from protocol.nvm import NvmStore

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 
 from dbc import body
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import Ignition, KeyLocation
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.config import CertificationConfig
@@ -20,8 +22,6 @@ from ecusim.ecus.certification.ecu import CABIN, CertificationEcu
 from ecusim.ecus.id_code_box import IdCodeBox
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.ecus.steering_lock import SteeringLockEcu
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import Ignition, KeyLocation
 from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
 
 logger = logging.getLogger(__name__)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dbc import body
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import Ignition
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.immobilizer.key_store import KeySlots
 from ecusim.ecus.start_control import StartPermission, StartResult
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import Ignition
 from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
 from protocol.constants import ALL_DTC_GROUPS
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ecusim.catalog import Catalog, CatalogError, ModelYear, SystemType
+from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.tool.console import Console
 from ecusim.tool.contract import DID_CAPABILITIES, DID_VIN
 from ecusim.tool.errors import ToolError
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.targets import DEFAULT_KEY_TARGETS, KeySystem, Target, targets_for
-from ecusim.vin import VinError, validate_vin
 
 SPOC_MESSAGE = (
     "this car's ECM-based immobilizer cannot be reset with the scan tool: refer to the most "

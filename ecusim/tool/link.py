@@ -28,7 +28,6 @@ from udsoncan.exceptions import (
 )
 from udsoncan.typing import ClientConfig
 
-from ecusim.bus import NOTIFIER_TIMEOUT_S, ReceiveWatch
 from ecusim.tool.contract import (
     DID_CAPABILITIES,
     DID_IMMOBILIZER_STATE,
@@ -45,6 +44,7 @@ from ecusim.tool.contract import (
 from ecusim.tool.errors import BusLostError, CarRefusedError, NoAnswerError, ToolError
 from ecusim.tool.nrc_text import explain
 from ecusim.tool.targets import Target
+from protocol.can_bus import NOTIFIER_TIMEOUT_S, ReceiveWatch
 
 _T = TypeVar("_T")
 

@@ -2,7 +2,7 @@
 
 - :class:`LabKeyPresenter`: new lab key blanks presented to a simulated car in another process
   with the shipped DBC's ``LAB_KEY_CMD`` (the car applies it as if the key were there).
-- :class:`VehiclePresenter`: new key blanks of a :class:`~ecusim.vehicle.Vehicle` in this
+- :class:`VehiclePresenter`: new key blanks of a :class:`~ecusim.car.vehicle.Vehicle` in this
   process (the demo, tests).
 """
 
@@ -14,10 +14,10 @@ from typing import Final
 import can
 
 from dbc import body
-from ecusim.keys import Key
+from ecusim.car.keys import Key
+from ecusim.car.vehicle import Vehicle
 from ecusim.tool.console import Console
 from ecusim.tool.errors import ToolError
-from ecusim.vehicle import Vehicle
 
 KEY_LOCATIONS: Final = {"cylinder": 0, "cabin": 0, "outside": 1, "switch": 2}
 """``LAB_KEY_CMD.KeyLocation`` (the DBC's value table)."""

@@ -10,7 +10,7 @@
 
 Who handles the keys is a :class:`KeyPresenter`: the technician (prompted), the lab control
 messages of the shipped DBC (a virtual car in another process), or a test or demo holding the
-:class:`~ecusim.vehicle.Vehicle`.
+:class:`~ecusim.car.vehicle.Vehicle`.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from udsoncan.exceptions import NegativeResponseException
 from udsoncan.typing import ClientConfig
 
 from dbc import body
-from ecusim.keys import Key
+from ecusim.car.keys import Key
 
 # -- the car under test ------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import can
 
-from ecusim.keys import Key
-from ecusim.vehicle import Vehicle
+from ecusim.car.keys import Key
+from ecusim.car.vehicle import Vehicle
 from protocol.constants import Addressing
 
 

@@ -47,8 +47,8 @@ from acceptance_kit import (
 )
 from udsoncan.client import Client
 
-from ecusim.keys import Key, KeyKind
-from ecusim.vehicle import Vehicle
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle
 
 NEW_KEY_SEED = 430
 """Seed of the car's key-blank generator (``Vehicle.new_key``): reproducible transponder IDs."""

@@ -38,7 +38,7 @@ from acceptance_kit import (
 from cantools.database.can import Database
 
 from dbc import body
-from ecusim.vehicle import Vehicle
+from ecusim.car.vehicle import Vehicle
 
 TESTER_REQUEST_IDS = frozenset({IMMOBILIZER_REQUEST_ID, ENGINE_REQUEST_ID})
 """The only IDs the scan tool sends in the wire test (inputs go through the Python API)."""

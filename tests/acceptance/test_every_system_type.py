@@ -25,9 +25,9 @@ from acceptance_kit import (
     read_dids,
 )
 
+from ecusim.car.keys import Key
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, ModelYear, SystemType
-from ecusim.keys import Key
-from ecusim.vehicle import Vehicle
 from protocol.clock import FakeClock
 
 DID_CAPABILITIES = 0x010A

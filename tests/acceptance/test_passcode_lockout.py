@@ -30,7 +30,7 @@ from acceptance_kit import (
     wrong_pass_code,
 )
 
-from ecusim.vehicle import Vehicle
+from ecusim.car.vehicle import Vehicle
 from protocol.clock import FakeClock
 from protocol.constants import Addressing
 from protocol.seed_source import DeterministicSeedSource

@@ -37,13 +37,13 @@ from acceptance_kit import (
     pass_code,
 )
 
-from ecusim.keys import KeyKind
+from ecusim.car.keys import KeyKind
+from ecusim.car.vehicle import Vehicle
 from ecusim.portal.api import BackgroundServer
 from ecusim.portal.client import PortalClient
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from ecusim.portal.service import Portal
-from ecusim.vehicle import Vehicle
 from protocol.passcode import parse_code
 
 PASSWORD: Final = "acceptance password"

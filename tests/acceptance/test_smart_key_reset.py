@@ -35,9 +35,9 @@ from acceptance_kit import (
 )
 from udsoncan.client import Client
 
-from ecusim.keys import Key, KeyKind
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle
 from ecusim.systems.smart import SmartKeySystem
-from ecusim.vehicle import Vehicle
 from protocol.clock import FakeClock
 from protocol.seed_source import DeterministicSeedSource
 

@@ -33,8 +33,8 @@ from acceptance_kit import (
 )
 
 from dbc import body
-from ecusim.keys import KeyKind
-from ecusim.vehicle import Vehicle
+from ecusim.car.keys import KeyKind
+from ecusim.car.vehicle import Vehicle
 
 IGNITION_OFF = 0
 IGNITION_ON = 2

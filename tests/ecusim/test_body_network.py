@@ -15,9 +15,9 @@ import pytest
 
 from dbc import body
 from dbc.body import decode_message, encode_message
-from ecusim.keys import Key
-from ecusim.physical import Ignition
-from ecusim.vehicle import Vehicle
+from ecusim.car.keys import Key
+from ecusim.car.physical import Ignition
+from ecusim.car.vehicle import Vehicle
 from protocol.clock import FakeClock
 from protocol.seed_source import DeterministicSeedSource
 

@@ -10,8 +10,8 @@ import uuid
 import can
 import pytest
 
-from ecusim import bus as bus_module
-from ecusim.bus import RECEIVE_ERRORS_FOR_LOST, BusConnection, ReceiveWatch
+from protocol import can_bus as bus_module
+from protocol.can_bus import RECEIVE_ERRORS_FOR_LOST, BusConnection, ReceiveWatch
 
 LOST_TIMEOUT_S = 5.0
 FRAMES = 20

@@ -1,4 +1,4 @@
-"""The support chart (ecusim/data/support_chart.json) and its Catalog API."""
+"""The support chart (ecusim/catalog/support_chart.json) and its Catalog API."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def catalog() -> Catalog:
 
 
 def _chart_document() -> dict[str, Any]:
-    text = resources.files("ecusim").joinpath("data", "support_chart.json").read_text("utf-8")
+    text = resources.files("ecusim").joinpath("catalog", "support_chart.json").read_text("utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import PhysicalState
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, ModelYear
+from ecusim.catalog.vin import lab_vin
 from ecusim.ecus.certification.config import CertificationConfig
 from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import PhysicalState
-from ecusim.vehicle import Vehicle
-from ecusim.vin import lab_vin
 from protocol.errors import NvmCorruptError
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm
 

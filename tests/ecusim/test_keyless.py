@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecusim.catalog import Catalog, KeylessEntry
-from ecusim.keyless import (
+from ecusim.car.keyless import (
     PROGRAMMABLE_SLOTS,
     ROM_FORMAT_VERSION,
     ROM_KIT_PART_NUMBERS,
@@ -25,7 +24,8 @@ from ecusim.keyless import (
     RomChip,
     _digest,
 )
-from ecusim.keyless_setup import FACTORY_REMOTES, KeylessSetup
+from ecusim.car.keyless_setup import FACTORY_REMOTES, KeylessSetup
+from ecusim.catalog import Catalog, KeylessEntry
 from protocol.errors import NvmCorruptError
 from protocol.nvm import JsonValue, MemoryNvm
 

@@ -13,16 +13,16 @@ import can
 import pytest
 
 from dbc import body
-from ecusim.catalog import SystemType
-from ecusim.keyless import (
+from ecusim.car.keyless import (
     KeylessCommand,
     KeylessError,
     LearnRefusedError,
     Remote,
     RemoteButton,
 )
+from ecusim.car.vehicle import Vehicle
+from ecusim.catalog import SystemType
 from ecusim.systems.registry import KEY_SYSTEMS
-from ecusim.vehicle import Vehicle
 from protocol.clock import FakeClock
 
 ANSWER_TIMEOUT_S = 3.0

@@ -1,4 +1,4 @@
-"""Physical keys and their transponders (ecusim.keys, domain.md Keys): the blank kind is the top
+"""Physical keys and their transponders (ecusim.car.keys, domain.md Keys): the blank kind is the top
 nibble of the 32-bit ID, secrets are derived from the ID, the AES-128 challenge-response, the
 SILENT and GARBLED faults, and ID validation."""
 
@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from ecusim.keys import (
+from ecusim.car.keys import (
     CHALLENGE_LENGTH,
     InvalidKeyError,
     Key,

@@ -14,11 +14,11 @@ import can
 import pytest
 
 from dbc import body
+from ecusim.car.keyless import KeylessCommand, RomChip
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import SystemType
 from ecusim.cli.main import main
-from ecusim.keyless import KeylessCommand, RomChip
 from ecusim.systems.registry import KEY_SYSTEMS
-from ecusim.vehicle import Vehicle
 from protocol.clock import FakeClock
 
 DEADLINE_S = 5.0

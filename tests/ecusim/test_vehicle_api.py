@@ -1,4 +1,4 @@
-"""The embedding API of ecusim.vehicle.Vehicle: a contract scan-tool developers' tests call
+"""The embedding API of ecusim.car.vehicle.Vehicle: a contract scan-tool developers' tests call
 (from_catalog, running, new_key, present_key, withdraw_key, set_ignition, press_brake, set_speed,
 set_door, start_engine)."""
 
@@ -15,12 +15,12 @@ import can
 import isotp
 import pytest
 
+from ecusim.car.keys import KeyKind
+from ecusim.car.physical import Ignition
+from ecusim.car.vehicle import MAX_SPEED_KMH, Vehicle, VehicleError
 from ecusim.catalog import CatalogError, SystemType
-from ecusim.keys import KeyKind
-from ecusim.physical import Ignition
+from ecusim.catalog.vin import lab_vin
 from ecusim.systems.registry import KEY_SYSTEMS
-from ecusim.vehicle import MAX_SPEED_KMH, Vehicle, VehicleError
-from ecusim.vin import lab_vin
 from protocol.clock import FakeClock
 from protocol.errors import ConfigurationError
 from protocol.seed_source import DeterministicSeedSource

@@ -23,7 +23,7 @@ from udsoncan.connections import PythonIsoTpV2Connection
 from udsoncan.exceptions import NegativeResponseException, TimeoutException
 from udsoncan.typing import ClientConfig
 
-from ecusim.vehicle import Vehicle
+from ecusim.car.vehicle import Vehicle
 from protocol.uds.faults import RecordedRequest
 
 VIN = "JTHBL5EF0C5000001"

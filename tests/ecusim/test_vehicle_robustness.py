@@ -13,10 +13,10 @@ import isotp
 import pytest
 
 from dbc import body
-from ecusim.bus import BusConnection
+from ecusim.car.physical import Ignition
+from ecusim.car.vehicle import Vehicle
 from ecusim.ecus.immobilizer.config import DTC_ECM_ID_MISMATCH
-from ecusim.physical import Ignition
-from ecusim.vehicle import Vehicle
+from protocol.can_bus import BusConnection
 from protocol.errors import NvmError
 
 VIN = "JTHBL5EF0C5000001"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ecusim.vin import (
+from ecusim.catalog.vin import (
     LEXUS_WMIS,
     VIN_ALPHABET,
     VIN_LENGTH,

@@ -33,13 +33,13 @@ from uds_bench import (
 from udsoncan.client import Client
 from udsoncan.connections import PythonIsoTpV2Connection
 
-from ecusim.bus import close_bus
 from ecusim.ecus.engine import DEFAULT_VIN
 from ecusim.tool.console import TextConsole
 from ecusim.tool.errors import BusLostError, ToolError
 from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.targets import ENGINE
+from protocol.can_bus import close_bus
 from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
 
 pytestmark = pytest.mark.slow

@@ -26,8 +26,8 @@ from uds_bench import (
 )
 from udsoncan.client import Client
 
+from ecusim.catalog.vin import check_digit
 from ecusim.ecus.engine import DEFAULT_VIN, EngineEcu
-from ecusim.vin import check_digit
 
 OTHER_VIN = "JTHBA1D29G5000002"
 """A second valid lab VIN (diagnostics.md §5)."""

@@ -1,8 +1,8 @@
 """Helpers of the integration tests (the fixtures in ``conftest.py`` build on them).
 
-:class:`Bench` is the vehicle side: one :class:`~ecusim.bus.BusConnection` (one bus, one Notifier)
-on the test's virtual channel, serving any number of ECUs as in a car. :class:`ScanTool` is the
-tester side: another bus instance on the channel with its own Notifier, a recorder of every frame
+:class:`Bench` is the vehicle side: one :class:`~protocol.can_bus.BusConnection` (one bus, one
+Notifier) on the test's virtual channel, serving any number of ECUs as in a car.
+:class:`ScanTool` is the tester side: another bus instance on the channel with its own Notifier, a recorder of every frame
 the vehicle side sends, raw sends and udsoncan clients over can-isotp ``NotifierBasedCanStack``.
 """
 
@@ -22,9 +22,9 @@ from udsoncan.connections import PythonIsoTpV2Connection
 from udsoncan.exceptions import NegativeResponseException
 from udsoncan.typing import ClientConfig
 
-from ecusim.bus import BusConnection
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import DEFAULT_VIN, serial_number_for
+from protocol.can_bus import BusConnection
 from protocol.clock import MonotonicClock
 from protocol.isotp_binding import UdsIsoTpBinding
 from protocol.passcode import diagnostic_key

@@ -14,12 +14,12 @@ import pytest
 from udsoncan.client import Client
 from udsoncan.exceptions import NegativeResponseException, TimeoutException
 
-from ecusim.physical import Ignition
+from ecusim.car.physical import Ignition
+from ecusim.catalog.vin import lab_vin
 from ecusim.portal.client import PortalClient
-from ecusim.portal.testing import TOOL_VERSION, VirtualPortal
-from ecusim.pytest_plugin import channel_name
 from ecusim.testing import CarSpec, VirtualCar
-from ecusim.vin import lab_vin
+from ecusim.testing.portal import TOOL_VERSION, VirtualPortal
+from ecusim.testing.pytest_plugin import channel_name
 from protocol.constants import Addressing
 from protocol.passcode import format_code, pass_code
 from protocol.uds.faults import FaultPlan, RequestLog

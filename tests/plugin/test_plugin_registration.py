@@ -11,12 +11,12 @@ from typing import Final
 import pytest
 
 RUN_TIMEOUT_S: Final = 120.0
-HEAVY_MODULES: Final = ("can", "isotp", "udsoncan", "sqlalchemy", "fastapi", "ecusim.vehicle")
+HEAVY_MODULES: Final = ("can", "isotp", "udsoncan", "sqlalchemy", "fastapi", "ecusim.car.vehicle")
 
 
 def test_importing_the_plugin_imports_nothing_heavy() -> None:
     code = (
-        "import sys, ecusim.pytest_plugin\n"
+        "import sys, ecusim.testing.pytest_plugin\n"
         f"print([name for name in {HEAVY_MODULES!r} if name in sys.modules])\n"
     )
     result = subprocess.run(

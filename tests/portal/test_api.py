@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from ecusim.catalog.vin import lab_vin
 from ecusim.portal import audit
 from ecusim.portal.api import TOKEN_LIFETIME, create_app
 from ecusim.portal.models import Approval, PassCodeIssue
 from ecusim.portal.rules import APPROVAL_VALIDITY, REQUEST_VALIDITY
 from ecusim.portal.service import Portal, RequestView
-from ecusim.vin import lab_vin
 from protocol.clock import FakeClock
 
 from .kit import DEALER, OTHER_DEALER, PASSWORD, VIN, Staffing, make_request, snapshot

@@ -9,12 +9,12 @@ from functools import partial
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ecusim.catalog.vin import lab_vin
 from ecusim.portal import audit
 from ecusim.portal.errors import ConflictError
 from ecusim.portal.models import Approval, AuditRecord, PassCodeIssue
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.service import Portal, RequestView
-from ecusim.vin import lab_vin
 
 from .kit import PASSWORD, Staffing, make_request
 

@@ -12,12 +12,12 @@ import can
 import pytest
 from tool_kit import PASSWORD, ServedPortal
 
+from ecusim.car.vehicle import Vehicle
 from ecusim.portal import passwords
 from ecusim.portal.api import BackgroundServer
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.service import Portal
 from ecusim.tool.link import DiagnosticLink
-from ecusim.vehicle import Vehicle
 
 SERVER_TIMEOUT_S: Final = 20.0
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import pytest
 from tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle
 from ecusim.cli.main import main
 from ecusim.cli.tool_command import EXIT_CANCELLED, EXIT_PENDING
-from ecusim.keys import Key, KeyKind
-from ecusim.vehicle import Vehicle
 
 TRANSPONDER = ("LS430", 2004)
 SMART = ("LS460", 2012)

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pytest
 from tool_kit import ready_for_reset
 
+from ecusim.car.keys import KeyKind
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import SystemType
-from ecusim.keys import KeyKind
 from ecusim.tool.console import Console, TextConsole
 from ecusim.tool.errors import CarRefusedError
 from ecusim.tool.identify import identify
@@ -19,7 +20,6 @@ from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.registration import KeyRegistration
 from ecusim.tool.reset import ResetUtility
 from ecusim.tool.targets import IMMOBILIZER
-from ecusim.vehicle import Vehicle
 from protocol.clock import ScaledClock
 from protocol.passcode import pass_code
 

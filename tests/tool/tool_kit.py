@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from ecusim.car.vehicle import Vehicle
 from ecusim.portal.demo_data import DemoDealer
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.service import Portal
-from ecusim.vehicle import Vehicle
 
 PASSWORD: Final = "tool test password"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from ecusim.vin import validate_vin
+from ecusim.catalog.vin import validate_vin
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET

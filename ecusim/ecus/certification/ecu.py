@@ -17,6 +17,8 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
 from ecusim.ecus.certification.config import CertificationConfig, RegistrationRefusal
 from ecusim.ecus.certification.diagnostics import build_server
 from ecusim.ecus.engine import serial_number_for
@@ -28,8 +30,6 @@ from ecusim.ecus.immobilizer.config import (
 )
 from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
 from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import Ignition, KeyLocation, PhysicalState
 from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError

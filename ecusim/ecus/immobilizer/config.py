@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ecusim.catalog.vin import validate_vin
 from ecusim.ecus.immobilizer.key_store import KeySlots
 from ecusim.ecus.key_ecu import (
     DTC_COMMUNICATION_MALFUNCTION,
@@ -12,7 +13,6 @@ from ecusim.ecus.key_ecu import (
     DTC_KEY_NOT_IDENTIFIED,
     DTC_NO_COMMUNICATION,
 )
-from ecusim.vin import validate_vin
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET
 from protocol.uds.security import SecurityPolicy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ecusim.car.keys import KeyKind
 from ecusim.ecus.identification import (
     LEVEL_EXTENDED_DIAGNOSTICS,
     LEVEL_IMMOBILIZER_RESET,
@@ -31,7 +32,6 @@ from ecusim.ecus.key_ecu import (
     one_option,
     security_status,
 )
-from ecusim.keys import KeyKind
 from protocol.nvm import NvmStore
 from protocol.uds.data_identifiers import DataIdentifier, constant
 from protocol.uds.pending import ClockedWork, Reply

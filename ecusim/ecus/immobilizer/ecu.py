@@ -12,6 +12,8 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import Ignition, PhysicalState
 from ecusim.ecus.engine import serial_number_for
 from ecusim.ecus.immobilizer.config import (
     IMMOBILIZER_DTCS,
@@ -23,8 +25,6 @@ from ecusim.ecus.immobilizer.config import (
 from ecusim.ecus.immobilizer.diagnostics import build_server
 from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
 from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import Ignition, PhysicalState
 from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError

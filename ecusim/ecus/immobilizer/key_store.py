@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ecusim.keys import InvalidKeyError, Key, KeyKind
+from ecusim.car.keys import InvalidKeyError, Key, KeyKind
 from protocol.nvm import JsonValue, NvmStore
 
 

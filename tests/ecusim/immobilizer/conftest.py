@@ -21,9 +21,9 @@ from pathlib import Path
 import can
 import pytest
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.keys import Key, KeyKind
-from ecusim.vehicle import Vehicle
 from protocol.clock import FakeClock
 from protocol.constants import Addressing
 from protocol.passcode import diagnostic_key, pass_code

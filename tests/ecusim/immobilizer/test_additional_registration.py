@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ecusim.keys import Key, TransponderFault
+from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import (
     DID_IMMOBILIZER_STATE,

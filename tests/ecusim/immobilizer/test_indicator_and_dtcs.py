@@ -8,9 +8,9 @@ from pathlib import Path
 
 import can
 
+from ecusim.car.keys import Key, TransponderFault
+from ecusim.car.physical import Ignition
 from ecusim.ecus.start_control import StartResult
-from ecusim.keys import Key, TransponderFault
-from ecusim.physical import Ignition
 
 from .conftest import (
     CONFIRMED_DTC,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import PhysicalState
+from ecusim.car.vehicle import Vehicle, VehicleError
+from ecusim.catalog.vin import lab_vin
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import PhysicalState
-from ecusim.vehicle import Vehicle, VehicleError
-from ecusim.vin import lab_vin
 from protocol.clock import FakeClock
 from protocol.errors import NvmCorruptError
 from protocol.nvm import FileNvm

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ecusim.keys import KeyKind
+from ecusim.car.keys import KeyKind
 
 from .conftest import (
     DID_IMMOBILIZER_STATE,

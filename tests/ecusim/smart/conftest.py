@@ -23,10 +23,10 @@ from pathlib import Path
 import can
 import pytest
 
+from ecusim.car.keys import Key
+from ecusim.car.vehicle import Vehicle
 from ecusim.ecus.certification.ecu import CertificationEcu
-from ecusim.keys import Key
 from ecusim.systems.smart import SmartKeySystem
-from ecusim.vehicle import Vehicle
 from protocol.clock import FakeClock
 from protocol.constants import Addressing
 from protocol.passcode import diagnostic_key, pass_code

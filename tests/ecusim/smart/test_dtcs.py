@@ -4,7 +4,7 @@ slow, B2799 ECU-ECM ID mismatch reported by the ECM. Encoded as 3 bytes (B2796 â
 from __future__ import annotations
 
 from dbc import body
-from ecusim.keys import Key, TransponderFault
+from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import DID_IMMOBILIZER_STATE, Car, read_byte
 

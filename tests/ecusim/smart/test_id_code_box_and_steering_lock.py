@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from ecusim.car.physical import Ignition
 from ecusim.ecus.id_code_box import IdCodeBox
 from ecusim.ecus.steering_lock import SteeringLockEcu
-from ecusim.physical import Ignition
 from protocol.nvm import MemoryNvm
 
 LINK = 0x0ABC_DEF1

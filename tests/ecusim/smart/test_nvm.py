@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import PhysicalState
 from ecusim.ecus.certification.config import CertificationConfig
 from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.id_code_box import IdCodeBox
-from ecusim.keys import Key, KeyKind
-from ecusim.physical import PhysicalState
 from protocol.errors import NvmCorruptError
 from protocol.nvm import JsonValue, MemoryNvm
 from protocol.passcode import pass_code

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecusim.keys import Key, TransponderFault
+from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import (
     CONDITIONS_NOT_CORRECT,

@@ -12,8 +12,8 @@ import can
 import pytest
 
 from dbc import body
+from ecusim.car.physical import Ignition
 from ecusim.ecus.start_control import StartResult
-from ecusim.physical import Ignition
 
 from .conftest import Car, wait_until
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from ecusim.car.keys import KeyKind
+from ecusim.car.physical import Ignition, KeyLocation
 from ecusim.catalog import SystemType
 from ecusim.ecus.engine import EngineEcu
-from ecusim.keys import KeyKind
-from ecusim.physical import Ignition, KeyLocation
 from ecusim.systems.base import VehicleError
 from ecusim.systems.registry import KEY_SYSTEMS
 from ecusim.systems.smart import SmartKeySystem

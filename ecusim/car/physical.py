@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from ecusim.keys import Key
+from ecusim.car.keys import Key
 
 
 class Ignition(enum.IntEnum):

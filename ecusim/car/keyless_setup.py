@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
+from ecusim.car.keyless import PROGRAMMABLE_SLOTS, KeylessError, KeylessReceiver, Remote, RomChip
 from ecusim.catalog import KeylessEntry, ModelYear
-from ecusim.keyless import PROGRAMMABLE_SLOTS, KeylessError, KeylessReceiver, Remote, RomChip
 from protocol.nvm import JsonValue, NvmStore
 
 FACTORY_REMOTES = 2

@@ -7,7 +7,7 @@ overrides it.
 
 Fixtures: ``virtual_car`` (:class:`ecusim.testing.VirtualCar`), ``uds_client`` (udsoncan client
 of the key ECU), ``engine_client`` (of the ECM), ``portal``
-(:class:`ecusim.portal.testing.VirtualPortal`), ``car_faults`` and ``car_requests``. Marker:
+(:class:`ecusim.testing.portal.VirtualPortal`), ``car_faults`` and ``car_requests``. Marker:
 ``@pytest.mark.ecusim_car(model=..., year=..., vin=None, time_scale=20.0, state_dir=None,
 seed=0)``.
 """
@@ -25,8 +25,8 @@ import pytest
 if TYPE_CHECKING:
     from udsoncan.client import Client
 
-    from ecusim.portal.testing import VirtualPortal
     from ecusim.testing import VirtualCar
+    from ecusim.testing.portal import VirtualPortal
     from protocol.uds.faults import FaultPlan, RequestLog
 
 MARKER: Final = "ecusim_car"
@@ -90,7 +90,7 @@ def portal(tmp_path: Path) -> Iterator[VirtualPortal]:
     """An in-process pass-code portal (SQLite in ``tmp_path``) with the demo dealer: ``service``,
     ``dealer``, ``password``, ``url`` (HTTP API, started on first use), ``approve(vin)`` and
     ``pass_code(vin, seed)``."""
-    from ecusim.portal.testing import VirtualPortal  # noqa: PLC0415 - only when used
+    from ecusim.testing.portal import VirtualPortal  # noqa: PLC0415 - only when used
 
     desk = VirtualPortal(tmp_path / "portal.db")
     try:

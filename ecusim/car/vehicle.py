@@ -20,15 +20,8 @@ from pathlib import Path
 import can
 
 from dbc import body
-from ecusim.body_network import BodyBroadcaster, body_message, frame_ids
-from ecusim.bus import BusConnection
-from ecusim.catalog import Catalog, ModelYear
-from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.certification.ecu import CertificationEcu
-from ecusim.ecus.engine import EngineEcu
-from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.ecus.start_control import StartResult
-from ecusim.keyless import (
+from ecusim.car.body_network import BodyBroadcaster, body_message, frame_ids
+from ecusim.car.keyless import (
     KeylessCommand,
     KeylessError,
     Remote,
@@ -36,12 +29,19 @@ from ecusim.keyless import (
     RemoteResult,
     RomChip,
 )
-from ecusim.keyless_setup import KeylessSetup
-from ecusim.keys import InvalidKeyError, Key, KeyKind
-from ecusim.physical import DOORS, Ignition, KeyLocation, PhysicalState
+from ecusim.car.keyless_setup import KeylessSetup
+from ecusim.car.keys import InvalidKeyError, Key, KeyKind
+from ecusim.car.physical import DOORS, Ignition, KeyLocation, PhysicalState
+from ecusim.catalog import Catalog, ModelYear
+from ecusim.catalog.vin import lab_vin, validate_vin
+from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.certification.ecu import CertificationEcu
+from ecusim.ecus.engine import EngineEcu
+from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+from ecusim.ecus.start_control import StartResult
 from ecusim.systems.base import CarContext, KeySystem, Provider, VehicleError
 from ecusim.systems.registry import build_key_system
-from ecusim.vin import lab_vin, validate_vin
+from protocol.can_bus import BusConnection
 from protocol.clock import Clock, MonotonicClock, ScaledClock
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpParameters, UdsIsoTpBinding
@@ -453,7 +453,7 @@ class Vehicle:
 
     def learn_remote(self, remote: Remote) -> None:
         """Pair a remote: programmable receivers learn it (4 slots, oldest dropped); the ROM
-        receiver refuses (:class:`~ecusim.keyless.LearnRefusedError`)."""
+        receiver refuses (:class:`~ecusim.car.keyless.LearnRefusedError`)."""
         with self.lock:
             self.keyless.learn(remote)
 

@@ -6,8 +6,8 @@
   (diagnostics.md §4) and the lab level 0x01 key; never the reset level's Pass-Code, which a
   real tool gets from the portal.
 
-The portal fixture's :class:`~ecusim.portal.testing.VirtualPortal` is in
-:mod:`ecusim.portal.testing`.
+The portal fixture's :class:`~ecusim.testing.portal.VirtualPortal` is in
+:mod:`ecusim.testing.portal`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from udsoncan.client import Client
 from udsoncan.connections import PythonIsoTpV2Connection
 from udsoncan.typing import ClientConfig
 
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle, VehicleError
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.key_ecu import KeyCodeEcu
-from ecusim.keys import Key, KeyKind
-from ecusim.vehicle import Vehicle, VehicleError
 from protocol.passcode import diagnostic_key
 from protocol.seed_source import DeterministicSeedSource
 from protocol.uds.faults import FaultPlan, RequestLog

@@ -3,7 +3,7 @@
 The Immobilizer and Smart Key Reset bulletin (SS002, 1997-2015) tells the technician to check the
 *Lexus Vehicle Support* chart first: some early ECM-based immobilizers cannot be reset with the
 scan tool. :class:`Catalog` is our version of that chart, loaded from the package data file
-``ecusim/data/support_chart.json``: one :class:`ModelYear` per model and model year with its
+``ecusim/catalog/support_chart.json``: one :class:`ModelYear` per model and model year with its
 system type, whether the reset is supported, key limits, factory key set, keyless entry type,
 default diagnostic addresses and the smart-key waiting period. Every value carries a
 :class:`Basis`: ``public`` (a cited source: domain.md, the bulletin, a seed) or ``lab`` (our
@@ -48,7 +48,7 @@ __all__ = [
     "parse_chart",
 ]
 
-CHART_RESOURCE = ("data", "support_chart.json")
+CHART_RESOURCE = ("catalog", "support_chart.json")
 """Path of the chart inside the ``ecusim`` package."""
 CHART_FORMAT = "ecusim-support-chart"
 """The chart's ``format`` member."""

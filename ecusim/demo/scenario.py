@@ -21,8 +21,10 @@ from typing import Final
 
 import can
 
+from ecusim.car.keys import Key
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import SystemType
-from ecusim.keys import Key
+from ecusim.demo.trace_summary import summarize
 from ecusim.portal.api import BackgroundServer, ServerStartError
 from ecusim.portal.client import PortalClient, RequestInfo
 from ecusim.portal.demo_data import DemoDealer, add_demo_dealer
@@ -37,8 +39,6 @@ from ecusim.tool.portal_steps import PortalSteps, RequestDetails
 from ecusim.tool.presenters import VehiclePresenter
 from ecusim.tool.registration import KeyRegistration
 from ecusim.tool.reset import ResetUtility
-from ecusim.trace_summary import summarize
-from ecusim.vehicle import Vehicle
 
 DEFAULT_MODEL: Final = "LS460"
 DEFAULT_YEAR: Final = 2012
