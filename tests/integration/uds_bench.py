@@ -3,7 +3,8 @@
 :class:`Bench` is the vehicle side: one :class:`~protocol.can_bus.BusConnection` (one bus, one
 Notifier) on the test's virtual channel, serving any number of ECUs as in a car.
 :class:`ScanTool` is the tester side: another bus instance on the channel with its own
-Notifier, a recorder of every frame the vehicle side sends, raw sends and udsoncan clients over can-isotp ``NotifierBasedCanStack``.
+Notifier, a recorder of every frame the vehicle side sends, raw sends and udsoncan clients over
+can-isotp ``NotifierBasedCanStack``.
 """
 
 from __future__ import annotations
