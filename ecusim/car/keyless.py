@@ -24,6 +24,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 
+from ecusim.errors import EcusimError
+
 ROM_MAGIC = "ECUSIMROM"
 ROM_FORMAT_VERSION = 1
 ROM_KIT_PART_NUMBERS = {1: "89705-50943", 2: "89705-50944", 3: "89705-50945"}
@@ -48,7 +50,7 @@ class KeylessCommand(enum.IntEnum):
     PANIC = 3
 
 
-class KeylessError(ValueError):
+class KeylessError(EcusimError, ValueError):
     """A bad ROM image, remote code or request."""
 
 

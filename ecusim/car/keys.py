@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ecusim.errors import EcusimError
+
 CHALLENGE_LENGTH = 16
 """AES block size: one challenge, one response."""
 
@@ -54,7 +56,7 @@ class TransponderFault(enum.StrEnum):
     """Answers with corrupted data: the ECU logs B2797."""
 
 
-class InvalidKeyError(ValueError):
+class InvalidKeyError(EcusimError, ValueError):
     """A transponder ID or key parameter is not valid."""
 
 

@@ -39,7 +39,8 @@ from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.start_control import StartResult
-from ecusim.systems.base import CarContext, KeySystem, Provider, VehicleError
+from ecusim.errors import VehicleError
+from ecusim.systems.base import CarContext, KeySystem, Provider
 from ecusim.systems.registry import build_key_system
 from protocol.can_bus import BusConnection
 from protocol.clock import Clock, MonotonicClock, ScaledClock

@@ -26,6 +26,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ecusim.errors import EcusimError
 from protocol.isotp_binding import IsoTpAddressing
 
 __all__ = [
@@ -59,7 +60,7 @@ _FIRST_YEAR = 1980
 _LAST_YEAR = 2039
 
 
-class CatalogError(ValueError):
+class CatalogError(EcusimError, ValueError):
     """An unknown model or model year, or a malformed support chart."""
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ecusim.errors import EcusimError
+
 __all__ = [
     "CHECK_DIGIT_POSITION",
     "LEXUS_WMIS",
@@ -58,7 +60,7 @@ _FIRST_CYCLE_START = 1980
 _CYCLE_YEARS = 30
 
 
-class VinError(ValueError):
+class VinError(EcusimError, ValueError):
     """A string is not a valid VIN; ``reason`` says why (and where, for a bad character)."""
 
     def __init__(self, reason: str, *, position: int | None = None) -> None:

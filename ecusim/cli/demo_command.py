@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ecusim.car.vehicle import VehicleError
 from ecusim.catalog import CatalogError
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import _time_scale
@@ -17,13 +16,10 @@ from ecusim.demo.scenario import (
     DEFAULT_MODEL,
     DEFAULT_TIME_SCALE,
     DEFAULT_YEAR,
-    DemoError,
     run_demo,
 )
-from ecusim.portal.client import PortalClientError
-from ecusim.portal.errors import PortalError
+from ecusim.errors import EcusimError
 from ecusim.tool.console import TextConsole
-from ecusim.tool.errors import ToolError
 from ecusim.tool.link import UDS_LOGGER
 from protocol.errors import ProtocolError
 
@@ -68,11 +64,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except CatalogError as exc:
         raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
-    except (DemoError, ToolError, PortalClientError, PortalError) as exc:
-        raise CliError(f"demo failed: {exc}") from exc
     except BrokenPipeError:
         raise  # our reader went away: main() ends quietly
-    except (VehicleError, ProtocolError, OSError) as exc:
+    except (EcusimError, ProtocolError, OSError) as exc:
         raise CliError(f"demo failed: {exc}") from exc
     outcome = "reset and new keys verified" if result.reset_done else "no reset possible"
     print(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ecusim.errors import EcusimError
 
-class CliError(Exception):
+
+class CliError(EcusimError):
     """A user-facing failure: bad input, an unusable bus, an unreadable state file."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:

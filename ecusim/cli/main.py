@@ -20,7 +20,9 @@ from ecusim.cli import (
     vin_command,
 )
 from ecusim.cli.errors import CliError
+from ecusim.errors import EcusimError
 from ecusim.portal import cli as portal_cli
+from protocol.errors import ProtocolError
 
 SUBCOMMANDS = (
     demo_command,
@@ -60,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"ecusim: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (EcusimError, ProtocolError) as exc:  # every other error of ecusim, or of its protocol
+        print(f"ecusim: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ecusim: interrupted", file=sys.stderr)
         return 130

@@ -13,12 +13,12 @@ import can
 from can.cli import add_bus_arguments, create_bus_from_namespace
 
 from ecusim.car.keyless import KeylessError, RomChip
-from ecusim.car.vehicle import Vehicle, VehicleError
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import CatalogError, KeylessEntry
 from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.cli.errors import CliError
 from protocol.can_bus import BusConnection
-from protocol.errors import NvmError, ProtocolError
+from protocol.errors import NvmError
 from protocol.isotp_binding import IsoTpParameters
 
 DEFAULT_MODEL = "LS430"
@@ -138,8 +138,6 @@ def _build(args: argparse.Namespace) -> Vehicle:
     except NvmError as exc:
         prefix = "--state-dir: " if "not writable" in str(exc) else ""
         raise CliError(f"{prefix}{exc}") from exc
-    except (VehicleError, ProtocolError) as exc:
-        raise CliError(str(exc)) from exc
 
 
 def _trace(path: Path) -> can.Listener:
@@ -209,8 +207,6 @@ def run(args: argparse.Namespace) -> int:
                 with car.running(connection):
                     _announce(car, args)
                     stop.wait(args.duration)
-            except (NvmError, ProtocolError, VehicleError) as exc:  # found at power-on
-                raise CliError(str(exc)) from exc
             finally:
                 if trace is not None:
                     connection.remove_listener(trace)  # no frame may reach a closed file

@@ -206,8 +206,6 @@ def _tool_errors(run: Any) -> Any:
             raise CliError(str(exc), exit_code=EXIT_PENDING) from exc
         except CancelledError as exc:
             raise CliError(str(exc), exit_code=EXIT_CANCELLED) from exc
-        except ToolError as exc:
-            raise CliError(str(exc)) from exc
         return result
 
     return wrapped

@@ -25,6 +25,7 @@ from ecusim.car.keys import Key
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import SystemType
 from ecusim.demo.trace_summary import summarize
+from ecusim.errors import EcusimError
 from ecusim.portal.api import BackgroundServer, ServerStartError
 from ecusim.portal.client import PortalClient, RequestInfo
 from ecusim.portal.demo_data import DemoDealer, add_demo_dealer
@@ -54,7 +55,7 @@ CAR_SEED: Final = 2012
 """Seed of the car's key-blank generator: the same new keys on every run."""
 
 
-class DemoError(Exception):
+class DemoError(EcusimError):
     """The demo could not run or its outcome was wrong."""
 
 

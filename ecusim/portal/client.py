@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ecusim.errors import EcusimError
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from protocol.passcode import format_code
 
@@ -51,7 +52,7 @@ _MAX_REASON_CHARS: Final = 200
 _T = TypeVar("_T")
 
 
-class PortalClientError(Exception):
+class PortalClientError(EcusimError):
     """The portal refused a call (``status`` is the HTTP status) or could not be reached."""
 
     def __init__(self, status: int, field: str | None, reason: str) -> None:

@@ -8,6 +8,8 @@ database did not change.
 
 from __future__ import annotations
 
+from ecusim.errors import EcusimError
+
 __all__ = [
     "AuthenticationError",
     "ConflictError",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-class PortalError(Exception):
+class PortalError(EcusimError):
     """Base class of every error the portal raises on purpose."""
 
     http_status: int = 400

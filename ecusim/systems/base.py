@@ -15,6 +15,7 @@ from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.start_control import StartControl, StartResult
+from ecusim.errors import VehicleError
 from protocol.clock import Clock
 from protocol.isotp_binding import IsoTpParameters
 from protocol.nvm import NvmStore
@@ -24,10 +25,6 @@ SignalValues = dict[str, float | int]
 Provider = Callable[[], SignalValues]
 Publish = Callable[[str], None]
 """Sends the named body message now (through the car's transmit tap, so the car hears it)."""
-
-
-class VehicleError(ValueError):
-    """A call the car cannot honour in its current state, or that makes no sense for it."""
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ecusim.catalog import ModelYear, SystemType
-from ecusim.systems.base import CarContext, KeySystem, VehicleError
+from ecusim.errors import VehicleError
+from ecusim.systems.base import CarContext, KeySystem
 from ecusim.systems.ecm_integrated import EcmIntegratedSystem
 from ecusim.systems.no_immobilizer import NoImmobilizerSystem
 from ecusim.systems.smart import SmartKeySystem

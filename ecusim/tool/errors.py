@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ecusim.errors import EcusimError
 
-class ToolError(Exception):
+
+class ToolError(EcusimError):
     """A step of the procedure could not be done; ``str()`` says why and what to do."""
 
 

@@ -9,7 +9,7 @@ from ecusim.car.keys import KeyKind
 from ecusim.car.physical import Ignition, KeyLocation
 from ecusim.catalog import SystemType
 from ecusim.ecus.engine import EngineEcu
-from ecusim.systems.base import VehicleError
+from ecusim.errors import VehicleError
 from ecusim.systems.registry import KEY_SYSTEMS
 from ecusim.systems.smart import SmartKeySystem
 
