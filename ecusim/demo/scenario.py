@@ -25,6 +25,7 @@ from ecusim.car.keys import Key
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import SystemType
 from ecusim.demo.trace_summary import summarize
+from ecusim.demo.vehicle_presenter import VehiclePresenter
 from ecusim.errors import EcusimError
 from ecusim.portal.api import BackgroundServer, ServerStartError
 from ecusim.portal.client import PortalClient, RequestInfo
@@ -37,7 +38,6 @@ from ecusim.tool.errors import ToolError
 from ecusim.tool.identify import CarIdentity, identify
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.portal_steps import PortalSteps, RequestDetails
-from ecusim.tool.presenters import VehiclePresenter
 from ecusim.tool.registration import KeyRegistration
 from ecusim.tool.reset import ResetUtility
 

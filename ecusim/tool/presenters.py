@@ -1,9 +1,9 @@
 """Who brings the new keys, besides the technician (:class:`~.registration.PromptPresenter`).
 
-- :class:`LabKeyPresenter`: new lab key blanks presented to a simulated car in another process
-  with the shipped DBC's ``LAB_KEY_CMD`` (the car applies it as if the key were there).
-- :class:`VehiclePresenter`: new key blanks of a :class:`~ecusim.car.vehicle.Vehicle` in this
-  process (the demo, tests).
+:class:`LabKeyPresenter` presents new lab key blanks to a simulated car in another process with
+the shipped DBC's ``LAB_KEY_CMD`` (the car applies it as if the key were there). A car in the same
+process is given its keys by :class:`ecusim.demo.vehicle_presenter.VehiclePresenter`: the scan
+tool itself never reaches into a car, only the bus does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import can
 
 from dbc import body
 from ecusim.car.keys import Key
-from ecusim.car.vehicle import Vehicle
 from ecusim.tool.console import Console
 from ecusim.tool.errors import ToolError
 
@@ -47,23 +46,3 @@ class LabKeyPresenter:
             self.bus.send(body.encode_message(body.LAB_KEY_CMD, signals))
         except can.CanError as exc:
             raise ToolError(f"could not send the lab key command: {exc}") from exc
-
-
-class VehiclePresenter:
-    """Presents new key blanks of ``car`` (this process) with the Vehicle API."""
-
-    def __init__(self, car: Vehicle, console: Console) -> None:
-        self.car = car
-        self.console = console
-        self.keys: list[Key] = []
-        """The keys presented, in order."""
-
-    def present(self, number: int, kind: str, where: str) -> None:
-        key = self.car.new_key(kind)
-        self.keys.append(key)
-        place = "into the ignition" if where == "cylinder" else f"to the engine {where}"
-        self.console.info(f"the technician brings new {kind} key {number} ({key}) {place}")
-        self.car.present_key(key, None if where == "cylinder" else where)
-
-    def withdraw(self) -> None:
-        self.car.withdraw_key()
