@@ -237,7 +237,7 @@ class RawIsoTpClient:
 
     def __init__(self, channel: str) -> None:
         self.connection = virtual_connection(channel)
-        self.stack: Any = contract.tester_stack(
+        self.stack: Any = contract.client_stack(
             self.connection.bus,
             self.connection.notifier,
             CLIENT_ADDRESSING,

@@ -28,10 +28,10 @@ from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.key_ecu import KeyCodeEcu
 from ecusim.tool.contract import (
     client_config,
+    client_stack,
     did_codecs,
     lab_security_algo,
     open_client,
-    tester_stack,
 )
 from protocol.seed_source import DeterministicSeedSource
 from protocol.uds.faults import FaultPlan, RequestLog
@@ -178,7 +178,7 @@ class VirtualCar:
     def stack(self, ecu: str | None = None) -> isotp.NotifierBasedCanStack:
         """A new can-isotp stack to an ECU (default the key ECU) on :attr:`notifier`; start it
         (and stop it) yourself. One stack per ECU at a time: two would both answer its frames."""
-        return tester_stack(
+        return client_stack(
             self.bus, self.notifier, self.ecu(ecu).addressing, params=self.isotp_params()
         )
 

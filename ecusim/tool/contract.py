@@ -2,7 +2,7 @@
 
 The identifiers, the DIDs with their lengths and udsoncan codecs, the udsoncan configuration
 (:func:`client_config`) and the tester's can-isotp stack and udsoncan client for an ECU's
-addressing (:func:`tester_stack`, :func:`open_client`). The scan tool, the test kit
+addressing (:func:`client_stack`, :func:`open_client`). The scan tool, the test kit
 (:mod:`ecusim.testing`), the latency bench and the tests all build their clients from here.
 
 It is a client written against the contract and keeps its own copy instead of importing the
@@ -69,11 +69,11 @@ STATUS_DONE: Final = 0
 
 PAD_BYTE: Final = 0xCC
 """diagnostics.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
-TESTER_ISOTP_PARAMS: Final[Mapping[str, Any]] = MappingProxyType(
+CLIENT_ISOTP_PARAMS: Final[Mapping[str, Any]] = MappingProxyType(
     {"tx_padding": PAD_BYTE, "blocking_send": False}
 )
 """can-isotp ``params`` of the tester's stack: it pads its own frames too (a real scan tool
-does); a car on CAN-FD or without padding wants its own (``params`` of :func:`tester_stack`)."""
+does); a car on CAN-FD or without padding wants its own (``params`` of :func:`client_stack`)."""
 
 
 # -- the DIDs and their codecs -----------------------------------------------------------------
@@ -220,7 +220,7 @@ def client_config(**overrides: Any) -> ClientConfig:
     return cast(ClientConfig, config)
 
 
-def tester_stack(
+def client_stack(
     bus: can.BusABC,
     notifier: can.Notifier,
     addressing: IsoTpAddressing | isotp.Address,
@@ -233,11 +233,11 @@ def tester_stack(
     ``addressing``: the ECU's :class:`~protocol.isotp_binding.IsoTpAddressing` (the tester sends
     on its request ID and listens on its response ID, with its sub-address under extended
     addressing), or a can-isotp address of the tester's side as it is. ``params``: can-isotp
-    parameters over :data:`TESTER_ISOTP_PARAMS` (CAN-FD, other padding, timings)."""
+    parameters over :data:`CLIENT_ISOTP_PARAMS` (CAN-FD, other padding, timings)."""
     if isinstance(addressing, IsoTpAddressing):
         addressing = addressing.tester_address()
     return isotp.NotifierBasedCanStack(
-        bus, notifier, address=addressing, params={**TESTER_ISOTP_PARAMS, **(params or {})}
+        bus, notifier, address=addressing, params={**CLIENT_ISOTP_PARAMS, **(params or {})}
     )
 
 
@@ -249,9 +249,9 @@ def open_client(
     params: Mapping[str, Any] | None = None,
     config: ClientConfig | None = None,
 ) -> Client:
-    """An opened udsoncan client over :func:`tester_stack` (``PythonIsoTpV2Connection``) with
+    """An opened udsoncan client over :func:`client_stack` (``PythonIsoTpV2Connection``) with
     ``config`` (default :func:`client_config`); ``close()`` stops its stack."""
-    connection = PythonIsoTpV2Connection(tester_stack(bus, notifier, addressing, params=params))
+    connection = PythonIsoTpV2Connection(client_stack(bus, notifier, addressing, params=params))
     client = Client(connection, config=config if config is not None else client_config())
     client.open()
     return client
