@@ -52,11 +52,9 @@ from typing import Any, Protocol
 
 import can
 import isotp
-import udsoncan
-from udsoncan.client import Client as UdsoncanClient
-from udsoncan.connections import PythonIsoTpV2Connection
 
 from ecusim.ecus.engine import DEFAULT_VIN, EngineEcu
+from ecusim.tool import contract
 from protocol.can_bus import BusConnection
 from protocol.clock import MonotonicClock
 from protocol.isotp_binding import (
@@ -70,7 +68,8 @@ from protocol.uds.server import MAX_CLASSIC_ISOTP_PAYLOAD, UdsServer
 
 REQUEST_ID = 0x7E0
 RESPONSE_ID = 0x7E8
-DID_VIN = 0xF190
+CLIENT_ADDRESSING = IsoTpAddressing(REQUEST_ID, RESPONSE_ID)
+"""The engine's physical addresses; the client takes the tester's side of them."""
 DID_BLOB = 0x0F00
 BLOB_LENGTH = MAX_CLASSIC_ISOTP_PAYLOAD - 3
 """``62 0F 00`` + 4092 bytes = 4095 bytes, the largest classic ISO-TP payload."""
@@ -132,10 +131,6 @@ def bare_answers() -> dict[bytes, bytes]:
 
 def isotp_parameters() -> IsoTpParameters:
     return IsoTpParameters()
-
-
-def client_address() -> isotp.Address:
-    return isotp.Address(isotp.AddressingMode.Normal_11bits, txid=REQUEST_ID, rxid=RESPONSE_ID)
 
 
 def virtual_connection(channel: str) -> BusConnection:
@@ -242,10 +237,10 @@ class RawIsoTpClient:
 
     def __init__(self, channel: str) -> None:
         self.connection = virtual_connection(channel)
-        self.stack: Any = isotp.NotifierBasedCanStack(
+        self.stack: Any = contract.client_stack(
             self.connection.bus,
             self.connection.notifier,
-            address=client_address(),
+            CLIENT_ADDRESSING,
             params=isotp_parameters().to_isotp(),
         )
         self.stack.start()
@@ -270,41 +265,24 @@ class RawIsoTpClient:
         self.connection.close()
 
 
-class BlobCodec(udsoncan.DidCodec):
-    """Raw bytes of a fixed length (udsoncan needs a codec per DID)."""
-
-    def __init__(self, length: int) -> None:
-        self.length = length
-
-    def encode(self, *args: Any, **kwargs: Any) -> bytes:
-        return bytes(args[0])
-
-    def decode(self, string_bin: bytes) -> bytes:
-        return bytes(string_bin)
-
-    def __len__(self) -> int:
-        return self.length
-
-
 class UdsoncanBenchClient:
     """The same requests through udsoncan's Client over PythonIsoTpV2Connection."""
 
     def __init__(self, channel: str) -> None:
         self.connection = virtual_connection(channel)
-        stack: Any = isotp.NotifierBasedCanStack(
+        config = contract.client_config(
+            data_identifiers={**contract.did_codecs(), DID_BLOB: contract.RawCodec(BLOB_LENGTH)},
+            request_timeout=CLIENT_TIMEOUT_S,
+            # udsoncan's default, as the bench always had: no session change, no server timing.
+            use_server_timing=True,
+        )
+        self.client: Any = contract.open_client(
             self.connection.bus,
             self.connection.notifier,
-            address=client_address(),
+            CLIENT_ADDRESSING,
             params=isotp_parameters().to_isotp(),
+            config=config,
         )
-        config: Any = dict(udsoncan.configs.default_client_config)
-        config["data_identifiers"] = {
-            DID_VIN: udsoncan.AsciiCodec(len(DEFAULT_VIN)),
-            DID_BLOB: BlobCodec(BLOB_LENGTH),
-        }
-        config["request_timeout"] = CLIENT_TIMEOUT_S
-        self.client: Any = UdsoncanClient(PythonIsoTpV2Connection(stack), config=config)
-        self.client.open()
 
     def round_trip(self, case: Case) -> int:
         start = time.perf_counter_ns()

@@ -4,7 +4,8 @@
   on the same channel, udsoncan clients of its ECUs, its fault plan and request record.
 - :func:`client_config`: a udsoncan configuration with codecs for the diagnostic contract's DIDs
   (diagnostics.md §4) and the lab level 0x01 key; never the reset level's Pass-Code, which a
-  real tool gets from the portal.
+  real tool gets from the portal. It, :func:`did_codecs` and :func:`lab_security_algo` are the
+  client-side contract's (:mod:`ecusim.tool.contract`), re-exported here.
 
 The portal fixture's :class:`~ecusim.testing.portal.VirtualPortal` is in
 :mod:`ecusim.testing.portal`.
@@ -15,20 +16,23 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import can
 import isotp
-import udsoncan
 from udsoncan.client import Client
-from udsoncan.connections import PythonIsoTpV2Connection
-from udsoncan.typing import ClientConfig
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.vehicle import Vehicle, VehicleError
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.key_ecu import KeyCodeEcu
-from protocol.passcode import diagnostic_key
+from ecusim.tool.contract import (
+    client_config,
+    client_stack,
+    did_codecs,
+    lab_security_algo,
+    open_client,
+)
 from protocol.seed_source import DeterministicSeedSource
 from protocol.uds.faults import FaultPlan, RequestLog
 
@@ -44,91 +48,7 @@ DEFAULT_MODEL: Final = "LS460"
 DEFAULT_YEAR: Final = 2012
 DEFAULT_TIME_SCALE: Final = 20.0
 """The car's own waits run 20 times fast; the ISO 14229 timers stay real-time."""
-LEVEL_EXTENDED_DIAGNOSTICS: Final = 0x01
 NOTIFIER_TIMEOUT_S: Final = 0.05
-
-
-# -- udsoncan ----------------------------------------------------------------------------------
-
-
-class UnsignedCodec(udsoncan.DidCodec):
-    """An unsigned big-endian integer of ``length`` bytes, decoded as an ``int``."""
-
-    def __init__(self, length: int) -> None:
-        super().__init__()
-        self._length = length
-
-    def encode(self, *did_value: Any) -> bytes:
-        return int(did_value[0]).to_bytes(self._length, "big")
-
-    def decode(self, did_payload: bytes) -> Any:
-        return int.from_bytes(did_payload[: self._length], "big")
-
-    def __len__(self) -> int:
-        return self._length
-
-
-class TextCodec(udsoncan.DidCodec):
-    """ASCII text of any length: the whole rest of the response (read it alone, or last)."""
-
-    def encode(self, *did_value: Any) -> bytes:
-        return str(did_value[0]).encode("ascii")
-
-    def decode(self, did_payload: bytes) -> Any:
-        return bytes(did_payload).decode("ascii")
-
-    def __len__(self) -> int:
-        raise udsoncan.DidCodec.ReadAllRemainingData
-
-
-def did_codecs() -> dict[int, udsoncan.DidCodec]:
-    """udsoncan codecs of the contract's DIDs (diagnostics.md §4): ints, tuples for the records
-    of several fields, ``str`` for text."""
-    byte = UnsignedCodec(1)
-    return {
-        0xF190: udsoncan.AsciiCodec(17),  # VIN
-        0xF18C: TextCodec(),  # ECU serial number
-        0xF187: TextCodec(),  # part number
-        0xF197: TextCodec(),  # system name
-        0xF186: byte,  # active session
-        0x0101: byte,  # immobilizer state: 0 unset, 1 set
-        0x0106: byte,  # registered master keys
-        0x0107: byte,  # registered sub keys
-        0x0108: udsoncan.DidCodec(">BB"),  # security indicator: (mode, flash code)
-        0x0109: byte,  # registration mode
-        0x010A: udsoncan.DidCodec(">BB"),  # capabilities: (system type, reset supported)
-        0x010B: UnsignedCodec(2),  # waiting period remaining, seconds
-        0x010C: udsoncan.DidCodec(">BH"),  # security access: (failed attempts, delay s)
-        0x010D: byte,  # registered smart keys
-    }
-
-
-def lab_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:
-    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostics.md §5) only.
-
-    The reset level 0x11 needs the portal's Pass-Code for the Seed Number, as a real tool does:
-    ``request_seed(0x11)``, then ``send_key(0x12, portal.pass_code(vin, seed))``.
-    """
-    if level in (LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_EXTENDED_DIAGNOSTICS + 1):
-        return diagnostic_key(bytes(seed))
-    raise ValueError(
-        f"no key for SecurityAccess level 0x{level:02X} in the client: the reset level's "
-        "Pass-Code comes from the portal (portal.pass_code(vin, seed), then send_key(0x12, ...))"
-    )
-
-
-def client_config(**overrides: Any) -> ClientConfig:
-    """udsoncan's defaults with :func:`did_codecs`, :func:`lab_security_algo` and
-    ``use_server_timing=False`` (udsoncan would apply the car's 50 ms P2 to whole multi-frame
-    answers); ``overrides`` replace single keys."""
-    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
-    config.update(
-        data_identifiers=did_codecs(),
-        security_algo=lab_security_algo,
-        use_server_timing=False,
-    )
-    config.update(overrides)
-    return cast(ClientConfig, config)
 
 
 # -- the car -----------------------------------------------------------------------------------
@@ -258,8 +178,8 @@ class VirtualCar:
     def stack(self, ecu: str | None = None) -> isotp.NotifierBasedCanStack:
         """A new can-isotp stack to an ECU (default the key ECU) on :attr:`notifier`; start it
         (and stop it) yourself. One stack per ECU at a time: two would both answer its frames."""
-        return isotp.NotifierBasedCanStack(
-            self.bus, self.notifier, address=self.isotp_address(ecu), params=self.isotp_params()
+        return client_stack(
+            self.bus, self.notifier, self.ecu(ecu).addressing, params=self.isotp_params()
         )
 
     def client(self, ecu: str | None = None) -> Client:
@@ -269,9 +189,9 @@ class VirtualCar:
         with self._lock:
             client = self._clients.get(target.name)
             if client is None:
-                connection = PythonIsoTpV2Connection(self.stack(target.name))
-                client = Client(connection, config=client_config())
-                client.open()
+                client = open_client(
+                    self.bus, self.notifier, target.addressing, params=self.isotp_params()
+                )
                 self._clients[target.name] = client
             return client
 

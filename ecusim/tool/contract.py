@@ -1,12 +1,34 @@
-"""The identifiers of the diagnostic contract the tool uses (diagnostics.md §2-4), in one place.
+"""The client side of the diagnostic contract (diagnostics.md §2-4), in one place.
 
-The tool keeps its own copy instead of importing the car's: it is a client written against the
-contract, so a wrong value on either side shows up as a failing exchange, not a shared mistake.
+The identifiers, the DIDs with their lengths and udsoncan codecs, the udsoncan configuration
+(:func:`client_config`) and the tester's can-isotp stack and udsoncan client for an ECU's
+addressing (:func:`client_stack`, :func:`open_client`). The scan tool, the test kit
+(:mod:`ecusim.testing`), the latency bench and the tests all build their clients from here.
+
+It is a client written against the contract and keeps its own copy instead of importing the
+car's (it never imports ``ecusim.car``, ``ecusim.ecus`` or ``ecusim.systems``), so a wrong value
+on either side shows up as a failing exchange, not a shared mistake. The acceptance tests keep a
+second, deliberately independent copy.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, cast
+
+import can
+import isotp
+import udsoncan
+import udsoncan.configs
+from udsoncan.client import Client
+from udsoncan.connections import PythonIsoTpV2Connection
+from udsoncan.typing import ClientConfig
+
+from protocol.isotp_binding import IsoTpAddressing
+from protocol.passcode import diagnostic_key
 
 DEFAULT_SESSION: Final = 0x01
 EXTENDED_SESSION: Final = 0x03
@@ -15,6 +37,9 @@ LEVEL_DIAGNOSTIC: Final = 0x01
 LEVEL_RESET: Final = 0x11
 """requestSeed of "immobilizer reset" (the Seed Number); its sendKey is 0x12."""
 
+DID_ACTIVE_SESSION: Final = 0xF186
+DID_PART_NUMBER: Final = 0xF187
+DID_SERIAL_NUMBER: Final = 0xF18C
 DID_VIN: Final = 0xF190
 DID_SYSTEM_NAME: Final = 0xF197
 DID_IMMOBILIZER_STATE: Final = 0x0101
@@ -41,3 +66,192 @@ MODE_OPEN: Final = 4
 """DID 0x0109: smart key registration open (the waiting period has run)."""
 STATUS_DONE: Final = 0
 """First byte of a routine's status record: done (1 running, 2 failed)."""
+
+PAD_BYTE: Final = 0xCC
+"""diagnostics.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
+CLIENT_ISOTP_PARAMS: Final[Mapping[str, Any]] = MappingProxyType(
+    {"tx_padding": PAD_BYTE, "blocking_send": False}
+)
+"""can-isotp ``params`` of the tester's stack: it pads its own frames too (a real scan tool
+does); a car on CAN-FD or without padding wants its own (``params`` of :func:`client_stack`)."""
+
+
+# -- the DIDs and their codecs -----------------------------------------------------------------
+
+
+class RawCodec(udsoncan.DidCodec):
+    """A DID value as ``bytes``: ``length`` bytes, or (``None``) the rest of the response."""
+
+    def __init__(self, length: int | None = None) -> None:
+        self._length = length
+
+    def encode(self, *did_value: Any) -> bytes:
+        return bytes(did_value[0])
+
+    def decode(self, did_payload: bytes) -> Any:
+        return bytes(did_payload)
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise udsoncan.DidCodec.ReadAllRemainingData
+        return self._length
+
+
+class UnsignedCodec(udsoncan.DidCodec):
+    """An unsigned big-endian integer of ``length`` bytes, decoded as an ``int``."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self._length = length
+
+    def encode(self, *did_value: Any) -> bytes:
+        return int(did_value[0]).to_bytes(self._length, "big")
+
+    def decode(self, did_payload: bytes) -> Any:
+        return int.from_bytes(did_payload[: self._length], "big")
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class TextCodec(udsoncan.DidCodec):
+    """ASCII text of any length: the whole rest of the response (read it alone, or last)."""
+
+    def encode(self, *did_value: Any) -> bytes:
+        return str(did_value[0]).encode("ascii")
+
+    def decode(self, did_payload: bytes) -> Any:
+        return bytes(did_payload).decode("ascii")
+
+    def __len__(self) -> int:
+        raise udsoncan.DidCodec.ReadAllRemainingData
+
+
+@dataclass(frozen=True)
+class ContractDid:
+    """One DID of the contract: its ``length`` in bytes (``None``: the rest of the response,
+    text of any length) and how its value reads: ASCII ``text``, a record of several ``fields``
+    (a ``struct`` format, decoded as a tuple), or else one unsigned integer."""
+
+    did: int
+    name: str
+    length: int | None
+    fields: str | None = None
+    text: bool = False
+
+    def __post_init__(self) -> None:
+        if self.length is None and not self.text:
+            raise ValueError(f"DID 0x{self.did:04X}: only text may have no fixed length")
+        if self.fields is not None and struct.calcsize(self.fields) != self.length:
+            raise ValueError(f"DID 0x{self.did:04X}: {self.fields!r} is not {self.length} bytes")
+
+    def codec(self) -> udsoncan.DidCodec:
+        """The typed codec: ``str`` for text, a tuple for a record, else an ``int``."""
+        if self.text or self.length is None:
+            return TextCodec() if self.length is None else udsoncan.AsciiCodec(self.length)
+        if self.fields is not None:
+            return udsoncan.DidCodec(self.fields)
+        return UnsignedCodec(self.length)
+
+    def raw_codec(self) -> udsoncan.DidCodec:
+        """The codec giving the value's bytes as they came."""
+        return RawCodec(self.length)
+
+
+CONTRACT_DIDS: Final[tuple[ContractDid, ...]] = (
+    ContractDid(DID_VIN, "VIN", 17, text=True),
+    ContractDid(DID_SERIAL_NUMBER, "ECU serial number", None, text=True),
+    ContractDid(DID_PART_NUMBER, "part number", None, text=True),
+    ContractDid(DID_SYSTEM_NAME, "system name", None, text=True),
+    ContractDid(DID_ACTIVE_SESSION, "active session", 1),
+    ContractDid(DID_IMMOBILIZER_STATE, "immobilizer state", 1),  # 0 unset, 1 set
+    ContractDid(DID_MASTER_KEYS, "registered master keys", 1),
+    ContractDid(DID_SUB_KEYS, "registered sub keys", 1),
+    ContractDid(DID_SECURITY_INDICATOR, "security indicator", 2, fields=">BB"),  # mode, code
+    ContractDid(DID_REGISTRATION_MODE, "registration mode", 1),
+    ContractDid(DID_CAPABILITIES, "capabilities", 2, fields=">BB"),  # system type, reset
+    ContractDid(DID_WAITING_PERIOD, "waiting period remaining, seconds", 2),
+    ContractDid(DID_SECURITY_STATUS, "security access status", 3, fields=">BH"),  # attempts, s
+    ContractDid(DID_SMART_KEYS, "registered smart keys", 1),
+)
+"""The contract's DIDs (diagnostics.md §4)."""
+
+
+def did_codecs() -> dict[int, udsoncan.DidCodec]:
+    """udsoncan codecs of the contract's DIDs (diagnostics.md §4): ints, tuples for the records
+    of several fields, ``str`` for text."""
+    return {did.did: did.codec() for did in CONTRACT_DIDS}
+
+
+def raw_did_codecs() -> dict[int, udsoncan.DidCodec]:
+    """udsoncan codecs of the contract's DIDs giving each value's ``bytes`` (the scan tool
+    decodes them itself)."""
+    return {did.did: did.raw_codec() for did in CONTRACT_DIDS}
+
+
+# -- the udsoncan client -----------------------------------------------------------------------
+
+
+def lab_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:
+    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostics.md §5) only.
+
+    The reset level 0x11 needs the portal's Pass-Code for the Seed Number, as a real tool does:
+    ``request_seed(0x11)``, then ``send_key(0x12, portal.pass_code(vin, seed))``.
+    """
+    if level in (LEVEL_DIAGNOSTIC, LEVEL_DIAGNOSTIC + 1):
+        return diagnostic_key(bytes(seed))
+    raise ValueError(
+        f"no key for SecurityAccess level 0x{level:02X} in the client: the reset level's "
+        "Pass-Code comes from the portal (portal.pass_code(vin, seed), then send_key(0x12, ...))"
+    )
+
+
+def client_config(**overrides: Any) -> ClientConfig:
+    """udsoncan's defaults with :func:`did_codecs`, :func:`lab_security_algo` and
+    ``use_server_timing=False`` (udsoncan would apply the car's 50 ms P2 to whole multi-frame
+    answers); ``overrides`` replace single keys."""
+    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
+    config.update(
+        data_identifiers=did_codecs(),
+        security_algo=lab_security_algo,
+        use_server_timing=False,
+    )
+    config.update(overrides)
+    return cast(ClientConfig, config)
+
+
+def client_stack(
+    bus: can.BusABC,
+    notifier: can.Notifier,
+    addressing: IsoTpAddressing | isotp.Address,
+    *,
+    params: Mapping[str, Any] | None = None,
+) -> isotp.NotifierBasedCanStack:
+    """A new can-isotp stack on ``bus``'s ``notifier`` (one Notifier per bus) to one node; start
+    and stop it yourself, or give it to a udsoncan connection (:func:`open_client`).
+
+    ``addressing``: the ECU's :class:`~protocol.isotp_binding.IsoTpAddressing` (the tester sends
+    on its request ID and listens on its response ID, with its sub-address under extended
+    addressing), or a can-isotp address of the tester's side as it is. ``params``: can-isotp
+    parameters over :data:`CLIENT_ISOTP_PARAMS` (CAN-FD, other padding, timings)."""
+    if isinstance(addressing, IsoTpAddressing):
+        addressing = addressing.tester_address()
+    return isotp.NotifierBasedCanStack(
+        bus, notifier, address=addressing, params={**CLIENT_ISOTP_PARAMS, **(params or {})}
+    )
+
+
+def open_client(
+    bus: can.BusABC,
+    notifier: can.Notifier,
+    addressing: IsoTpAddressing | isotp.Address,
+    *,
+    params: Mapping[str, Any] | None = None,
+    config: ClientConfig | None = None,
+) -> Client:
+    """An opened udsoncan client over :func:`client_stack` (``PythonIsoTpV2Connection``) with
+    ``config`` (default :func:`client_config`); ``close()`` stops its stack."""
+    connection = PythonIsoTpV2Connection(client_stack(bus, notifier, addressing, params=params))
+    client = Client(connection, config=config if config is not None else client_config())
+    client.open()
+    return client

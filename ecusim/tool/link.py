@@ -13,13 +13,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 import can
 import isotp
-import udsoncan
 from udsoncan.client import Client
-from udsoncan.connections import PythonIsoTpV2Connection
 from udsoncan.exceptions import (
     InvalidResponseException,
     NegativeResponseException,
@@ -28,19 +26,7 @@ from udsoncan.exceptions import (
 )
 from udsoncan.typing import ClientConfig
 
-from ecusim.tool.contract import (
-    DID_CAPABILITIES,
-    DID_IMMOBILIZER_STATE,
-    DID_MASTER_KEYS,
-    DID_REGISTRATION_MODE,
-    DID_SECURITY_INDICATOR,
-    DID_SECURITY_STATUS,
-    DID_SMART_KEYS,
-    DID_SUB_KEYS,
-    DID_SYSTEM_NAME,
-    DID_VIN,
-    DID_WAITING_PERIOD,
-)
+from ecusim.tool.contract import client_config, open_client, raw_did_codecs
 from ecusim.tool.errors import BusLostError, CarRefusedError, NoAnswerError, ToolError
 from ecusim.tool.nrc_text import explain
 from ecusim.tool.targets import Target
@@ -62,51 +48,15 @@ PROBE_ATTEMPTS: Final = 2
 a busy gateway can stall one answer past PROBE_TIMEOUT_S."""
 KEEP_ALIVE_PERIOD_S: Final = 1.0
 """TesterPresent period: well inside S3server (5 s)."""
-PAD_BYTE: Final = 0xCC
-"""diagnostics.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
-
-
-class _Raw(udsoncan.DidCodec):
-    """A DID value as bytes (fixed ``length``, or the rest of the response)."""
-
-    def __init__(self, length: int | None = None) -> None:
-        self._length = length
-
-    def encode(self, *did_value: Any) -> bytes:
-        return bytes(did_value[0])
-
-    def decode(self, did_payload: bytes) -> Any:
-        return bytes(did_payload)
-
-    def __len__(self) -> int:
-        if self._length is None:
-            raise udsoncan.DidCodec.ReadAllRemainingData
-        return self._length
-
-
 _TIMEOUT_KEYS: Final = ("p2_timeout", "request_timeout")
 """What a call with its own ``timeout_s`` changes, and puts back after."""
 
-DID_LENGTHS: Final[dict[int, int | None]] = {
-    DID_VIN: 17,
-    DID_SYSTEM_NAME: None,
-    DID_IMMOBILIZER_STATE: 1,
-    DID_MASTER_KEYS: 1,
-    DID_SUB_KEYS: 1,
-    DID_SECURITY_INDICATOR: 2,  # mode, code
-    DID_REGISTRATION_MODE: 1,
-    DID_CAPABILITIES: 2,  # system type, reset supported
-    DID_WAITING_PERIOD: 2,  # seconds remaining
-    DID_SECURITY_STATUS: 3,  # failed attempts, delay remaining s (2 bytes)
-    DID_SMART_KEYS: 1,
-}
-"""The contract's DIDs (diagnostics.md §4) the tool reads, with their lengths."""
 
-
-def client_config(request_timeout_s: float = REQUEST_TIMEOUT_S) -> ClientConfig:
-    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
-    config.update(
-        data_identifiers={did: _Raw(length) for did, length in DID_LENGTHS.items()},
+def tool_client_config(request_timeout_s: float = REQUEST_TIMEOUT_S) -> ClientConfig:
+    """The contract's :func:`~ecusim.tool.contract.client_config` with the DID values as bytes
+    (the tool decodes them itself), the tool's timeouts and its logger."""
+    return client_config(
+        data_identifiers=raw_did_codecs(),
         request_timeout=request_timeout_s + PENDING_TIMEOUT_S * 10,
         p2_timeout=request_timeout_s,
         p2_star_timeout=PENDING_TIMEOUT_S,
@@ -114,7 +64,6 @@ def client_config(request_timeout_s: float = REQUEST_TIMEOUT_S) -> ClientConfig:
         use_server_timing=False,
         logger_name=UDS_LOGGER,
     )
-    return cast(ClientConfig, config)
 
 
 def routine_record(response: object) -> bytes:
@@ -158,17 +107,12 @@ class DiagnosticLink:
                 raise ToolError("the diagnostic link is closed")
             client = self._clients.get(target)
             if client is None:
-                stack = isotp.NotifierBasedCanStack(
+                client = open_client(
                     self.bus,
                     self.notifier,
-                    address=target.isotp_address(),
-                    params={"tx_padding": PAD_BYTE, "blocking_send": False},
+                    target.addressing,
+                    config=tool_client_config(self.request_timeout_s),
                 )
-                client = Client(
-                    PythonIsoTpV2Connection(stack),
-                    config=client_config(self.request_timeout_s),
-                )
-                client.open()
                 self._clients[target] = client
             return client
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import isotp
-
 from ecusim.catalog import ModelYear, SystemType
 from protocol.isotp_binding import IsoTpAddressing
 
@@ -24,11 +22,6 @@ class Target:
 
     name: str
     addressing: IsoTpAddressing
-
-    def isotp_address(self) -> isotp.Address:
-        """The tester's side: send on the request ID, listen on the response ID; under
-        extended addressing (ISO 15765-2 §10.3.3) the node's sub-address is the first byte."""
-        return self.addressing.tester_address()
 
     def describe(self) -> str:
         return f"{self.name} ({self.addressing.describe()})"

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import can
-import isotp
 import pytest
 
 from ecusim.car.keys import KeyKind
@@ -21,8 +20,10 @@ from ecusim.car.vehicle import MAX_SPEED_KMH, Vehicle, VehicleError
 from ecusim.catalog import CatalogError, SystemType
 from ecusim.catalog.vin import lab_vin
 from ecusim.systems.registry import KEY_SYSTEMS
+from ecusim.tool.contract import client_stack
 from protocol.clock import FakeClock
 from protocol.errors import ConfigurationError
+from protocol.isotp_binding import IsoTpAddressing
 from protocol.seed_source import DeterministicSeedSource
 
 VIN = "JTHBL5EF0C5000001"
@@ -58,12 +59,7 @@ def _uds_over_isotp(channel: str, request: bytes) -> bytes | None:
     """One physical request to the ECM (0x7E0 → 0x7E8, normal addressing) over can-isotp."""
     bus = can.Bus(interface="virtual", channel=channel)
     notifier = can.Notifier(bus, [], timeout=0.1)
-    stack = isotp.NotifierBasedCanStack(
-        bus,
-        notifier,
-        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8),
-        params={"tx_padding": 0xCC, "blocking_send": False},
-    )
+    stack = client_stack(bus, notifier, IsoTpAddressing(request_id=0x7E0, response_id=0x7E8))
     stack.start()
     try:
         stack.send(request)

@@ -12,18 +12,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
 
 import can
-import isotp
 import pytest
-import udsoncan
 from udsoncan.client import Client
-from udsoncan.connections import PythonIsoTpV2Connection
 from udsoncan.exceptions import NegativeResponseException, TimeoutException
-from udsoncan.typing import ClientConfig
 
 from ecusim.car.vehicle import Vehicle
+from ecusim.tool.contract import client_config, open_client
+from protocol.isotp_binding import IsoTpAddressing
 from protocol.uds.faults import RecordedRequest
 
 VIN = "JTHBL5EF0C5000001"
@@ -43,17 +40,6 @@ TIMEOUT_KEYS = ("request_timeout", "p2_timeout", "p2_star_timeout")
 RECORD_TIMEOUT_S = 5.0
 DID_ACTIVE_SESSION = 0xF186
 DID_VIN = 0xF190
-
-
-class ByteCodec(udsoncan.DidCodec):
-    def encode(self, *did_value: Any) -> bytes:
-        return bytes([int(did_value[0])])
-
-    def decode(self, did_payload: bytes) -> Any:
-        return did_payload[0]
-
-    def __len__(self) -> int:
-        return 1
 
 
 @dataclass
@@ -100,28 +86,17 @@ def bench(request: pytest.FixtureRequest) -> Iterator[Bench]:
     tester_bus = can.Bus(interface="virtual", channel=channel)
     trace = can.Bus(interface="virtual", channel=channel)
     notifier = can.Notifier(tester_bus, [], timeout=0.05)
-    stack = isotp.NotifierBasedCanStack(
-        tester_bus,
-        notifier,
-        address=isotp.Address(
-            isotp.AddressingMode.Extended_11bits,
-            txid=IMMOBILIZER_REQUEST_ID,
-            rxid=IMMOBILIZER_RESPONSE_ID,
-            target_address=SUB_ADDRESS,
-            source_address=SUB_ADDRESS,
-        ),
-        params={"tx_padding": 0xCC, "blocking_send": False},
+    immobilizer = IsoTpAddressing(
+        IMMOBILIZER_REQUEST_ID, IMMOBILIZER_RESPONSE_ID, extended_address=SUB_ADDRESS
     )
-    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
-    config.update(
-        data_identifiers={DID_VIN: udsoncan.AsciiCodec(17), DID_ACTIVE_SESSION: ByteCodec()},
-        **dict.fromkeys(TIMEOUT_KEYS, CLIENT_TIMEOUT_S),
-        use_server_timing=False,
-    )
-    client = Client(PythonIsoTpV2Connection(stack), config=cast(ClientConfig, config))
     try:
         with car.running(car_bus):
-            client.open()
+            client = open_client(
+                tester_bus,
+                notifier,
+                immobilizer,
+                config=client_config(**dict.fromkeys(TIMEOUT_KEYS, CLIENT_TIMEOUT_S)),
+            )
             try:
                 yield Bench(car, client, trace)
             finally:

@@ -16,8 +16,10 @@ from dbc import body
 from ecusim.car.physical import Ignition
 from ecusim.car.vehicle import Vehicle
 from ecusim.ecus.immobilizer.config import DTC_ECM_ID_MISMATCH
+from ecusim.tool.contract import client_stack
 from protocol.can_bus import BusConnection
 from protocol.errors import NvmError
+from protocol.isotp_binding import IsoTpAddressing
 
 VIN = "JTHBL5EF0C5000001"
 RECEIVE_TIMEOUT_S = 3.0
@@ -32,12 +34,7 @@ def engine_client() -> Iterator[tuple[str, isotp.NotifierBasedCanStack]]:
     channel = _channel()
     bus = can.Bus(interface="virtual", channel=channel)
     notifier = can.Notifier(bus, [], timeout=0.05)
-    stack = isotp.NotifierBasedCanStack(
-        bus,
-        notifier,
-        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8),
-        params={"tx_padding": 0xCC},
-    )
+    stack = client_stack(bus, notifier, IsoTpAddressing(request_id=0x7E0, response_id=0x7E8))
     stack.start()
     yield channel, stack
     stack.stop()

@@ -13,6 +13,7 @@ from uds_bench import Bench
 
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import EngineEcu
+from ecusim.tool.contract import client_stack
 from protocol.clock import MonotonicClock
 from protocol.constants import ResetType
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
@@ -55,12 +56,7 @@ def raw_client(channel: str) -> Iterator[isotp.NotifierBasedCanStack]:
     """A bare can-isotp client (0x7E0 → 0x7E8) that shows every response, 0x78s included."""
     bus = can.Bus(interface="virtual", channel=channel)
     notifier = can.Notifier(bus, [], timeout=0.05)
-    stack = isotp.NotifierBasedCanStack(
-        bus,
-        notifier,
-        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8),
-        params={"tx_padding": 0xCC},
-    )
+    stack = client_stack(bus, notifier, IsoTpAddressing(request_id=0x7E0, response_id=0x7E8))
     stack.start()
     yield stack
     stack.stop()
@@ -81,12 +77,7 @@ def test_response_pending_goes_out_first_repeats_then_the_final_answer(
     bench.serve(SlowEcu())
     bus = can.Bus(interface="virtual", channel=channel)
     notifier = can.Notifier(bus, [], timeout=0.05)
-    stack = isotp.NotifierBasedCanStack(
-        bus,
-        notifier,
-        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E1, rxid=0x7E9),
-        params={"tx_padding": 0xCC},
-    )
+    stack = client_stack(bus, notifier, IsoTpAddressing(request_id=0x7E1, response_id=0x7E9))
     stack.start()
     try:
         # DiagnosticSessionControl extendedDiagnosticSession → 50 03 + P2/P2*

@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import can
-import isotp
 import pytest
 from uds_bench import (
-    CLIENT_ISOTP_PARAMS,
     DID_ACTIVE_SESSION,
     DID_VIN,
     ENGINE_CLIENT_ADDRESS,
@@ -31,10 +29,10 @@ from uds_bench import (
     nrc_of,
 )
 from udsoncan.client import Client
-from udsoncan.connections import PythonIsoTpV2Connection
 
 from ecusim.ecus.engine import DEFAULT_VIN
 from ecusim.tool.console import TextConsole
+from ecusim.tool.contract import open_client
 from ecusim.tool.errors import BusLostError, ToolError
 from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
@@ -167,11 +165,7 @@ def remote_client(hub_url: str) -> Iterator[Client]:
     """A udsoncan client in this process, connected through the hub."""
     bus = can.Bus(interface="remote", channel=hub_url)
     notifier = can.Notifier(bus, [], timeout=0.1)
-    stack = isotp.NotifierBasedCanStack(
-        bus, notifier, address=ENGINE_CLIENT_ADDRESS, params=dict(CLIENT_ISOTP_PARAMS)
-    )
-    client = Client(PythonIsoTpV2Connection(stack), config=client_config())
-    client.open()
+    client = open_client(bus, notifier, ENGINE_CLIENT_ADDRESS, config=client_config())
     yield client
     client.close()
     notifier.stop()

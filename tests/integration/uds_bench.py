@@ -12,23 +12,22 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import can
 import isotp
 import pytest
 import udsoncan
 from udsoncan.client import Client
-from udsoncan.connections import PythonIsoTpV2Connection
 from udsoncan.exceptions import NegativeResponseException
 from udsoncan.typing import ClientConfig
 
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import DEFAULT_VIN, serial_number_for
+from ecusim.tool import contract
 from protocol.can_bus import BusConnection
 from protocol.clock import MonotonicClock
 from protocol.isotp_binding import UdsIsoTpBinding
-from protocol.passcode import diagnostic_key
 
 REQUEST_TIMEOUT_S = 3.0
 """udsoncan's overall request timeout: generous, a healthy node answers in about a millisecond."""
@@ -54,7 +53,7 @@ HARD_RESET = 0x01
 ENGINE_CLIENT_ADDRESS = isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8)
 """The tester's view of the engine: requests on 0x7E0, responses on 0x7E8 (diagnostics.md §1)."""
 
-CLIENT_ISOTP_PARAMS: dict[str, Any] = {"tx_padding": 0xCC, "blocking_send": False}
+CLIENT_ISOTP_PARAMS: dict[str, Any] = dict(contract.CLIENT_ISOTP_PARAMS)
 """The tester pads its own frames too (a real scan tool does)."""
 
 
@@ -67,50 +66,29 @@ def nrc_of(call: Callable[..., Any], *args: Any) -> int:
     return int(code)
 
 
-def lab_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:
-    """udsoncan ``security_algo``: the lab level 0x01 key (diagnostics.md §5)."""
-    return diagnostic_key(seed)
-
-
-class ByteCodec(udsoncan.DidCodec):
-    """One unsigned byte as an ``int`` (udsoncan's ``">B"`` codec would decode a 1-tuple)."""
-
-    def encode(self, *args: Any, **kwargs: Any) -> bytes:
-        return bytes([int(args[0])])
-
-    def decode(self, data: bytes) -> Any:
-        return data[0]
-
-    def __len__(self) -> int:
-        return 1
-
-
 def engine_did_codecs() -> dict[int, Any]:
-    """udsoncan ``data_identifiers`` codecs of the engine's identification DIDs."""
+    """udsoncan ``data_identifiers`` codecs of the engine's identification DIDs: the contract's,
+    with the engine's text values at their known lengths (so several fit in one request)."""
+    codecs = contract.did_codecs()
     return {
-        DID_VIN: udsoncan.AsciiCodec(17),
+        DID_VIN: codecs[DID_VIN],
         DID_SERIAL_NUMBER: udsoncan.AsciiCodec(len(ENGINE_SERIAL)),
         DID_PART_NUMBER: udsoncan.AsciiCodec(len(ENGINE_PART_NUMBER)),
         DID_SYSTEM_NAME: udsoncan.AsciiCodec(len(ENGINE_SYSTEM_NAME)),
-        DID_ACTIVE_SESSION: ByteCodec(),
+        DID_ACTIVE_SESSION: codecs[DID_ACTIVE_SESSION],
     }
 
 
 def client_config(**overrides: Any) -> ClientConfig:
-    """A udsoncan client configuration for the engine; ``overrides`` replace single keys."""
-    config: dict[str, Any] = dict(udsoncan.configs.default_client_config)
-    config.update(
-        data_identifiers=engine_did_codecs(),
-        security_algo=lab_security_algo,
-        request_timeout=REQUEST_TIMEOUT_S,
-        p2_timeout=REQUEST_TIMEOUT_S,
-        p2_star_timeout=REQUEST_TIMEOUT_S,
-        # The engine's P2server is 50 ms; udsoncan would apply it to whole multi-frame replies
-        # (design guide pitfall). Tests that check the parsed timing turn this back on.
-        use_server_timing=False,
-    )
-    config.update(overrides)
-    return cast(ClientConfig, config)
+    """The contract's client configuration for the engine with the tests' timeouts; the
+    contract's ``use_server_timing=False`` stands (the engine's P2server is 50 ms: udsoncan would
+    apply it to whole multi-frame replies), tests that check the parsed timing turn it back on;
+    ``overrides`` replace single keys."""
+    settings: dict[str, Any] = {
+        "data_identifiers": engine_did_codecs(),
+        **dict.fromkeys(("request_timeout", "p2_timeout", "p2_star_timeout"), REQUEST_TIMEOUT_S),
+    }
+    return contract.client_config(**{**settings, **overrides})
 
 
 class ClientFactory(Protocol):
@@ -176,17 +154,13 @@ class ScanTool:
         config: ClientConfig | None = None,
     ) -> Client:
         """An opened udsoncan client over a can-isotp ``NotifierBasedCanStack`` on this bus."""
-        stack = isotp.NotifierBasedCanStack(
+        client = contract.open_client(
             self.bus,
             self.notifier,
-            address=address,
-            params={**CLIENT_ISOTP_PARAMS, **(params or {})},
-        )
-        client = Client(
-            PythonIsoTpV2Connection(stack),
+            address,
+            params=params,
             config=config if config is not None else client_config(),
         )
-        client.open()
         self._clients.append(client)
         return client
 
