@@ -36,6 +36,7 @@ from ecusim.portal.errors import (
     ValidationError,
 )
 from ecusim.portal.models import (
+    Action,
     Approval,
     AuditHead,
     Dealer,
@@ -64,20 +65,6 @@ logger = logging.getLogger(__name__)
 
 REQUEST_SEQUENCE_DIGITS = 5
 """Request number = ``YYMMDD`` + this many digits (``14070100021``)."""
-
-
-class Action:
-    """``AuditRecord.action`` values."""
-
-    ENROLL_DEALER = "enroll-dealer"
-    ADD_STAFF = "add-staff"
-    REQUEST = "request"
-    APPROVE = "approve"
-    REFUSE = "refuse"
-    ISSUE = "issue"
-
-    TRANSACTIONS = (REQUEST, APPROVE, REFUSE, ISSUE)
-    """The vehicle security transactions (reported to the dealer GM and the NICB)."""
 
 
 def seed_sha256(seed: bytes) -> str:
