@@ -36,22 +36,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecusim.portal import audit, reports
 from ecusim.portal.api_models import (
+    API_PREFIX,
     ApproveIn,
     AuditOut,
-    AuditProblemOut,
-    AuditRecordOut,
-    AuditVerifyOut,
     ErrorOut,
     HealthOut,
-    InboxOut,
     LoginIn,
     LoginOut,
     PassCodeIn,
-    PassCodeOut,
     RefuseIn,
     RequestIn,
-    RequestOut,
-    UserOut,
 )
 from ecusim.portal.errors import (
     AuthenticationError,
@@ -62,7 +56,16 @@ from ecusim.portal.errors import (
 )
 from ecusim.portal.models import AuditRecord
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
-from ecusim.portal.service import Portal, StaffView
+from ecusim.portal.service import Portal
+from ecusim.portal.views import (
+    AuditProblemView,
+    AuditRecordView,
+    AuditVerification,
+    Inbox,
+    IssuedPassCode,
+    RequestView,
+    StaffView,
+)
 
 __all__ = [
     "API_PREFIX",
@@ -79,7 +82,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
 DEFAULT_PORT = 8077
 TOKEN_LIFETIME = timedelta(hours=8)
 """A login token works this long on the portal's clock [LAB]."""
@@ -311,12 +313,12 @@ def login(portal: PortalDep, sessions: SessionsDep, body: LoginIn) -> LoginOut:
     """Check the password; the token works for 8 h of the portal's clock."""
     user = portal.authenticate(body.username, body.password)
     token, expires_at = sessions.open(user)
-    return LoginOut(token=token, expires_at=expires_at, user=UserOut.model_validate(user))
+    return LoginOut(token=token, expires_at=expires_at, user=user)
 
 
 @api.get("/me", summary="The logged-in user", tags=["session"])
-def me(user: User) -> UserOut:
-    return UserOut.model_validate(user)
+def me(user: User) -> StaffView:
+    return user
 
 
 @api.post(
@@ -325,23 +327,22 @@ def me(user: User) -> UserOut:
     summary="Send a reset request to the dealer's managers",
     tags=["requests"],
 )
-def create_request(portal: PortalDep, user: User, body: RequestIn) -> RequestOut:
+def create_request(portal: PortalDep, user: User, body: RequestIn) -> RequestView:
     """Bulletin Sections 2-3: VIN, repair order, customer last name and the 4 Positive
     Identification Policy confirmations, all required. Refused (409, field `vin`) while the
     dealer holds a valid approval for the VIN: reuse that one."""
-    view = portal.create_request(
+    return portal.create_request(
         user.username,
         body.vin,
         body.repair_order,
         body.customer_last_name,
         IdentificationConfirmations(**body.confirmations.model_dump()),
     )
-    return RequestOut.model_validate(view)
 
 
 @api.get("/requests/{number}", summary="One request of the user's dealer", tags=["requests"])
-def get_request(portal: PortalDep, user: User, number: str) -> RequestOut:
-    return RequestOut.model_validate(portal.get_request(user.username, number))
+def get_request(portal: PortalDep, user: User, number: str) -> RequestView:
+    return portal.get_request(user.username, number)
 
 
 @api.get(
@@ -353,30 +354,30 @@ def find_approval(
     portal: PortalDep,
     user: User,
     vin: Annotated[str, Query(description="17-character VIN", examples=["JTHBL5EF0C5000001"])],
-) -> RequestOut:
+) -> RequestView:
     """404 when the dealer holds no approval usable now for that VIN."""
     view = portal.find_approval(user.username, vin)
     if view is None:
         raise NotFoundError(f"no valid approval for {vin.strip().upper()}", field="vin")
-    return RequestOut.model_validate(view)
+    return view
 
 
 @api.get("/inbox", summary="Requests awaiting approval and the user's own", tags=["requests"])
-def inbox(portal: PortalDep, user: User) -> InboxOut:
-    return InboxOut.model_validate(portal.inbox(user.username))
+def inbox(portal: PortalDep, user: User) -> Inbox:
+    return portal.inbox(user.username)
 
 
 @api.post("/requests/{number}/approve", summary="Approve a request", tags=["requests"])
-def approve(portal: PortalDep, user: User, number: str, body: ApproveIn) -> RequestOut:
+def approve(portal: PortalDep, user: User, number: str, body: ApproveIn) -> RequestView:
     """Bulletin Section 4: an enrolled approving manager of the same dealer, not the
     requester, with the 3 Request Approval Policy confirmations. Valid 72 h [LAB]."""
     confirmations = ApprovalConfirmations(**body.confirmations.model_dump())
-    return RequestOut.model_validate(portal.approve(user.username, number, confirmations))
+    return portal.approve(user.username, number, confirmations)
 
 
 @api.post("/requests/{number}/refuse", summary="Refuse a request", tags=["requests"])
-def refuse(portal: PortalDep, user: User, number: str, body: RefuseIn) -> RequestOut:
-    return RequestOut.model_validate(portal.refuse(user.username, number, body.reason))
+def refuse(portal: PortalDep, user: User, number: str, body: RefuseIn) -> RequestView:
+    return portal.refuse(user.username, number, body.reason)
 
 
 @api.post(
@@ -385,13 +386,12 @@ def refuse(portal: PortalDep, user: User, number: str, body: RefuseIn) -> Reques
     summary="Get the Pass-Code for a Seed Number",
     tags=["requests"],
 )
-def issue_pass_code(portal: PortalDep, user: User, number: str, body: PassCodeIn) -> PassCodeOut:
+def issue_pass_code(portal: PortalDep, user: User, number: str, body: PassCodeIn) -> IssuedPassCode:
     """Bulletin Section 5: the password again, scan-tool software 9.10.037 or later and the
     Seed Number. Only the seed's SHA-256 is stored; the Pass-Code is never stored."""
-    issued = portal.issue_pass_code(
+    return portal.issue_pass_code(
         user.username, number, body.password, body.tool_version, body.seed
     )
-    return PassCodeOut.model_validate(issued)
 
 
 @api.get("/audit", summary="Audit records, oldest first", tags=["audit"])
@@ -412,16 +412,18 @@ def audit_records(
             .order_by(AuditRecord.seq)
             .limit(limit)
         ).all()
-        return AuditOut(records=[AuditRecordOut.model_validate(row) for row in rows])
+        return AuditOut(records=tuple(AuditRecordView.model_validate(row) for row in rows))
 
 
 @api.get("/audit/verify", summary="Check the audit hash chain", tags=["audit"])
-def audit_verify(portal: PortalDep, _manager: Manager) -> AuditVerifyOut:
+def audit_verify(portal: PortalDep, _manager: Manager) -> AuditVerification:
     with _session_factory(portal)() as session, session.begin():
         problems = audit.verify(session)
-    return AuditVerifyOut(
+    return AuditVerification(
         ok=not problems,
-        problems=[AuditProblemOut(seq=p.seq, problem=f"{p.kind}: {p.message}") for p in problems],
+        problems=tuple(
+            AuditProblemView(seq=p.seq, problem=f"{p.kind}: {p.message}") for p in problems
+        ),
     )
 
 

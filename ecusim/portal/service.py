@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives import hashes
@@ -47,6 +46,7 @@ from ecusim.portal.models import (
 )
 from ecusim.portal.passwords import hash_password, verify_password
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
+from ecusim.portal.views import DealerView, Inbox, IssuedPassCode, RequestView, StaffView
 from protocol.clock import Clock
 from protocol.passcode import DEFAULT_MASTER_SECRET, format_code, pass_code
 
@@ -74,68 +74,6 @@ def seed_sha256(seed: bytes) -> str:
     return digest.finalize().hex()
 
 
-@dataclass(frozen=True)
-class DealerView:
-    code: str
-    name: str
-
-
-@dataclass(frozen=True)
-class StaffView:
-    username: str
-    name: str
-    dealer_code: str
-    job_title: str
-    enrolled: bool
-
-    @property
-    def can_approve(self) -> bool:
-        """An enrolled member with an approving job title."""
-        return self.enrolled and rules.is_approving_title(self.job_title)
-
-
-@dataclass(frozen=True)
-class RequestView:
-    """A reset request as its inbox entry shows it; ``status`` accounts for expiry."""
-
-    number: str
-    dealer_code: str
-    dealer_name: str
-    technician_username: str
-    technician_name: str
-    vin: str
-    repair_order: str
-    customer_last_name: str
-    status: str
-    created_at: datetime
-    expires_at: datetime
-    approved_by: str | None = None
-    approved_at: datetime | None = None
-    valid_until: datetime | None = None
-    refused_by: str | None = None
-    refused_at: datetime | None = None
-    refusal_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Inbox:
-    awaiting_approval: tuple[RequestView, ...]
-    """For an approving manager: the dealer's open requests made by others."""
-    my_requests: tuple[RequestView, ...]
-    """The user's own requests, newest first, approved, refused, pending or expired."""
-
-
-@dataclass(frozen=True)
-class IssuedPassCode:
-    pass_code: str
-    """Display form, ``68048306-E57DF5FB-1D818A1B-527791CD`` (shown once, never stored)."""
-    request_number: str
-    vin: str
-    seed_sha256: str
-    issued_at: datetime
-    approval_valid_until: datetime
-
-
 def _effective_status(request: ResetRequest, now: datetime) -> str:
     if request.status == RequestStatus.REQUESTED and now > request.expires_at:
         return RequestStatus.EXPIRED
@@ -145,8 +83,20 @@ def _effective_status(request: ResetRequest, now: datetime) -> str:
     return request.status
 
 
+def _can_approve(staff: Staff) -> bool:
+    """An enrolled member with an approving job title (a manager)."""
+    return staff.enrolled and rules.is_approving_title(staff.job_title)
+
+
 def _staff_view(staff: Staff) -> StaffView:
-    return StaffView(staff.username, staff.name, staff.dealer_code, staff.job_title, staff.enrolled)
+    return StaffView(
+        username=staff.username,
+        name=staff.name,
+        dealer_code=staff.dealer_code,
+        job_title=staff.job_title,
+        enrolled=staff.enrolled,
+        can_approve=_can_approve(staff),
+    )
 
 
 class Portal:
@@ -296,7 +246,7 @@ class Portal:
                 dealer_code=code,
                 details={"name": name},
             )
-        return DealerView(code, name)
+        return DealerView(code=code, name=name)
 
     def add_staff(
         self,
@@ -466,7 +416,7 @@ class Portal:
             staff = self._staff(session, username)
             now = self.now()
             awaiting: tuple[RequestView, ...] = ()
-            if staff.enrolled and rules.is_approving_title(staff.job_title):
+            if _can_approve(staff):
                 pending = session.scalars(
                     select(ResetRequest)
                     .where(
@@ -483,7 +433,10 @@ class Portal:
                 .where(ResetRequest.technician_id == staff.id)
                 .order_by(ResetRequest.created_at.desc())
             ).all()
-            return Inbox(awaiting, tuple(self._view(session, request, now) for request in own))
+            return Inbox(
+                awaiting_approval=awaiting,
+                my_requests=tuple(self._view(session, request, now) for request in own),
+            )
 
     def _decidable(
         self, session: Session, username: str, request_number: str, now: datetime
