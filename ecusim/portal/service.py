@@ -7,8 +7,10 @@ pass-code issues are all recorded and the chain stays unbroken. Any error raised
 transaction rolls it back: a refused operation leaves the database exactly as it was (refusals
 are logged with :mod:`logging`, not written).
 
-Callers identify the acting user by username; the HTTP layer (a later step) authenticates the
-session. Issuing a pass-code re-checks the password itself (bulletin Section 5).
+Callers identify the acting user by username; every rule about who may do or read what is checked
+here, the HTTP layer only authenticates the bearer token. Issuing a pass-code re-checks the
+password itself (bulletin Section 5). Reads (a request, the inbox, the audit log, the reports) run
+in one read-only transaction each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecusim.portal import audit, rules
+from ecusim.portal import audit, reports, rules
 from ecusim.portal.clock import SystemClock, utc_now
 from ecusim.portal.db import make_engine, make_session_factory, upgrade
 from ecusim.portal.errors import (
@@ -38,6 +40,7 @@ from ecusim.portal.models import (
     Action,
     Approval,
     AuditHead,
+    AuditRecord,
     Dealer,
     PassCodeIssue,
     RequestStatus,
@@ -46,11 +49,21 @@ from ecusim.portal.models import (
 )
 from ecusim.portal.passwords import hash_password, verify_password
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
-from ecusim.portal.views import DealerView, Inbox, IssuedPassCode, RequestView, StaffView
+from ecusim.portal.views import (
+    AuditProblemView,
+    AuditRecordView,
+    AuditVerification,
+    DealerView,
+    Inbox,
+    IssuedPassCode,
+    RequestView,
+    StaffView,
+)
 from protocol.clock import Clock
 from protocol.passcode import DEFAULT_MASTER_SECRET, format_code, pass_code
 
 __all__ = [
+    "MAX_AUDIT_LIMIT",
     "Action",
     "DealerView",
     "Inbox",
@@ -65,6 +78,8 @@ logger = logging.getLogger(__name__)
 
 REQUEST_SEQUENCE_DIGITS = 5
 """Request number = ``YYMMDD`` + this many digits (``14070100021``)."""
+MAX_AUDIT_LIMIT = 1000
+"""Most audit records one :meth:`Portal.audit_records` call returns."""
 
 
 def seed_sha256(seed: bytes) -> str:
@@ -164,6 +179,18 @@ class Portal:
         if not staff.enrolled:
             raise PermissionDeniedError(
                 f"{username} is not enrolled in the pass-code programme", field="username"
+            )
+        return staff
+
+    @staticmethod
+    def _manager(session: Session, username: str) -> Staff:
+        """The user, who must be an approving manager: the audit log and the NICB export hold
+        VINs and repair orders, for managers only [LAB]."""
+        staff = Portal._staff(session, username)
+        if not _can_approve(staff):
+            raise PermissionDeniedError(
+                f"{staff.username} ({staff.job_title}) is not an approving manager",
+                field="job_title",
             )
         return staff
 
@@ -608,3 +635,60 @@ class Portal:
                 issued_at=now,
                 approval_valid_until=approval.valid_until,
             )
+
+    # -- the audit log and the reports --------------------------------------------------------
+
+    def audit_records(
+        self, username: str, since_seq: int = 0, limit: int = 100
+    ) -> tuple[AuditRecordView, ...]:
+        """The audit records of the manager's own dealer with a ``seq`` above ``since_seq`` (a
+        cursor), oldest first, at most ``limit`` (1 to :data:`MAX_AUDIT_LIMIT`)."""
+        if since_seq < 0:
+            raise ValidationError("since_seq", f"must be 0 or more, got {since_seq}")
+        if not 1 <= limit <= MAX_AUDIT_LIMIT:
+            raise ValidationError("limit", f"must be 1 to {MAX_AUDIT_LIMIT}, got {limit}")
+        with self._reading() as session:
+            manager = self._manager(session, username)
+            rows = session.scalars(
+                select(AuditRecord)
+                .where(AuditRecord.seq > since_seq, AuditRecord.dealer_code == manager.dealer_code)
+                .order_by(AuditRecord.seq)
+                .limit(limit)
+            ).all()
+            return tuple(AuditRecordView.model_validate(row) for row in rows)
+
+    def verify_audit(self, username: str) -> AuditVerification:
+        """Check the whole audit hash chain (:func:`ecusim.portal.audit.verify`); managers only."""
+        with self._reading() as session:
+            self._manager(session, username)
+            problems = audit.verify(session)
+        return AuditVerification(
+            ok=not problems,
+            problems=tuple(
+                AuditProblemView(seq=problem.seq, problem=f"{problem.kind}: {problem.message}")
+                for problem in problems
+            ),
+        )
+
+    def transactions(
+        self, username: str, start: datetime, end: datetime
+    ) -> list[reports.Transaction]:
+        """The vehicle security transactions of the manager's own dealer with ``start`` ≤ time
+        < ``end`` (aware datetimes), oldest first: the rows of the NICB export."""
+        with self._reading() as session:
+            manager = self._manager(session, username)
+            return reports.transactions(session, start, end, manager.dealer_code)
+
+    def monthly_report(
+        self, username: str, dealer_code: str, year: int, month: int
+    ) -> reports.MonthlyReport:
+        """The Monthly Vehicle Security Transaction Report of the user's own dealer (any staff
+        member) for a UTC calendar month."""
+        with self._reading() as session:
+            staff = self._staff(session, username)
+            if dealer_code != staff.dealer_code:
+                raise PermissionDeniedError(
+                    f"{staff.username} belongs to dealer {staff.dealer_code}, not {dealer_code}",
+                    field="dealer",
+                )
+            return reports.monthly_report(session, dealer_code, year, month)
