@@ -13,6 +13,7 @@ from ecusim import __version__
 from ecusim.cli import (
     demo_command,
     models_command,
+    portal_command,
     remote_command,
     rom_command,
     run_command,
@@ -20,7 +21,6 @@ from ecusim.cli import (
     vin_command,
 )
 from ecusim.cli.errors import CliError
-from ecusim.portal import cli as portal_cli
 
 SUBCOMMANDS = (
     demo_command,
@@ -30,7 +30,7 @@ SUBCOMMANDS = (
     rom_command,
     remote_command,
     tool_command,
-    portal_cli,
+    portal_command,
 )
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
 
