@@ -13,6 +13,7 @@ from ecusim import __version__
 from ecusim.cli import (
     demo_command,
     models_command,
+    portal_command,
     remote_command,
     rom_command,
     run_command,
@@ -21,7 +22,6 @@ from ecusim.cli import (
 )
 from ecusim.cli.errors import CliError
 from ecusim.errors import EcusimError
-from ecusim.portal import cli as portal_cli
 from protocol.errors import ProtocolError
 
 SUBCOMMANDS = (
@@ -32,7 +32,7 @@ SUBCOMMANDS = (
     rom_command,
     remote_command,
     tool_command,
-    portal_cli,
+    portal_command,
 )
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
 

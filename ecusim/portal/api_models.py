@@ -1,4 +1,6 @@
-"""The JSON shapes of the portal HTTP API v1 (pydantic models; ``docs/portal-api.md``).
+"""The JSON shapes of the portal HTTP API v1 that are not views (``docs/portal-api.md``): request
+bodies, the login answer, envelopes and the error body. The answers that carry a view use
+:mod:`ecusim.portal.views` as they are. Pydantic only, no FastAPI: the client imports this too.
 
 Request bodies only check JSON types: the portal's rules (VIN check digit, tool version, seed
 format, confirmations) are checked by :class:`~ecusim.portal.service.Portal`, so an error names
@@ -9,50 +11,30 @@ with a ``+00:00`` offset.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from ecusim.portal.views import AuditRecordView, StaffView, UtcTime
 
 __all__ = [
+    "API_PREFIX",
     "ApprovalConfirmationsIn",
     "ApproveIn",
     "AuditOut",
-    "AuditProblemOut",
-    "AuditRecordOut",
-    "AuditVerifyOut",
     "ErrorBody",
     "ErrorOut",
     "HealthOut",
     "IdentificationConfirmationsIn",
-    "InboxOut",
     "LoginIn",
     "LoginOut",
     "PassCodeIn",
-    "PassCodeOut",
     "RefuseIn",
     "RequestIn",
-    "RequestOut",
-    "UserOut",
 ]
 
-
-def _iso_utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-UtcTime = Annotated[
-    datetime,
-    PlainSerializer(_iso_utc, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "format": "date-time", "example": "2014-07-01T20:27:00+00:00"}
-    ),
-]
-"""A timezone-aware time, written as ISO 8601 UTC (``2014-07-01T20:27:00+00:00``)."""
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+API_PREFIX: Final = "/api/v1"
+"""Base path of every endpoint of the API v1."""
 
 
 class _In(BaseModel):
@@ -79,6 +61,8 @@ class ErrorOut(BaseModel):
 
 
 class HealthOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     status: str = Field(description='Always `"ok"` while the server answers.', examples=["ok"])
 
 
@@ -90,19 +74,14 @@ class LoginIn(_In):
     password: str = Field(description="The staff member's password.")
 
 
-class UserOut(_Out):
-    username: str
-    name: str
-    dealer_code: str
-    job_title: str
-    enrolled: bool = Field(description="Enrolled in the pass-code programme.")
-    can_approve: bool = Field(description="Enrolled, with an approving job title (a manager).")
-
-
 class LoginOut(BaseModel):
+    """A login: the bearer token to send from now on, and whose it is."""
+
+    model_config = ConfigDict(frozen=True)
+
     token: str = Field(description="Bearer token for the `Authorization` header.")
     expires_at: UtcTime = Field(description="When the token stops working (portal clock).")
-    user: UserOut
+    user: StaffView
 
 
 # -- requests ------------------------------------------------------------------------------------
@@ -140,35 +119,6 @@ class RequestIn(_In):
     )
     customer_last_name: str = Field(examples=["Smith"])
     confirmations: IdentificationConfirmationsIn
-
-
-class RequestOut(_Out):
-    """A reset request as its inbox entry shows it; `status` accounts for expiry."""
-
-    number: str = Field(description="`YYMMDD` + 5 digits.", examples=["14070100001"])
-    dealer_code: str
-    dealer_name: str
-    technician_username: str
-    technician_name: str
-    vin: str
-    repair_order: str
-    customer_last_name: str
-    status: str = Field(description="`requested`, `approved`, `refused` or `expired`.")
-    created_at: UtcTime
-    expires_at: UtcTime = Field(description="An unapproved request expires 72 h after it is sent.")
-    approved_by: str | None = Field(description="The approving manager's name.")
-    approved_at: UtcTime | None
-    valid_until: UtcTime | None = Field(description="End of the approval's validity.")
-    refused_by: str | None = Field(description="The refusing manager's name.")
-    refused_at: UtcTime | None
-    refusal_reason: str | None
-
-
-class InboxOut(_Out):
-    awaiting_approval: list[RequestOut] = Field(
-        description="For an approving manager: the dealer's open requests made by others."
-    )
-    my_requests: list[RequestOut] = Field(description="The user's own requests, newest first.")
 
 
 class ApprovalConfirmationsIn(_In):
@@ -209,50 +159,8 @@ class PassCodeIn(_In):
     )
 
 
-class PassCodeOut(_Out):
-    pass_code: str = Field(
-        description="Display form; shown once, never stored.",
-        examples=["68048306-E57DF5FB-1D818A1B-527791CD"],
-    )
-    request_number: str
-    vin: str
-    seed_sha256: str = Field(description="Hex SHA-256 of the seed's 16 bytes (what is stored).")
-    issued_at: UtcTime
-    approval_valid_until: UtcTime
-
-
 # -- audit ---------------------------------------------------------------------------------------
 
 
-class AuditRecordOut(_Out):
-    seq: int
-    at: UtcTime
-    actor: str
-    dealer_code: str | None
-    action: str
-    request_number: str | None
-    vin: str | None
-    repair_order: str | None
-    seed_sha256: str | None
-    details: str = Field(
-        description="The action's other facts as stored: canonical JSON text (sorted keys, no "
-        "spaces), exactly the string the record's hash covers."
-    )
-    prev_hash: str
-    hash: str
-
-
 class AuditOut(BaseModel):
-    records: list[AuditRecordOut]
-
-
-class AuditProblemOut(BaseModel):
-    seq: int = Field(description="The record concerned (a deleted one: the first missing number).")
-    problem: str = Field(
-        description="`edited`, `missing`, `broken-link` or `head`, a colon and an explanation."
-    )
-
-
-class AuditVerifyOut(BaseModel):
-    ok: bool = Field(description="True when the hash chain is intact.")
-    problems: list[AuditProblemOut]
+    records: tuple[AuditRecordView, ...]

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "GENESIS_HASH",
+    "Action",
     "Approval",
     "AuditHead",
     "AuditRecord",
@@ -86,6 +87,20 @@ class RequestStatus:
     APPROVED = "approved"
     REFUSED = "refused"
     EXPIRED = "expired"
+
+
+class Action:
+    """``AuditRecord.action`` values."""
+
+    ENROLL_DEALER = "enroll-dealer"
+    ADD_STAFF = "add-staff"
+    REQUEST = "request"
+    APPROVE = "approve"
+    REFUSE = "refuse"
+    ISSUE = "issue"
+
+    TRANSACTIONS = (REQUEST, APPROVE, REFUSE, ISSUE)
+    """The vehicle security transactions (reported to the dealer GM and the NICB)."""
 
 
 class Dealer(Base):

@@ -21,8 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecusim.portal.errors import NotFoundError, ValidationError
-from ecusim.portal.models import AuditRecord, Dealer
-from ecusim.portal.service import Action
+from ecusim.portal.models import Action, AuditRecord, Dealer
 
 __all__ = [
     "MONTHLY_COLUMNS",

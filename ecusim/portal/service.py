@@ -7,8 +7,10 @@ pass-code issues are all recorded and the chain stays unbroken. Any error raised
 transaction rolls it back: a refused operation leaves the database exactly as it was (refusals
 are logged with :mod:`logging`, not written).
 
-Callers identify the acting user by username; the HTTP layer (a later step) authenticates the
-session. Issuing a pass-code re-checks the password itself (bulletin Section 5).
+Callers identify the acting user by username; every rule about who may do or read what is checked
+here, the HTTP layer only authenticates the bearer token. Issuing a pass-code re-checks the
+password itself (bulletin Section 5). Reads (a request, the inbox, the audit log, the reports) run
+in one read-only transaction each.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecusim.portal import audit, rules
+from ecusim.portal import audit, reports, rules
 from ecusim.portal.clock import SystemClock, utc_now
 from ecusim.portal.db import make_engine, make_session_factory, upgrade
 from ecusim.portal.errors import (
@@ -36,8 +37,10 @@ from ecusim.portal.errors import (
     ValidationError,
 )
 from ecusim.portal.models import (
+    Action,
     Approval,
     AuditHead,
+    AuditRecord,
     Dealer,
     PassCodeIssue,
     RequestStatus,
@@ -46,10 +49,21 @@ from ecusim.portal.models import (
 )
 from ecusim.portal.passwords import hash_password, verify_password
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
+from ecusim.portal.views import (
+    AuditProblemView,
+    AuditRecordView,
+    AuditVerification,
+    DealerView,
+    Inbox,
+    IssuedPassCode,
+    RequestView,
+    StaffView,
+)
 from protocol.clock import Clock
 from protocol.passcode import DEFAULT_MASTER_SECRET, format_code, pass_code
 
 __all__ = [
+    "MAX_AUDIT_LIMIT",
     "Action",
     "DealerView",
     "Inbox",
@@ -64,20 +78,8 @@ logger = logging.getLogger(__name__)
 
 REQUEST_SEQUENCE_DIGITS = 5
 """Request number = ``YYMMDD`` + this many digits (``14070100021``)."""
-
-
-class Action:
-    """``AuditRecord.action`` values."""
-
-    ENROLL_DEALER = "enroll-dealer"
-    ADD_STAFF = "add-staff"
-    REQUEST = "request"
-    APPROVE = "approve"
-    REFUSE = "refuse"
-    ISSUE = "issue"
-
-    TRANSACTIONS = (REQUEST, APPROVE, REFUSE, ISSUE)
-    """The vehicle security transactions (reported to the dealer GM and the NICB)."""
+MAX_AUDIT_LIMIT = 1000
+"""Most audit records one :meth:`Portal.audit_records` call returns."""
 
 
 def seed_sha256(seed: bytes) -> str:
@@ -85,68 +87,6 @@ def seed_sha256(seed: bytes) -> str:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(seed)
     return digest.finalize().hex()
-
-
-@dataclass(frozen=True)
-class DealerView:
-    code: str
-    name: str
-
-
-@dataclass(frozen=True)
-class StaffView:
-    username: str
-    name: str
-    dealer_code: str
-    job_title: str
-    enrolled: bool
-
-    @property
-    def can_approve(self) -> bool:
-        """An enrolled member with an approving job title."""
-        return self.enrolled and rules.is_approving_title(self.job_title)
-
-
-@dataclass(frozen=True)
-class RequestView:
-    """A reset request as its inbox entry shows it; ``status`` accounts for expiry."""
-
-    number: str
-    dealer_code: str
-    dealer_name: str
-    technician_username: str
-    technician_name: str
-    vin: str
-    repair_order: str
-    customer_last_name: str
-    status: str
-    created_at: datetime
-    expires_at: datetime
-    approved_by: str | None = None
-    approved_at: datetime | None = None
-    valid_until: datetime | None = None
-    refused_by: str | None = None
-    refused_at: datetime | None = None
-    refusal_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Inbox:
-    awaiting_approval: tuple[RequestView, ...]
-    """For an approving manager: the dealer's open requests made by others."""
-    my_requests: tuple[RequestView, ...]
-    """The user's own requests, newest first, approved, refused, pending or expired."""
-
-
-@dataclass(frozen=True)
-class IssuedPassCode:
-    pass_code: str
-    """Display form, ``68048306-E57DF5FB-1D818A1B-527791CD`` (shown once, never stored)."""
-    request_number: str
-    vin: str
-    seed_sha256: str
-    issued_at: datetime
-    approval_valid_until: datetime
 
 
 def _effective_status(request: ResetRequest, now: datetime) -> str:
@@ -158,8 +98,20 @@ def _effective_status(request: ResetRequest, now: datetime) -> str:
     return request.status
 
 
+def _can_approve(staff: Staff) -> bool:
+    """An enrolled member with an approving job title (a manager)."""
+    return staff.enrolled and rules.is_approving_title(staff.job_title)
+
+
 def _staff_view(staff: Staff) -> StaffView:
-    return StaffView(staff.username, staff.name, staff.dealer_code, staff.job_title, staff.enrolled)
+    return StaffView(
+        username=staff.username,
+        name=staff.name,
+        dealer_code=staff.dealer_code,
+        job_title=staff.job_title,
+        enrolled=staff.enrolled,
+        can_approve=_can_approve(staff),
+    )
 
 
 class Portal:
@@ -227,6 +179,18 @@ class Portal:
         if not staff.enrolled:
             raise PermissionDeniedError(
                 f"{username} is not enrolled in the pass-code programme", field="username"
+            )
+        return staff
+
+    @staticmethod
+    def _manager(session: Session, username: str) -> Staff:
+        """The user, who must be an approving manager: the audit log and the NICB export hold
+        VINs and repair orders, for managers only [LAB]."""
+        staff = Portal._staff(session, username)
+        if not _can_approve(staff):
+            raise PermissionDeniedError(
+                f"{staff.username} ({staff.job_title}) is not an approving manager",
+                field="job_title",
             )
         return staff
 
@@ -309,7 +273,7 @@ class Portal:
                 dealer_code=code,
                 details={"name": name},
             )
-        return DealerView(code, name)
+        return DealerView(code=code, name=name)
 
     def add_staff(
         self,
@@ -479,7 +443,7 @@ class Portal:
             staff = self._staff(session, username)
             now = self.now()
             awaiting: tuple[RequestView, ...] = ()
-            if staff.enrolled and rules.is_approving_title(staff.job_title):
+            if _can_approve(staff):
                 pending = session.scalars(
                     select(ResetRequest)
                     .where(
@@ -496,7 +460,10 @@ class Portal:
                 .where(ResetRequest.technician_id == staff.id)
                 .order_by(ResetRequest.created_at.desc())
             ).all()
-            return Inbox(awaiting, tuple(self._view(session, request, now) for request in own))
+            return Inbox(
+                awaiting_approval=awaiting,
+                my_requests=tuple(self._view(session, request, now) for request in own),
+            )
 
     def _decidable(
         self, session: Session, username: str, request_number: str, now: datetime
@@ -668,3 +635,60 @@ class Portal:
                 issued_at=now,
                 approval_valid_until=approval.valid_until,
             )
+
+    # -- the audit log and the reports --------------------------------------------------------
+
+    def audit_records(
+        self, username: str, since_seq: int = 0, limit: int = 100
+    ) -> tuple[AuditRecordView, ...]:
+        """The audit records of the manager's own dealer with a ``seq`` above ``since_seq`` (a
+        cursor), oldest first, at most ``limit`` (1 to :data:`MAX_AUDIT_LIMIT`)."""
+        if since_seq < 0:
+            raise ValidationError("since_seq", f"must be 0 or more, got {since_seq}")
+        if not 1 <= limit <= MAX_AUDIT_LIMIT:
+            raise ValidationError("limit", f"must be 1 to {MAX_AUDIT_LIMIT}, got {limit}")
+        with self._reading() as session:
+            manager = self._manager(session, username)
+            rows = session.scalars(
+                select(AuditRecord)
+                .where(AuditRecord.seq > since_seq, AuditRecord.dealer_code == manager.dealer_code)
+                .order_by(AuditRecord.seq)
+                .limit(limit)
+            ).all()
+            return tuple(AuditRecordView.model_validate(row) for row in rows)
+
+    def verify_audit(self, username: str) -> AuditVerification:
+        """Check the whole audit hash chain (:func:`ecusim.portal.audit.verify`); managers only."""
+        with self._reading() as session:
+            self._manager(session, username)
+            problems = audit.verify(session)
+        return AuditVerification(
+            ok=not problems,
+            problems=tuple(
+                AuditProblemView(seq=problem.seq, problem=f"{problem.kind}: {problem.message}")
+                for problem in problems
+            ),
+        )
+
+    def transactions(
+        self, username: str, start: datetime, end: datetime
+    ) -> list[reports.Transaction]:
+        """The vehicle security transactions of the manager's own dealer with ``start`` ≤ time
+        < ``end`` (aware datetimes), oldest first: the rows of the NICB export."""
+        with self._reading() as session:
+            manager = self._manager(session, username)
+            return reports.transactions(session, start, end, manager.dealer_code)
+
+    def monthly_report(
+        self, username: str, dealer_code: str, year: int, month: int
+    ) -> reports.MonthlyReport:
+        """The Monthly Vehicle Security Transaction Report of the user's own dealer (any staff
+        member) for a UTC calendar month."""
+        with self._reading() as session:
+            staff = self._staff(session, username)
+            if dealer_code != staff.dealer_code:
+                raise PermissionDeniedError(
+                    f"{staff.username} belongs to dealer {staff.dealer_code}, not {dealer_code}",
+                    field="dealer",
+                )
+            return reports.monthly_report(session, dealer_code, year, month)

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from ecusim.cli import portal_command
 from ecusim.cli.errors import CliError
-from ecusim.portal import audit, cli
+from ecusim.portal import audit
 from ecusim.portal.models import GENESIS_HASH, AuditRecord
 from ecusim.portal.service import Portal, RequestView
 
@@ -39,7 +40,7 @@ def problems(engine: Engine) -> list[audit.AuditProblem]:
 
 def cli_verify(db_url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
-    cli.add_subparser(parser.add_subparsers(dest="command"))
+    portal_command.add_subparser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["portal", "--db", db_url, "audit", "verify"])
     status: int = args.func(args)
     return status, capsys.readouterr().out

@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ecusim.cli import portal_command as portal_cli
 from ecusim.cli.main import main
-from ecusim.portal import cli as portal_cli
 from ecusim.portal.errors import AuthenticationError
 from ecusim.portal.service import Portal
 
@@ -257,7 +258,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     for whatever address is asked (recorded first as ``("listen", host, port)``)."""
     api = pytest.importorskip("ecusim.portal.api", reason="ecusim.portal.api is not there yet")
     calls: list[tuple[Any, ...]] = []
-    real_listen = api.listen
+    real_listen: Callable[[str, int], socket.socket] = api.listen
 
     def listen(host: str, port: int) -> socket.socket:
         calls.append(("listen", host, port))

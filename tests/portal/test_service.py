@@ -456,3 +456,71 @@ def test_duplicate_username_and_dealer(portal: Portal, engine: Engine, staff: St
         "password",
         lambda: portal.add_staff(DEALER, "zed", "Zed", "Technician", "short"),
     )
+
+
+# -- reading the audit log and the reports -------------------------------------------------------
+
+
+def test_audit_records_are_the_managers_own_dealers(
+    portal: Portal, staff: Staffing, approved: RequestView
+) -> None:
+    records = portal.audit_records(staff.manager)
+    assert [r.action for r in records][-2:] == ["request", "approve"]
+    assert {r.dealer_code for r in records} == {DEALER}
+    assert [r.seq for r in records] == sorted(r.seq for r in records)
+    assert records[-1].request_number == approved.number
+    page = portal.audit_records(staff.manager, since_seq=records[0].seq, limit=2)
+    assert page == records[1:3]
+    assert {r.dealer_code for r in portal.audit_records(staff.other_manager)} == {"64001"}
+
+
+@pytest.mark.parametrize(
+    ("since_seq", "limit", "field"), [(-1, 100, "since_seq"), (0, 0, "limit"), (0, 1001, "limit")]
+)
+def test_audit_records_paging_is_checked(
+    portal: Portal, staff: Staffing, since_seq: int, limit: int, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        portal.audit_records(staff.manager, since_seq, limit)
+    assert caught.value.field == field
+
+
+def test_verify_audit(portal: Portal, staff: Staffing, approved: RequestView) -> None:
+    verification = portal.verify_audit(staff.other_manager)  # the whole chain, any manager
+    assert (verification.ok, verification.problems) == (True, ())
+
+
+def test_transactions_are_the_managers_own_dealers(
+    portal: Portal, staff: Staffing, approved: RequestView
+) -> None:
+    start, end = START, START + timedelta(days=1)
+    rows = portal.transactions(staff.manager2, start, end)
+    assert [(r.dealer_code, r.action) for r in rows] == [(DEALER, "request"), (DEALER, "approve")]
+    assert portal.transactions(staff.other_manager, start, end) == []
+
+
+@pytest.mark.parametrize("read", ["audit_records", "verify_audit", "transactions"])
+def test_technicians_cannot_read_the_audit_log(
+    portal: Portal, staff: Staffing, approved: RequestView, read: str
+) -> None:
+    calls: dict[str, Callable[[], object]] = {
+        "audit_records": lambda: portal.audit_records(staff.technician),
+        "verify_audit": lambda: portal.verify_audit(staff.technician),
+        "transactions": lambda: portal.transactions(
+            staff.technician, START, START + timedelta(days=1)
+        ),
+    }
+    with pytest.raises(PermissionDeniedError) as caught:
+        calls[read]()
+    assert caught.value.field == "job_title"
+    assert "not an approving manager" in caught.value.reason
+
+
+def test_monthly_report_of_the_users_own_dealer_only(
+    portal: Portal, staff: Staffing, approved: RequestView
+) -> None:
+    report = portal.monthly_report(staff.technician, DEALER, 2014, 7)  # any staff member
+    assert (report.dealer_code, report.counts["approve"]) == (DEALER, 1)
+    with pytest.raises(PermissionDeniedError) as caught:
+        portal.monthly_report(staff.other_manager, DEALER, 2014, 7)
+    assert caught.value.field == "dealer"

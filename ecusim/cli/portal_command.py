@@ -1,7 +1,7 @@
 """``ecusim portal …``: database set-up, the HTTP server, scripting, audit verification, reports.
 
-``add_subparser(subparsers)`` follows the other subcommand modules; ``ecusim/cli/main.py`` lists
-this module in ``SUBCOMMANDS`` to expose it.
+``add_subparser(subparsers)`` like the other subcommand modules (``ecusim/cli/main.py`` lists it
+in ``SUBCOMMANDS``). The HTTP server (FastAPI, uvicorn) is imported only by ``serve``.
 
 The scripting actions (``dealer add``, ``staff add``, ``request create``, ``approve``,
 ``refuse``, ``passcode``) work directly on the database through :class:`Portal`, without the

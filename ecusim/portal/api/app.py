@@ -1,0 +1,39 @@
+"""The application: :func:`create_app` mounts every router under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ecusim.portal.api.errors import ERROR_RESPONSES, add_error_handlers
+from ecusim.portal.api.routes import ROUTERS
+from ecusim.portal.api.sessions import SessionStore
+from ecusim.portal.api_models import API_PREFIX
+from ecusim.portal.service import Portal
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+The dealer side of the Immobilizer and Smart Key Reset (bulletin Sections 1-5): reset requests,
+manager approvals and Pass-Code issue, with the audit log and the reports.
+
+Log in with `POST /api/v1/login`, then send `Authorization: Bearer <token>` (valid 8 h).
+Every error answers `{"error": {"status", "field", "reason"}}`.
+"""
+
+
+def create_app(portal: Portal) -> FastAPI:
+    """The API v1 over ``portal`` (its clock also times the login tokens)."""
+    app = FastAPI(
+        title="ecusim pass-code portal",
+        version="1",
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.portal = portal
+    app.state.sessions = SessionStore(portal)
+    add_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    return app

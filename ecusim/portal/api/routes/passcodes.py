@@ -1,0 +1,28 @@
+"""Pass-Codes: one for a Seed Number, under an approved request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from ecusim.portal.api.dependencies import CurrentUser, PortalDep
+from ecusim.portal.api_models import PassCodeIn
+from ecusim.portal.views import IssuedPassCode
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["requests"])
+
+
+@router.post(
+    "/requests/{number}/pass-codes",
+    status_code=status.HTTP_201_CREATED,
+    summary="Get the Pass-Code for a Seed Number",
+)
+def issue_pass_code(
+    portal: PortalDep, user: CurrentUser, number: str, body: PassCodeIn
+) -> IssuedPassCode:
+    """Bulletin Section 5: the password again, scan-tool software 9.10.037 or later and the
+    Seed Number. Only the seed's SHA-256 is stored; the Pass-Code is never stored."""
+    return portal.issue_pass_code(
+        user.username, number, body.password, body.tool_version, body.seed
+    )

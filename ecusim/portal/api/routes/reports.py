@@ -1,0 +1,86 @@
+"""The reports: the NICB transaction-log export and the monthly dealer report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+
+from ecusim.portal import reports
+from ecusim.portal.api.dependencies import CurrentUser, PortalDep
+from ecusim.portal.errors import ValidationError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["reports"])
+
+_MEDIA_TYPES = {"csv": "text/csv", "text": "text/plain", "html": "text/html"}
+_RENDERERS = {
+    "csv": reports.monthly_report_csv,
+    "text": reports.monthly_report_text,
+    "html": reports.monthly_report_html,
+}
+
+
+def _utc_query_time(text: str, field: str) -> datetime:
+    """``2014-07-01`` or ``2014-07-01T20:27:00+00:00`` (no offset: UTC)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            field, f"expected an ISO 8601 date or time (2014-07-01T00:00:00+00:00), got {text!r}"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _year_month(text: str) -> tuple[int, int]:
+    parts = text.split("-")
+    if len(parts) != 2 or not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValidationError("month", f"expected YYYY-MM, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+@router.get(
+    "/reports/nicb",
+    summary="NICB transaction-log export (CSV)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "CSV, CRLF line ends"}},
+)
+def nicb_report(
+    portal: PortalDep,
+    user: CurrentUser,
+    since: Annotated[str, Query(description="Start, inclusive (ISO 8601; no offset: UTC)")],
+    until: Annotated[str, Query(description="End, exclusive (ISO 8601; no offset: UTC)")],
+) -> Response:
+    """Managers only, and only their own dealer's transactions."""
+    start, end = _utc_query_time(since, "since"), _utc_query_time(until, "until")
+    text = reports.nicb_csv(portal.transactions(user.username, start, end))
+    return Response(text, media_type="text/csv")
+
+
+@router.get(
+    "/reports/monthly/{dealer_code}/{month}",
+    summary="Monthly Vehicle Security Transaction Report of the user's dealer",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: {} for media in _MEDIA_TYPES.values()},
+            "description": "The report in the requested format",
+        }
+    },
+)
+def monthly_report(
+    portal: PortalDep,
+    user: CurrentUser,
+    dealer_code: str,
+    month: Annotated[str, Path(description="`YYYY-MM` (UTC)", examples=["2014-07"])],
+    fmt: Annotated[
+        Literal["csv", "text", "html"],
+        Query(alias="format", description="`csv`, `text` or `html`"),
+    ] = "csv",
+) -> Response:
+    """Months are UTC calendar months; 403 for another dealer's report."""
+    year, month_number = _year_month(month)
+    report = portal.monthly_report(user.username, dealer_code, year, month_number)
+    return Response(_RENDERERS[fmt](report), media_type=_MEDIA_TYPES[fmt])
