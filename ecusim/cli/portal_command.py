@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ecusim.cli.errors import CliError
 from ecusim.portal import audit, reports
+from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.db import URL_ENV_VAR, database_url, make_engine, make_session_factory, upgrade
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.errors import PortalError, ValidationError
@@ -44,7 +45,6 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PASSWORD_ENV_VAR", "add_subparser", 
 PASSWORD_ENV_VAR: Final = "ECUSIM_PORTAL_PASSWORD"
 """Environment variable read for a password when neither option gives one."""
 DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 8077
 USAGE: Final = 2
 """Exit status of a bad input (argparse's own)."""
 _MAX_DB_ERROR_CHARS: Final = 300

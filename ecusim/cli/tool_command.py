@@ -25,7 +25,7 @@ from ecusim.catalog import Catalog, CatalogError
 from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
-from ecusim.portal.api import DEFAULT_PORT
+from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.client import PortalClient, PortalClientError
 from ecusim.portal.errors import ValidationError
 from ecusim.portal.rules import IdentificationConfirmations, validate_tool_version

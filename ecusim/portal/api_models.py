@@ -19,6 +19,7 @@ from ecusim.portal.views import AuditRecordView, StaffView, UtcTime
 
 __all__ = [
     "API_PREFIX",
+    "DEFAULT_PORT",
     "ApprovalConfirmationsIn",
     "ApproveIn",
     "AuditOut",
@@ -35,6 +36,8 @@ __all__ = [
 
 API_PREFIX: Final = "/api/v1"
 """Base path of every endpoint of the API v1."""
+DEFAULT_PORT: Final = 8077
+"""TCP port of ``ecusim portal serve`` and of the scan tool's default portal URL."""
 
 
 class _In(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from ecusim.portal.api.app import create_app
+from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.service import Portal
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "url_host",
 ]
 
-DEFAULT_PORT = 8077
 LISTEN_BACKLOG = 2048
 """uvicorn's default backlog."""
 
