@@ -21,7 +21,7 @@ from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
 from ecusim.ecus.certification.config import CertificationConfig, RegistrationRefusal
 from ecusim.ecus.certification.diagnostics import build_server
-from ecusim.ecus.engine import serial_number_for
+from ecusim.ecus.identification import serial_number_for
 from ecusim.ecus.immobilizer.config import (
     IMMOBILIZER_DTCS,
     FlashCode,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition, PhysicalState
-from ecusim.ecus.engine import serial_number_for
+from ecusim.ecus.identification import serial_number_for
 from ecusim.ecus.immobilizer.config import (
     IMMOBILIZER_DTCS,
     FlashCode,

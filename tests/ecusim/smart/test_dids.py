@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecusim.ecus.engine import serial_number_for
+from ecusim.ecus.identification import serial_number_for
 from protocol.passcode import diagnostic_key
 
 from .conftest import (
