@@ -12,7 +12,7 @@ from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.ecus.immobilizer.key_store import KeySlots
+from ecusim.ecus.key_ecu.key_store import KeySlots
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
 from protocol.constants import ALL_DTC_GROUPS

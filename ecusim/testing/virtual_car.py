@@ -27,7 +27,7 @@ from udsoncan.typing import ClientConfig
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.vehicle import Vehicle, VehicleError
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.key_ecu import KeyCodeEcu
+from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
 from protocol.passcode import diagnostic_key
 from protocol.seed_source import DeterministicSeedSource
 from protocol.uds.faults import FaultPlan, RequestLog

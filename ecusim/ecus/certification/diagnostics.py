@@ -11,7 +11,7 @@ from ecusim.ecus.identification import (
     identification_dids,
     vin_did,
 )
-from ecusim.ecus.key_ecu import (
+from ecusim.ecus.key_ecu.diagnostics import (
     DID_CAPABILITIES,
     DID_IMMOBILIZER_STATE,
     DID_MASTER_KEYS,
@@ -24,12 +24,10 @@ from ecusim.ecus.key_ecu import (
     DID_WAITING_PERIOD,
     RID_RESET,
     RID_SMART_KEY_REGISTRATION,
-    byte_value,
-    key_ecu_security_levels,
-    no_option,
-    seconds_value,
     security_status,
 )
+from ecusim.ecus.key_ecu.encoding import byte_value, no_option, seconds_value
+from ecusim.ecus.key_ecu.security import key_ecu_security_levels
 from protocol.nvm import NvmStore
 from protocol.uds.data_identifiers import DataIdentifier, constant
 from protocol.uds.pending import ClockedWork, Reply

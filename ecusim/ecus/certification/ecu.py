@@ -22,14 +22,12 @@ from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
 from ecusim.ecus.certification.config import CertificationConfig, RegistrationRefusal
 from ecusim.ecus.certification.diagnostics import build_server
 from ecusim.ecus.identification import serial_number_for
-from ecusim.ecus.immobilizer.config import (
-    IMMOBILIZER_DTCS,
-    FlashCode,
-    IndicatorMode,
-    RegistrationMode,
-)
-from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
-from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
+from ecusim.ecus.key_ecu.dtcs import IMMOBILIZER_DTCS
+from ecusim.ecus.key_ecu.ecu import KeyCodeEcu, challenge_key
+from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
+from ecusim.ecus.key_ecu.key_store import KeySlots, KeyStore, RegisteredKey
+from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
+from ecusim.ecus.key_ecu.vin_memory import VinMemory
 from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from ecusim.catalog.vin import validate_vin
-from ecusim.ecus.immobilizer.key_store import KeySlots
-from ecusim.ecus.key_ecu import (
-    DTC_COMMUNICATION_MALFUNCTION,
-    DTC_ECM_ID_MISMATCH,
-    DTC_KEY_NOT_IDENTIFIED,
-    DTC_NO_COMMUNICATION,
-)
+from ecusim.ecus.key_ecu.key_store import KeySlots
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET
 from protocol.uds.security import SecurityPolicy
@@ -21,45 +14,10 @@ from protocol.uds.server import ServerConfig
 IMMOBILIZER_ADDRESSING = IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=0x57)
 """diagnostics.md §1: 0x750 → 0x758, extended addressing, sub-address 0x57 (lab)."""
 
-IMMOBILIZER_DTCS = (
-    DTC_NO_COMMUNICATION,
-    DTC_COMMUNICATION_MALFUNCTION,
-    DTC_KEY_NOT_IDENTIFIED,
-    DTC_ECM_ID_MISMATCH,
-)
-
-
 AUTOMATIC_REGISTRATION_LIMITS = KeySlots(masters=3, subs=1)
 """Automatic (new) registration: 3 masters + 1 sub (LS430/SC430, domain.md [S])."""
 ADDITIONAL_REGISTRATION_LIMITS = KeySlots(masters=5, subs=3)
 """Additional registration: 5 masters + 3 subs (domain.md [S])."""
-
-
-class RegistrationMode(enum.IntEnum):
-    """DID 0x0109 values (diagnostics.md §4)."""
-
-    NORMAL = 0
-    AUTOMATIC = 1
-    ADDITIONAL = 2
-    SMART_WAITING = 3
-    SMART_OPEN = 4
-
-
-class IndicatorMode(enum.IntEnum):
-    """Security indicator modes (DID 0x0108, first byte)."""
-
-    OFF = 0
-    STEADY = 1
-    BLINKING = 2
-    FLASHING_CODE = 3
-
-
-class FlashCode(enum.IntEnum):
-    """Security indicator flash codes (domain.md): 2-1, 2-2, 2-3."""
-
-    REGISTRATION_FAILED = 21
-    ALREADY_REGISTERED = 22
-    OVER_LIMIT = 23
 
 
 @dataclass(frozen=True)

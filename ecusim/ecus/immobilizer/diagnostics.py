@@ -13,7 +13,7 @@ from ecusim.ecus.identification import (
     identification_dids,
     vin_did,
 )
-from ecusim.ecus.key_ecu import (
+from ecusim.ecus.key_ecu.diagnostics import (
     DID_CAPABILITIES,
     DID_IMMOBILIZER_STATE,
     DID_MASTER_KEYS,
@@ -26,12 +26,10 @@ from ecusim.ecus.key_ecu import (
     RID_END_AUTOMATIC_REGISTRATION,
     RID_ERASE_KEYS,
     RID_RESET,
-    byte_value,
-    key_ecu_security_levels,
-    no_option,
-    one_option,
     security_status,
 )
+from ecusim.ecus.key_ecu.encoding import byte_value, no_option, one_option
+from ecusim.ecus.key_ecu.security import key_ecu_security_levels
 from protocol.nvm import NvmStore
 from protocol.uds.data_identifiers import DataIdentifier, constant
 from protocol.uds.pending import ClockedWork, Reply
