@@ -25,7 +25,7 @@ from ecusim.ecus.identification import serial_number_for
 from ecusim.ecus.key_ecu.dtcs import IMMOBILIZER_DTCS
 from ecusim.ecus.key_ecu.ecu import KeyCodeEcu, challenge_key
 from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
-from ecusim.ecus.key_ecu.key_store import KeySlots, KeyStore, RegisteredKey
+from ecusim.ecus.key_ecu.key_store import KeyStore, RegisteredKey
 from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
 from ecusim.ecus.key_ecu.vin_memory import VinMemory
 from protocol.clock import Clock, MonotonicClock
@@ -75,7 +75,8 @@ class CertificationEcu(KeyCodeEcu):
         self.seed_source = seed_source if seed_source is not None else SystemSeedSource()
         shared = SharedNvm(nvm if nvm is not None else MemoryNvm())
         self._keys_nvm = shared.section("keys")
-        self.keys = KeyStore(self._keys_nvm, KeySlots(masters=0, smart=config.smart_key_limit))
+        capacity, total = config.key_capacity()
+        self.keys = KeyStore(self._keys_nvm, capacity, total=total)
         self._dtc_nvm = shared.section("dtcs")
         self._refusal_nvm = shared.section("registration_log")
         self._vin = VinMemory(shared.section("identity"), config.vin)
