@@ -14,22 +14,17 @@ from collections.abc import Sequence
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition, PhysicalState
-from ecusim.ecus.identification import serial_number_for
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
-from ecusim.ecus.immobilizer.diagnostics import build_server
-from ecusim.ecus.key_ecu.dtcs import IMMOBILIZER_DTCS
-from ecusim.ecus.key_ecu.ecu import KeyCodeEcu, challenge_key
+from ecusim.ecus.immobilizer.diagnostics import ecm_integrated_surface, transponder_surface
+from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
 from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
-from ecusim.ecus.key_ecu.key_store import KeySlots, KeyStore, RegisteredKey
+from ecusim.ecus.key_ecu.key_store import KeySlots, RegisteredKey
 from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
-from ecusim.ecus.key_ecu.vin_memory import VinMemory
-from protocol.clock import Clock, MonotonicClock
+from protocol.clock import Clock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
-from protocol.nvm import MemoryNvm, NvmStore
-from protocol.nvm_section import SharedNvm
-from protocol.seed_source import SeedSource, SystemSeedSource
-from protocol.uds.dtc import DtcMemory
+from protocol.nvm import NvmStore
+from protocol.seed_source import SeedSource
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +33,8 @@ class TransponderKeyEcu(KeyCodeEcu):
     """A transponder key ECU with its key codes, NVM and UDS server."""
 
     name = "immobilizer"
+    serial_prefix = "IMM"
+    config: ImmobilizerConfig
 
     def __init__(
         self,
@@ -51,27 +48,11 @@ class TransponderKeyEcu(KeyCodeEcu):
         seed_source: SeedSource | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(
+            config, physical=physical, lock=lock, nvm=nvm, seed_source=seed_source, clock=clock
+        )
         self.name = "engine" if config.ecm_integrated else "immobilizer"
-        self.system_name = config.system_name
-        self.addressing = config.addressing
-        self.isotp_parameters = config.isotp
-        self.physical = physical
-        self.lock = lock
-        self.clock = clock if clock is not None else MonotonicClock()
-        self.seed_source = seed_source if seed_source is not None else SystemSeedSource()
-        shared = SharedNvm(nvm if nvm is not None else MemoryNvm())
-        capacity, total = config.key_capacity()
-        self.keys = KeyStore(shared.section("keys"), capacity, total=total)
-        self._link = shared.section("ecm_link")
-        self._dtc_nvm = shared.section("dtcs")
-        self._vin = VinMemory(shared.section("identity"), config.vin)
-        self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
-        self.serial_number = config.serial_number or serial_number_for("IMM", config.vin)
-        # The server validates the security record first: nothing is written before.
-        self.server = build_server(self, shared.section("security"))
-        self.communication_id = self._load_or_manufacture(communication_id, factory_keys)
-        self.dtcs.listeners.append(lambda: self._dtc_nvm.save(self.dtcs.snapshot()))
+        self._link = self._nvm.section("ecm_link")
         # Volatile state (lost at power-off):
         self.immobilizer_set = True
         self._set_at: float | None = None
@@ -81,8 +62,11 @@ class TransponderKeyEcu(KeyCodeEcu):
         self._additional_kind: KeyKind | None = None
         self._additional_deadline: float | None = None
         self.additional_status = 0
-        self._seen_start_attempts: int | None = None
-        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
+        surface = ecm_integrated_surface if config.ecm_integrated else transponder_surface
+        # The server validates the security record first: nothing is written before.
+        self.server = self._build_server(surface(self))
+        self.communication_id = self._load_or_manufacture(communication_id, factory_keys)
+        self._listen()
 
     def power_cycle(self) -> None:
         """ECUReset or power loss: volatile state is lost, NVM (keys, modes, DTCs) is kept."""
@@ -100,22 +84,17 @@ class TransponderKeyEcu(KeyCodeEcu):
         if not self.keys.load():
             logger.info("immobilizer NVM blank: manufacturing with %d keys", len(factory_keys))
             self.keys.manufacture(  # first: refused before anything is written if too many
-                [RegisteredKey(key.transponder_id, key.kind, key.secret) for key in factory_keys],
+                [RegisteredKey.of(key) for key in factory_keys],
                 automatic_registration=not factory_keys,
             )
             self._link.save({"communication_id": communication_id})
-            self._dtc_nvm.save(self.dtcs.snapshot())
+            self._save_dtcs()
             return communication_id
         link = self._link.load()
         stored = link.get("communication_id") if link else None
         if isinstance(stored, bool) or not isinstance(stored, int) or not 0 <= stored <= 0xFFFFFFFF:
             raise self._link.corrupt(f"communication_id={stored!r} is not a 32-bit number")
-        dtcs = self._dtc_nvm.load()
-        if dtcs is not None:
-            try:
-                self.dtcs.restore(dtcs)
-            except ValueError as exc:
-                raise self._dtc_nvm.corrupt(str(exc)) from exc
+        self._load_dtcs()
         return stored
 
     # -- derived state -------------------------------------------------------------------------
@@ -213,19 +192,6 @@ class TransponderKeyEcu(KeyCodeEcu):
             self.immobilizer_set = False
             self._set_at = None
             logger.info("%s verified: immobilizer unset", key)
-
-    def identify(self, key: Key, *, learn: bool = False) -> RegisteredKey | None:
-        """Challenge the key's transponder. Returns what the ECU knows of the key when it
-        answers correctly (``learn``: accept an unregistered key and learn its secret, for
-        registration), else ``None``, logging B2796/B2797/B2798 for communication faults."""
-        return challenge_key(
-            key,
-            keys=self.keys,
-            dtcs=self.dtcs,
-            seed_source=self.seed_source,
-            response_limit_s=self.config.key_response_limit_s,
-            learn=learn,
-        )
 
     def present_master(self) -> RegisteredKey | None:
         """The inserted key if it is a registered master that answers correctly."""

@@ -1,41 +1,113 @@
-"""What every key-code ECU does alike: its VIN, its timers, the ECM's verdict on a start, the
-reset's preconditions, and the challenge that verifies a key."""
+"""What every key-code ECU is made of and does alike: its wiring (configuration, NVM sections,
+VIN, DTC memory, key store, serial number), the challenge that verifies a key, its timers, the
+ECM's verdict on a start, the reset's preconditions, and its UDS server built from the common
+diagnostic surface and its own part."""
 
 from __future__ import annotations
 
 import abc
 import threading
-from typing import Self
+from typing import ClassVar, Self
 
 from ecusim.car.keys import CHALLENGE_LENGTH, Key, aes_response
 from ecusim.car.physical import Ignition, PhysicalState
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.identification import serial_number_for
+from ecusim.ecus.key_ecu.config import KeyEcuConfig
+from ecusim.ecus.key_ecu.diagnostics import KeyEcuSurface, build_key_ecu_server
 from ecusim.ecus.key_ecu.dtcs import (
     DTC_COMMUNICATION_MALFUNCTION,
     DTC_ECM_ID_MISMATCH,
     DTC_KEY_NOT_IDENTIFIED,
     DTC_NO_COMMUNICATION,
+    IMMOBILIZER_DTCS,
 )
+from ecusim.ecus.key_ecu.indicator import IndicatorMode
 from ecusim.ecus.key_ecu.key_store import KeyStore, RegisteredKey
+from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
 from ecusim.ecus.key_ecu.vin_memory import VinMemory
 from ecusim.ecus.start_control import StartResult
-from protocol.clock import Clock
+from protocol.clock import Clock, MonotonicClock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
-from protocol.seed_source import SeedSource
+from protocol.nvm import MemoryNvm, NvmStore
+from protocol.nvm_section import SharedNvm
+from protocol.seed_source import SeedSource, SystemSeedSource
 from protocol.uds.dtc import DtcMemory
+from protocol.uds.server import UdsServer
 
 
 class KeyCodeEcu(DiagnosableEcu):
-    """What both key-holding ECUs do alike: their VIN, their timers, the ECM's verdict on a
-    start, and the reset's preconditions. Subclasses set the attributes in ``__init__``."""
+    """An ECU that holds key codes. Its NVM has the sections ``keys``, ``dtcs``, ``identity``
+    and ``security`` (and whatever the subclass adds). A subclass sets up its own state, then
+    builds its server with :meth:`_build_server` before anything is written to NVM, loads or
+    manufactures its NVM, and finally calls :meth:`_listen`."""
 
-    lock: threading.RLock
-    clock: Clock
-    physical: PhysicalState
-    dtcs: DtcMemory
-    _vin: VinMemory
-    _seen_start_attempts: int | None
+    serial_prefix: ClassVar[str]
+    """The first letters of the lab serial number (DID 0xF18C)."""
+
+    def __init__(
+        self,
+        config: KeyEcuConfig,
+        *,
+        physical: PhysicalState,
+        lock: threading.RLock,
+        nvm: NvmStore | None,
+        seed_source: SeedSource | None,
+        clock: Clock | None,
+    ) -> None:
+        self.config = config
+        self.system_name = config.system_name
+        self.addressing = config.addressing
+        self.isotp_parameters = config.isotp
+        self.physical = physical
+        self.lock = lock
+        self.clock = clock if clock is not None else MonotonicClock()
+        self.seed_source = seed_source if seed_source is not None else SystemSeedSource()
+        self._nvm = SharedNvm(nvm if nvm is not None else MemoryNvm())
+        capacity, total = config.key_capacity()
+        self.keys = KeyStore(self._nvm.section("keys"), capacity, total=total)
+        self._dtc_nvm = self._nvm.section("dtcs")
+        self._vin = VinMemory(self._nvm.section("identity"), config.vin)
+        self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
+        self.serial_number = config.serial_number or serial_number_for(
+            self.serial_prefix, config.vin
+        )
+        self._seen_start_attempts: int | None = None
+
+    # -- assembly ------------------------------------------------------------------------------
+
+    def _build_server(self, surface: KeyEcuSurface) -> UdsServer:
+        """The UDS server: the common diagnostic surface plus ``surface``, this ECU's part. It
+        validates the stored security record: nothing may be written to NVM before."""
+        return build_key_ecu_server(
+            self,
+            surface,
+            config=self.config,
+            serial_number=self.serial_number,
+            dtcs=self.dtcs,
+            seed_source=self.seed_source,
+            security_nvm=self._nvm.section("security"),
+        )
+
+    def _save_dtcs(self) -> None:
+        self._dtc_nvm.save(self.dtcs.snapshot())
+
+    def _load_dtcs(self) -> None:
+        """Restore the DTC record kept in NVM (one this ECU cannot hold is corrupt)."""
+        stored = self._dtc_nvm.load()
+        if stored is not None:
+            try:
+                self.dtcs.restore(stored)
+            except ValueError as exc:
+                raise self._dtc_nvm.corrupt(str(exc)) from exc
+
+    def _listen(self) -> None:
+        """Once the NVM is loaded: every DTC change is saved, and an ECUReset power-cycles."""
+        self.dtcs.listeners.append(self._save_dtcs)
+        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
+
+    # -- state every key-code ECU shows --------------------------------------------------------
 
     @property
     def vin(self) -> str:
@@ -44,6 +116,19 @@ class KeyCodeEcu(DiagnosableEcu):
     def store_vin(self, vin: str) -> None:
         """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
         self._vin.store(vin)
+
+    @property
+    @abc.abstractmethod
+    def registration_mode(self) -> RegistrationMode:
+        """DID 0x0109."""
+
+    @abc.abstractmethod
+    def indicator(self) -> tuple[IndicatorMode, int]:
+        """The security indicator (DID 0x0108): its mode and flash code."""
+
+    @abc.abstractmethod
+    def power_cycle(self) -> None:
+        """ECUReset or power loss: volatile state is lost, NVM is kept."""
 
     @abc.abstractmethod
     def tick(self, now: float) -> None:
@@ -57,6 +142,33 @@ class KeyCodeEcu(DiagnosableEcu):
     def server_clock_now(self) -> float:
         """The vehicle clock (the ECU's own waits run on it)."""
         return self.clock.now()
+
+    # -- what every key-code ECU does ----------------------------------------------------------
+
+    def identify(self, key: Key, *, learn: bool = False) -> RegisteredKey | None:
+        """Challenge the key. Returns what the ECU knows of the key when it answers correctly
+        (``learn``: accept an unregistered key and learn its secret, for registration), else
+        ``None``, logging B2796/B2797/B2798 for communication faults (domain.md)."""
+        dtcs = self.dtcs
+        if key.response_time_s > self.config.key_response_limit_s:
+            dtcs.report_failed(DTC_KEY_NOT_IDENTIFIED)
+            return None
+        challenge = self.seed_source.random_bytes(CHALLENGE_LENGTH)
+        answer = key.respond(challenge)
+        if answer is None:
+            dtcs.report_failed(DTC_NO_COMMUNICATION)
+            return None
+        known = self.keys.get(key.transponder_id)
+        if known is None:
+            if not learn:
+                return None  # a key this car does not know: no fault, no start
+            known = RegisteredKey.of(key)
+        if aes_response(known.secret, challenge) != answer:
+            dtcs.report_failed(DTC_COMMUNICATION_MALFUNCTION)
+            return None
+        for number in (DTC_NO_COMMUNICATION, DTC_COMMUNICATION_MALFUNCTION, DTC_KEY_NOT_IDENTIFIED):
+            dtcs.report_passed(number)
+        return known
 
     def on_engine_status(self, start_attempts: int, last_start_result: int) -> None:
         """The ECM's verdict on a start attempt: an ID mismatch is DTC B2799. The ECM repeats
@@ -77,36 +189,3 @@ class KeyCodeEcu(DiagnosableEcu):
                 raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "ignition must be ON")
             if not self.physical.stopped:
                 raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "vehicle must be stopped")
-
-
-def challenge_key(
-    key: Key,
-    *,
-    keys: KeyStore,
-    dtcs: DtcMemory,
-    seed_source: SeedSource,
-    response_limit_s: float,
-    learn: bool = False,
-) -> RegisteredKey | None:
-    """Challenge ``key``'s transponder. Returns what the ECU knows of the key when it answers
-    correctly (``learn``: accept an unregistered key and learn its secret, for registration),
-    else ``None``, logging B2796/B2797/B2798 for communication faults (domain.md)."""
-    if key.response_time_s > response_limit_s:
-        dtcs.report_failed(DTC_KEY_NOT_IDENTIFIED)
-        return None
-    challenge = seed_source.random_bytes(CHALLENGE_LENGTH)
-    answer = key.respond(challenge)
-    if answer is None:
-        dtcs.report_failed(DTC_NO_COMMUNICATION)
-        return None
-    known = keys.get(key.transponder_id)
-    if known is None:
-        if not learn:
-            return None  # a key this car does not know: no fault, no start
-        known = RegisteredKey(key.transponder_id, key.kind, key.secret)
-    if aes_response(known.secret, challenge) != answer:
-        dtcs.report_failed(DTC_COMMUNICATION_MALFUNCTION)
-        return None
-    for number in (DTC_NO_COMMUNICATION, DTC_COMMUNICATION_MALFUNCTION, DTC_KEY_NOT_IDENTIFIED):
-        dtcs.report_passed(number)
-    return known
