@@ -1,9 +1,11 @@
-"""Configuration of a transponder key ECU; every value is configurable (diagnostics.md §1)."""
+"""Configuration of a transponder key ECU and of an ECM-integrated immobilizer; every value is
+configurable (diagnostics.md §1)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ecusim.ecus.engine import ENGINE_ADDRESSING
 from ecusim.ecus.key_ecu.config import KeyEcuConfig
 from ecusim.ecus.key_ecu.key_store import KeySlots
 from protocol.isotp_binding import IsoTpAddressing
@@ -15,6 +17,9 @@ AUTOMATIC_REGISTRATION_LIMITS = KeySlots(masters=3, subs=1)
 """Automatic (new) registration: 3 masters + 1 sub (LS430/SC430, domain.md [S])."""
 ADDITIONAL_REGISTRATION_LIMITS = KeySlots(masters=5, subs=3)
 """Additional registration: 5 masters + 3 subs (domain.md [S])."""
+
+ECM_PART_NUMBER = "89661-LAB02"
+"""The part number of an engine ECU that holds the key codes itself."""
 
 
 @dataclass(frozen=True)
@@ -39,18 +44,26 @@ class ImmobilizerConfig(KeyEcuConfig):
     additional_window_s: float = 30.0
     brake_presses: int = 5
     brake_window_s: float = 15.0
-    ecm_integrated: bool = False
-    """The key codes live in the engine ECU itself (early cars): the ECU answers at the ECM's
-    address, registers at most ``ecm_codes`` codes (the last one becomes the sub key) and
-    has no scan-tool reset (diagnostics.md §4: 0x0201 → 0x31)."""
-    ecm_codes: int = 3
 
     def key_capacity(self) -> tuple[KeySlots, int | None]:
-        if self.ecm_integrated:
-            return KeySlots(masters=self.ecm_codes, subs=self.ecm_codes), self.ecm_codes
         automatic, additional = self.automatic_limits, self.additional_limits
         per_kind = KeySlots(
             masters=max(automatic.masters, additional.masters),
             subs=max(automatic.subs, additional.subs),
         )
         return per_kind, None
+
+
+@dataclass(frozen=True)
+class EcmIntegratedConfig(ImmobilizerConfig):
+    """An ECM-integrated immobilizer (early cars): the key codes live in the engine ECU itself,
+    which answers at the ECM's address, registers at most ``ecm_codes`` codes in all (the last
+    one becomes the sub key) and has no scan-tool reset (diagnostics.md §4: 0x0201 → 0x31)."""
+
+    addressing: IsoTpAddressing = ENGINE_ADDRESSING
+    part_number: str = ECM_PART_NUMBER
+    system_name: str = "ENGINE"
+    ecm_codes: int = 3
+
+    def key_capacity(self) -> tuple[KeySlots, int | None]:
+        return KeySlots(masters=self.ecm_codes, subs=self.ecm_codes), self.ecm_codes

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition, PhysicalState
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
-from ecusim.ecus.immobilizer.diagnostics import ecm_integrated_surface, transponder_surface
+from ecusim.ecus.immobilizer.diagnostics import transponder_surface
+from ecusim.ecus.key_ecu.diagnostics import KeyEcuSurface
 from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
 from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
 from ecusim.ecus.key_ecu.key_store import KeySlots, RegisteredKey
@@ -51,7 +52,6 @@ class TransponderKeyEcu(KeyCodeEcu):
         super().__init__(
             config, physical=physical, lock=lock, nvm=nvm, seed_source=seed_source, clock=clock
         )
-        self.name = "engine" if config.ecm_integrated else "immobilizer"
         self._link = self._nvm.section("ecm_link")
         # Volatile state (lost at power-off):
         self.immobilizer_set = True
@@ -62,11 +62,14 @@ class TransponderKeyEcu(KeyCodeEcu):
         self._additional_kind: KeyKind | None = None
         self._additional_deadline: float | None = None
         self.additional_status = 0
-        surface = ecm_integrated_surface if config.ecm_integrated else transponder_surface
         # The server validates the security record first: nothing is written before.
-        self.server = self._build_server(surface(self))
+        self.server = self._build_server(self._surface())
         self.communication_id = self._load_or_manufacture(communication_id, factory_keys)
         self._listen()
+
+    def _surface(self) -> KeyEcuSurface:
+        """This ECU's part of its diagnostic surface."""
+        return transponder_surface(self)
 
     def power_cycle(self) -> None:
         """ECUReset or power loss: volatile state is lost, NVM (keys, modes, DTCs) is kept."""
@@ -229,16 +232,10 @@ class TransponderKeyEcu(KeyCodeEcu):
         return True
 
     def _code_kind(self, learned: RegisteredKey) -> RegisteredKey:
-        """ECM-integrated: the last of the codes becomes the sub key, whatever the blank [S]."""
-        if not self.config.ecm_integrated:
-            return learned
-        last = len(self.keys.all()) + 1 >= self.config.ecm_codes
-        kind = KeyKind.SUB if last else KeyKind.MASTER
-        return RegisteredKey(learned.transponder_id, kind, learned.secret)
+        """The code as stored: as the key was learnt."""
+        return learned
 
     def _automatic_complete(self, limits: KeySlots) -> bool:
-        if self.config.ecm_integrated:
-            return len(self.keys.all()) >= self.config.ecm_codes
         return all(
             self.keys.count(kind) >= limits.limit(kind) for kind in (KeyKind.MASTER, KeyKind.SUB)
         )
@@ -250,8 +247,10 @@ class TransponderKeyEcu(KeyCodeEcu):
             return FlashCode.REGISTRATION_FAILED
         if self.keys.get(key.transponder_id) is not None:
             return FlashCode.ALREADY_REGISTERED
-        if self.config.ecm_integrated:
-            return FlashCode.OVER_LIMIT if len(self.keys.all()) >= self.config.ecm_codes else None
+        return self._memory_failure(key, limits, automatic=automatic)
+
+    def _memory_failure(self, key: Key, limits: KeySlots, *, automatic: bool) -> FlashCode | None:
+        """Why the key memory takes no ``key`` within ``limits`` (``None``: it does)."""
         if self.keys.count(key.kind) >= limits.limit(key.kind):
             return FlashCode.OVER_LIMIT
         if automatic and key.kind is KeyKind.SUB and self.keys.count(KeyKind.MASTER) == 0:
