@@ -19,6 +19,7 @@ from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.config import CertificationConfig
 from ecusim.ecus.certification.ecu import CABIN, CertificationEcu
+from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.id_code_box import IdCodeBox
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.ecus.steering_lock import SteeringLockEcu
@@ -49,6 +50,9 @@ def certification_config(car: CarContext, **overrides: object) -> CertificationC
 
 class SmartKeySystem(KeySystem):
     """Engine ECU + certification ECU (diagnosable) + ID code box + steering lock ECU."""
+
+    engine: EngineEcu
+    certification: CertificationEcu
 
     key_kinds = frozenset({KeyKind.SMART})
     carried_keys = True

@@ -10,6 +10,7 @@ from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.key_ecu.key_store import KeySlots
@@ -85,6 +86,8 @@ class KeyCodeSystem(KeySystem):
 
 class TransponderSystem(KeyCodeSystem):
     """Engine ECU + transponder key ECU, talking over the body bus."""
+
+    engine: EngineEcu
 
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)
