@@ -183,13 +183,7 @@ class SmartKeySystem(KeySystem):
         elif name == body.STEERING_LOCK_STATUS:
             self.id_code_box.on_steering_lock_status(values)
         elif name == body.START_PERMISSION:
-            self.start_control.on_start_permission(
-                StartPermission(
-                    int(values["CommunicationId"]),
-                    bool(values["StartPermitted"]),
-                    int(values["Sequence"]),
-                )
-            )
+            self.start_control.on_start_permission(StartPermission.from_signals(values))
         elif name == body.ENGINE_STATUS:
             self.certification.on_engine_status(
                 int(values["StartAttempts"]), int(values["LastStartResult"])

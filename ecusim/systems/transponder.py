@@ -129,13 +129,7 @@ class TransponderSystem(KeyCodeSystem):
 
     def on_frame(self, name: str, values: Mapping[str, float | int]) -> None:
         if name == body.START_PERMISSION:
-            self.start_control.on_start_permission(
-                StartPermission(
-                    int(values["CommunicationId"]),
-                    bool(values["StartPermitted"]),
-                    int(values["Sequence"]),
-                )
-            )
+            self.start_control.on_start_permission(StartPermission.from_signals(values))
         elif name == body.ENGINE_STATUS:
             self.immobilizer.on_engine_status(
                 int(values["StartAttempts"]), int(values["LastStartResult"])
