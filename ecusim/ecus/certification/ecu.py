@@ -14,22 +14,19 @@ which is what the real 0.25 s LF poll would find.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 
 from ecusim.car.keys import Key, KeyKind
-from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
+from ecusim.car.physical import Ignition, KeyLocation
 from ecusim.ecus.certification.config import CertificationConfig, RegistrationRefusal
 from ecusim.ecus.certification.diagnostics import certification_surface
+from ecusim.ecus.key_ecu.diagnostics import KeyEcuSurface
 from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
 from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
 from ecusim.ecus.key_ecu.key_store import RegisteredKey
 from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
-from protocol.clock import Clock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
-from protocol.nvm import NvmStore
-from protocol.seed_source import SeedSource
 from protocol.uds.routines import RoutineStatus
 
 logger = logging.getLogger(__name__)
@@ -51,20 +48,7 @@ class CertificationEcu(KeyCodeEcu):
     serial_prefix = "CER"
     config: CertificationConfig
 
-    def __init__(
-        self,
-        config: CertificationConfig,
-        *,
-        physical: PhysicalState,
-        lock: threading.RLock,
-        factory_keys: Sequence[Key] = (),
-        nvm: NvmStore | None = None,
-        seed_source: SeedSource | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            config, physical=physical, lock=lock, nvm=nvm, seed_source=seed_source, clock=clock
-        )
+    def _init_state(self) -> None:
         self._refusal_nvm = self._nvm.section("registration_log")
         # Volatile state (lost at power-off):
         self._verified_id: int | None = None
@@ -76,12 +60,9 @@ class CertificationEcu(KeyCodeEcu):
         self._registration_requested = False
         self._registration_open = False
         self.registration_status = RoutineStatus.DONE
-        # The server validates the security record first: nothing is written before.
-        self.server = self._build_server(certification_surface(self))
-        self._load_or_manufacture(factory_keys)
-        self.refusal = self._load_refusal()
-        self._listen()
-        self.power_cycle()
+
+    def _surface(self) -> KeyEcuSurface:
+        return certification_surface(self)
 
     def power_cycle(self) -> None:
         """ECUReset or power loss: volatile state is lost, NVM (keys, DTCs, refusal log) is
@@ -111,8 +92,9 @@ class CertificationEcu(KeyCodeEcu):
                 [RegisteredKey.of(key) for key in kept], automatic_registration=False
             )
             self._save_dtcs()
-            return
-        self._load_dtcs()
+        else:
+            self._load_dtcs()
+        self.refusal = self._load_refusal()
 
     def _load_refusal(self) -> RegistrationRefusal:
         stored = self._refusal_nvm.load()

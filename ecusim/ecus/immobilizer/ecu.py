@@ -49,26 +49,32 @@ class TransponderKeyEcu(KeyCodeEcu):
         seed_source: SeedSource | None = None,
         clock: Clock | None = None,
     ) -> None:
+        """``communication_id``: the ECU-ECM ID shared with the ECM at manufacture (stored in
+        NVM when it is blank; the stored one wins afterwards)."""
+        self.communication_id = communication_id
         super().__init__(
-            config, physical=physical, lock=lock, nvm=nvm, seed_source=seed_source, clock=clock
+            config,
+            physical=physical,
+            lock=lock,
+            factory_keys=factory_keys,
+            nvm=nvm,
+            seed_source=seed_source,
+            clock=clock,
         )
+
+    def _init_state(self) -> None:
         self._link = self._nvm.section("ecm_link")
         # Volatile state (lost at power-off):
         self.immobilizer_set = True
         self._set_at: float | None = None
         self._flash_code: int | None = None
         self._ready_pending = False
-        self._brake_presses: deque[float] = deque(maxlen=max(1, config.brake_presses))
+        self._brake_presses: deque[float] = deque(maxlen=max(1, self.config.brake_presses))
         self._additional_kind: KeyKind | None = None
         self._additional_deadline: float | None = None
         self.additional_status = 0
-        # The server validates the security record first: nothing is written before.
-        self.server = self._build_server(self._surface())
-        self.communication_id = self._load_or_manufacture(communication_id, factory_keys)
-        self._listen()
 
     def _surface(self) -> KeyEcuSurface:
-        """This ECU's part of its diagnostic surface."""
         return transponder_surface(self)
 
     def power_cycle(self) -> None:
@@ -83,22 +89,22 @@ class TransponderKeyEcu(KeyCodeEcu):
 
     # -- manufacture and NVM -------------------------------------------------------------------
 
-    def _load_or_manufacture(self, communication_id: int, factory_keys: Sequence[Key]) -> int:
+    def _load_or_manufacture(self, factory_keys: Sequence[Key]) -> None:
         if not self.keys.load():
             logger.info("immobilizer NVM blank: manufacturing with %d keys", len(factory_keys))
             self.keys.manufacture(  # first: refused before anything is written if too many
                 [RegisteredKey.of(key) for key in factory_keys],
                 automatic_registration=not factory_keys,
             )
-            self._link.save({"communication_id": communication_id})
+            self._link.save({"communication_id": self.communication_id})
             self._save_dtcs()
-            return communication_id
+            return
         link = self._link.load()
         stored = link.get("communication_id") if link else None
         if isinstance(stored, bool) or not isinstance(stored, int) or not 0 <= stored <= 0xFFFFFFFF:
             raise self._link.corrupt(f"communication_id={stored!r} is not a 32-bit number")
+        self.communication_id = stored
         self._load_dtcs()
-        return stored
 
     # -- derived state -------------------------------------------------------------------------
 

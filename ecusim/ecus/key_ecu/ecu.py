@@ -1,12 +1,13 @@
 """What every key-code ECU is made of and does alike: its wiring (configuration, NVM sections,
-VIN, DTC memory, key store, serial number), the challenge that verifies a key, its timers, the
-ECM's verdict on a start, the reset's preconditions, and its UDS server built from the common
-diagnostic surface and its own part."""
+VIN, DTC memory, key store, serial number, the UDS server built from the common diagnostic
+surface and its own part) and its life cycle, the challenge that verifies a key, its timers,
+the ECM's verdict on a start and the reset's preconditions."""
 
 from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Sequence
 from typing import ClassVar, Self
 
 from ecusim.car.keys import CHALLENGE_LENGTH, Key, aes_response
@@ -34,14 +35,13 @@ from protocol.nvm import MemoryNvm, NvmStore
 from protocol.nvm_section import SharedNvm
 from protocol.seed_source import SeedSource, SystemSeedSource
 from protocol.uds.dtc import DtcMemory
-from protocol.uds.server import UdsServer
 
 
 class KeyCodeEcu(DiagnosableEcu):
-    """An ECU that holds key codes. Its NVM has the sections ``keys``, ``dtcs``, ``identity``
-    and ``security`` (and whatever the subclass adds). A subclass sets up its own state, then
-    builds its server with :meth:`_build_server` before anything is written to NVM, loads or
-    manufactures its NVM, and finally calls :meth:`_listen`."""
+    """An ECU that holds key codes, with its NVM (sections ``keys``, ``dtcs``, ``identity``,
+    ``security`` and the subclass's own) and its UDS server. A subclass gives its own state
+    (:meth:`_init_state`), its part of the diagnostic surface (:meth:`_surface`), how it loads or
+    manufactures its NVM (:meth:`_load_or_manufacture`) and what a power cycle resets."""
 
     serial_prefix: ClassVar[str]
     """The first letters of the lab serial number (DID 0xF18C)."""
@@ -52,10 +52,12 @@ class KeyCodeEcu(DiagnosableEcu):
         *,
         physical: PhysicalState,
         lock: threading.RLock,
-        nvm: NvmStore | None,
-        seed_source: SeedSource | None,
-        clock: Clock | None,
+        factory_keys: Sequence[Key] = (),
+        nvm: NvmStore | None = None,
+        seed_source: SeedSource | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        """``factory_keys``: the keys registered at manufacture, when the NVM is blank."""
         self.config = config
         self.system_name = config.system_name
         self.addressing = config.addressing
@@ -74,21 +76,40 @@ class KeyCodeEcu(DiagnosableEcu):
             self.serial_prefix, config.vin
         )
         self._seen_start_attempts: int | None = None
-
-    # -- assembly ------------------------------------------------------------------------------
-
-    def _build_server(self, surface: KeyEcuSurface) -> UdsServer:
-        """The UDS server: the common diagnostic surface plus ``surface``, this ECU's part. It
-        validates the stored security record: nothing may be written to NVM before."""
-        return build_key_ecu_server(
+        self._init_state()
+        # The server validates the security record first: nothing is written before.
+        self.server = build_key_ecu_server(
             self,
-            surface,
-            config=self.config,
+            self._surface(),
+            config=config,
             serial_number=self.serial_number,
             dtcs=self.dtcs,
             seed_source=self.seed_source,
             security_nvm=self._nvm.section("security"),
         )
+        self._load_or_manufacture(factory_keys)
+        self.dtcs.listeners.append(self._save_dtcs)
+        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
+        self.power_cycle()
+
+    # -- what each key-code ECU gives ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def _init_state(self) -> None:
+        """The ECU's own NVM sections and volatile state, before its server is built."""
+
+    @abc.abstractmethod
+    def _surface(self) -> KeyEcuSurface:
+        """The ECU's part of its diagnostic surface."""
+
+    @abc.abstractmethod
+    def _load_or_manufacture(self, factory_keys: Sequence[Key]) -> None:
+        """Load the NVM; a blank one (never manufactured) is manufactured with
+        ``factory_keys`` (use :meth:`_load_dtcs` and :meth:`_save_dtcs`)."""
+
+    @abc.abstractmethod
+    def power_cycle(self) -> None:
+        """ECUReset or power loss: volatile state is lost, NVM is kept."""
 
     def _save_dtcs(self) -> None:
         self._dtc_nvm.save(self.dtcs.snapshot())
@@ -101,11 +122,6 @@ class KeyCodeEcu(DiagnosableEcu):
                 self.dtcs.restore(stored)
             except ValueError as exc:
                 raise self._dtc_nvm.corrupt(str(exc)) from exc
-
-    def _listen(self) -> None:
-        """Once the NVM is loaded: every DTC change is saved, and an ECUReset power-cycles."""
-        self.dtcs.listeners.append(self._save_dtcs)
-        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
 
     # -- state every key-code ECU shows --------------------------------------------------------
 
@@ -125,10 +141,6 @@ class KeyCodeEcu(DiagnosableEcu):
     @abc.abstractmethod
     def indicator(self) -> tuple[IndicatorMode, int]:
         """The security indicator (DID 0x0108): its mode and flash code."""
-
-    @abc.abstractmethod
-    def power_cycle(self) -> None:
-        """ECUReset or power loss: volatile state is lost, NVM is kept."""
 
     @abc.abstractmethod
     def tick(self, now: float) -> None:
