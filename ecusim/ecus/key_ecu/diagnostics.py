@@ -42,7 +42,8 @@ RID_RESET = 0x0201
 
 
 class KeyEcuState(Protocol):
-    """What the common surface asks of a key-code ECU when a request comes."""
+    """What the common surface asks of a key-code ECU when a request comes (its configuration
+    too: the reset takes the erase duration configured at that moment)."""
 
     @property
     def config(self) -> KeyEcuConfig: ...
@@ -138,7 +139,9 @@ def build_key_ecu_server(
         ),
         *surface.dids,
     ]
-    routines = [*([] if reset is None else [_reset_routine(ecu, reset)]), *surface.routines]
+    routines = list(surface.routines)
+    if reset is not None:
+        routines.insert(0, _reset_routine(ecu, reset))
     server = UdsServer(
         config=config.server,
         data_identifiers=dids,
