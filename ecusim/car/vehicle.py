@@ -206,22 +206,20 @@ class Vehicle:
     @property
     def engine(self) -> EngineEcu:
         """The engine ECU (ECM), where it is a node of its own."""
-        engine = getattr(self.system, "engine", None)
-        if not isinstance(engine, EngineEcu):
+        engine = self.system.engine
+        if engine is None:
             raise VehicleError(f"{self.model_year.name}: the ECM holds the key codes itself")
         return engine
 
     @property
     def immobilizer(self) -> TransponderKeyEcu | None:
         """The ECU holding the transponder key codes (``None`` for smart or no immobilizer)."""
-        ecu = getattr(self.system, "immobilizer", None)
-        return ecu if isinstance(ecu, TransponderKeyEcu) else None
+        return self.system.immobilizer
 
     @property
     def certification(self) -> CertificationEcu | None:
         """The smart key system's certification ECU (``None`` on other cars)."""
-        ecu = getattr(self.system, "certification", None)
-        return ecu if isinstance(ecu, CertificationEcu) else None
+        return self.system.certification
 
     @property
     def engine_running(self) -> bool:

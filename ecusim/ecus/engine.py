@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from ecusim.catalog.vin import VinError, validate_vin
@@ -11,6 +10,7 @@ from ecusim.ecus.identification import (
     LEVEL_EXTENDED_DIAGNOSTICS,
     active_session_did,
     identification_dids,
+    serial_number_for,
     vin_did,
 )
 from ecusim.ecus.start_control import StartControl
@@ -28,12 +28,6 @@ DEFAULT_VIN = "JTHBL5EF0C5000001"
 
 ENGINE_ADDRESSING = IsoTpAddressing(request_id=0x7E0, response_id=0x7E8, functional_id=0x7DF)
 """diagnostics.md §1: 0x7E0 → 0x7E8, functional 0x7DF, normal 11-bit addressing."""
-
-
-def serial_number_for(prefix: str, vin: str) -> str:
-    """A stable, per-ECU serial number of 14 ASCII characters (lab scheme)."""
-    digest = hashlib.sha256(f"{prefix}:{vin}".encode("ascii")).hexdigest().upper()
-    return f"{prefix}{digest[:11]}"
 
 
 @dataclass(frozen=True)

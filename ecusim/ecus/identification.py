@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from ecusim.catalog.vin import VinError, validate_vin
@@ -21,6 +22,12 @@ LEVEL_EXTENDED_DIAGNOSTICS = 0x01
 """SecurityAccess level of extended diagnostics (diagnostics.md §3)."""
 LEVEL_IMMOBILIZER_RESET = 0x11
 """SecurityAccess level of the immobilizer / smart key reset (the Pass-Code)."""
+
+
+def serial_number_for(prefix: str, vin: str) -> str:
+    """A stable, per-ECU serial number of 14 ASCII characters (lab scheme)."""
+    digest = hashlib.sha256(f"{prefix}:{vin}".encode("ascii")).hexdigest().upper()
+    return f"{prefix}{digest[:11]}"
 
 
 def ascii_bytes(text: str) -> bytes:

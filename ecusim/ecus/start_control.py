@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from protocol.nvm import NvmStore
@@ -35,6 +36,15 @@ class StartPermission:
     communication_id: int
     permitted: bool
     sequence: int
+
+    @classmethod
+    def from_signals(cls, values: Mapping[str, float | int]) -> StartPermission:
+        """The permission a decoded START_PERMISSION frame carries."""
+        return cls(
+            int(values["CommunicationId"]),
+            bool(values["StartPermitted"]),
+            int(values["Sequence"]),
+        )
 
 
 class StartControl:

@@ -13,7 +13,9 @@ from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineConfig, EngineEcu
+from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.start_control import StartControl, StartResult
 from ecusim.errors import VehicleError
 from protocol.clock import Clock
@@ -75,6 +77,13 @@ class KeySystem(abc.ABC):
     """True for smart keys (carried: in the cabin, outside, at the switch); False for keys that
     go into the ignition cylinder."""
     start_control: StartControl
+    engine: EngineEcu | None = None
+    """The engine ECU, where it is a node of its own (``None``: the ECM holds the key codes)."""
+    immobilizer: TransponderKeyEcu | None = None
+    """The ECU holding the transponder key codes, the ECM itself where it holds them (``None``
+    for smart key cars and cars without an immobilizer)."""
+    certification: CertificationEcu | None = None
+    """The smart key system's certification ECU (``None`` on other cars)."""
 
     def __init__(self, car: CarContext) -> None:
         self.car = car

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dbc import body
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+from ecusim.ecus.immobilizer.config import EcmIntegratedConfig
+from ecusim.ecus.immobilizer.ecm_integrated import EcmIntegratedImmobilizer
 from ecusim.ecus.start_control import StartControl, StartResult
 from ecusim.systems.base import CarContext, Publish
-from ecusim.systems.transponder import KeyCodeSystem, immobilizer_config
+from ecusim.systems.transponder import KeyCodeSystem
 from protocol.nvm import MemoryNvm
-
-ECM_PART_NUMBER = "89661-LAB02"
 
 
 class EcmIntegratedSystem(KeyCodeSystem):
@@ -24,15 +23,12 @@ class EcmIntegratedSystem(KeyCodeSystem):
 
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)
-        codes = car.model_year.key_limits.ecm_codes or 3
-        self.immobilizer = TransponderKeyEcu(
-            immobilizer_config(
-                car,
-                ecm_integrated=True,
-                ecm_codes=codes,
+        self.immobilizer = EcmIntegratedImmobilizer(
+            EcmIntegratedConfig(
+                vin=car.vin,
+                isotp=car.isotp,
                 addressing=car.model_year.ecm_addressing(),
-                system_name="ENGINE",
-                part_number=ECM_PART_NUMBER,
+                ecm_codes=car.model_year.key_limits.ecm_codes or 3,
             ),
             physical=car.physical,
             lock=car.lock,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dbc import body
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.start_control import StartResult
 from ecusim.systems.base import CarContext, KeySystem, Publish, build_engine
 
 
 class NoImmobilizerSystem(KeySystem):
     """An engine ECU with no immobilizer link: cranking with a key in starts it."""
+
+    engine: EngineEcu
 
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)

@@ -19,6 +19,7 @@ from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.config import CertificationConfig
 from ecusim.ecus.certification.ecu import CABIN, CertificationEcu
+from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.id_code_box import IdCodeBox
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.ecus.steering_lock import SteeringLockEcu
@@ -49,6 +50,9 @@ def certification_config(car: CarContext, **overrides: object) -> CertificationC
 
 class SmartKeySystem(KeySystem):
     """Engine ECU + certification ECU (diagnosable) + ID code box + steering lock ECU."""
+
+    engine: EngineEcu
+    certification: CertificationEcu
 
     key_kinds = frozenset({KeyKind.SMART})
     carried_keys = True
@@ -179,13 +183,7 @@ class SmartKeySystem(KeySystem):
         elif name == body.STEERING_LOCK_STATUS:
             self.id_code_box.on_steering_lock_status(values)
         elif name == body.START_PERMISSION:
-            self.start_control.on_start_permission(
-                StartPermission(
-                    int(values["CommunicationId"]),
-                    bool(values["StartPermitted"]),
-                    int(values["Sequence"]),
-                )
-            )
+            self.start_control.on_start_permission(StartPermission.from_signals(values))
         elif name == body.ENGINE_STATUS:
             self.certification.on_engine_status(
                 int(values["StartAttempts"]), int(values["LastStartResult"])

@@ -10,9 +10,10 @@ from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition
 from ecusim.catalog import ModelYear
 from ecusim.ecus.base import DiagnosableEcu
+from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.config import ImmobilizerConfig
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.ecus.immobilizer.key_store import KeySlots
+from ecusim.ecus.key_ecu.key_store import KeySlots
 from ecusim.ecus.start_control import StartPermission, StartResult
 from ecusim.systems.base import CarContext, KeySystem, Provider, Publish, SignalValues, build_engine
 from protocol.constants import ALL_DTC_GROUPS
@@ -86,6 +87,8 @@ class KeyCodeSystem(KeySystem):
 class TransponderSystem(KeyCodeSystem):
     """Engine ECU + transponder key ECU, talking over the body bus."""
 
+    engine: EngineEcu
+
     def __init__(self, car: CarContext) -> None:
         super().__init__(car)
         link = car.communication_id
@@ -126,13 +129,7 @@ class TransponderSystem(KeyCodeSystem):
 
     def on_frame(self, name: str, values: Mapping[str, float | int]) -> None:
         if name == body.START_PERMISSION:
-            self.start_control.on_start_permission(
-                StartPermission(
-                    int(values["CommunicationId"]),
-                    bool(values["StartPermitted"]),
-                    int(values["Sequence"]),
-                )
-            )
+            self.start_control.on_start_permission(StartPermission.from_signals(values))
         elif name == body.ENGINE_STATUS:
             self.immobilizer.on_engine_status(
                 int(values["StartAttempts"]), int(values["LastStartResult"])

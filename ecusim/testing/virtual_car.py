@@ -25,7 +25,7 @@ from udsoncan.client import Client
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.vehicle import Vehicle, VehicleError
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.key_ecu import KeyCodeEcu
+from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
 from ecusim.tool.contract import (
     client_config,
     client_stack,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ecusim.catalog.vin import VinError
-from ecusim.ecus.engine import EngineConfig, EngineEcu, serial_number_for
+from ecusim.ecus.engine import EngineConfig, EngineEcu
+from ecusim.ecus.identification import serial_number_for
 from protocol.constants import Addressing
 from protocol.errors import NvmCorruptError
 from protocol.nvm import FileNvm

@@ -17,7 +17,8 @@ from ecusim.catalog import Catalog, ModelYear
 from ecusim.catalog.vin import lab_vin
 from ecusim.ecus.certification.config import CertificationConfig
 from ecusim.ecus.certification.ecu import CertificationEcu
-from ecusim.ecus.immobilizer.config import ImmobilizerConfig
+from ecusim.ecus.immobilizer.config import EcmIntegratedConfig, ImmobilizerConfig
+from ecusim.ecus.immobilizer.ecm_integrated import EcmIntegratedImmobilizer
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from protocol.errors import NvmCorruptError
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm
@@ -42,8 +43,12 @@ def _immobilizer(keys: list[JsonValue], *, ecm_integrated: bool = False) -> Tran
             "ecm_link": {"communication_id": 1},
         }
     )
-    return TransponderKeyEcu(
-        ImmobilizerConfig(vin=VIN, ecm_integrated=ecm_integrated),
+    if ecm_integrated:
+        ecu_type, config = EcmIntegratedImmobilizer, EcmIntegratedConfig(vin=VIN)
+    else:
+        ecu_type, config = TransponderKeyEcu, ImmobilizerConfig(vin=VIN)
+    return ecu_type(
+        config,
         physical=PhysicalState(),
         lock=threading.RLock(),
         communication_id=1,
@@ -105,8 +110,8 @@ def test_too_many_factory_keys_are_refused_before_anything_is_written(tmp_path: 
         Key.derived(KeyKind.SUB, f"s{n}") for n in range(2)
     ]
     with pytest.raises(ValueError, match=r"cannot store the keys: 4 keys, .* at most 3"):
-        TransponderKeyEcu(
-            ImmobilizerConfig(vin=VIN, ecm_integrated=True),
+        EcmIntegratedImmobilizer(
+            EcmIntegratedConfig(vin=VIN),
             physical=PhysicalState(),
             lock=threading.RLock(),
             communication_id=1,

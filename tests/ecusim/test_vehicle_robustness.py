@@ -15,7 +15,7 @@ import pytest
 from dbc import body
 from ecusim.car.physical import Ignition
 from ecusim.car.vehicle import Vehicle
-from ecusim.ecus.immobilizer.config import DTC_ECM_ID_MISMATCH
+from ecusim.ecus.key_ecu.dtcs import DTC_ECM_ID_MISMATCH
 from ecusim.tool.contract import client_stack
 from protocol.can_bus import BusConnection
 from protocol.errors import NvmError

@@ -22,7 +22,8 @@ from uds_bench import (
 )
 from udsoncan.client import Client
 
-from ecusim.ecus.engine import EngineConfig, EngineEcu, serial_number_for
+from ecusim.ecus.engine import EngineConfig, EngineEcu
+from ecusim.ecus.identification import serial_number_for
 from protocol.isotp_binding import IsoTpAddressing
 
 REQUEST_ID = 0x750

@@ -23,7 +23,8 @@ from udsoncan.exceptions import NegativeResponseException
 from udsoncan.typing import ClientConfig
 
 from ecusim.ecus.base import DiagnosableEcu
-from ecusim.ecus.engine import DEFAULT_VIN, serial_number_for
+from ecusim.ecus.engine import DEFAULT_VIN
+from ecusim.ecus.identification import serial_number_for
 from ecusim.tool import contract
 from protocol.can_bus import BusConnection
 from protocol.clock import MonotonicClock

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ecusim.catalog.vin import validate_vin
+from ecusim.ecus.key_ecu.config import KeyEcuConfig
+from ecusim.ecus.key_ecu.key_store import KeySlots
 from protocol.errors import ConfigurationError
-from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
-from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET
-from protocol.uds.security import SecurityPolicy
-from protocol.uds.server import ServerConfig
+from protocol.isotp_binding import IsoTpAddressing
 
 CERTIFICATION_ADDRESSING = IsoTpAddressing(
     request_id=0x750, response_id=0x758, extended_address=0xB5
@@ -60,35 +58,25 @@ _REFUSAL_TEXTS = {
 
 
 @dataclass(frozen=True)
-class CertificationConfig:
-    """A certification ECU (the smart key system's diagnosable ECU).
+class CertificationConfig(KeyEcuConfig):
+    """A certification ECU (the smart key system's diagnosable ECU; the shared fields:
+    :class:`KeyEcuConfig`).
 
     ``smart_key_limit``: keys it registers at most (7, domain.md [S]; the chart's value).
     ``waiting_period_s``: after a reset (or whenever no key is stored) registration opens only
     once this much vehicle-clock time has passed with the ignition ON (16 min [BULLETIN/LAB]).
     ``registration_speed_limit_kmh``: registration refused at or above it [S].
-    ``erase_duration_s``: how long the reset's erase takes (0x78 meanwhile) [LAB].
-    ``key_response_limit_s``: a key slower than 0.5 s is not identified (B2798) [S].
     """
 
-    vin: str
+    addressing: IsoTpAddressing = CERTIFICATION_ADDRESSING
+    part_number: str = "89990-LAB01"
+    system_name: str = "SMART KEY"
     smart_key_limit: int = SMART_KEY_LIMIT
     waiting_period_s: float = WAITING_PERIOD_S
     registration_speed_limit_kmh: float = REGISTRATION_SPEED_LIMIT_KMH
-    addressing: IsoTpAddressing = CERTIFICATION_ADDRESSING
-    isotp: IsoTpParameters = field(default_factory=IsoTpParameters)
-    part_number: str = "89990-LAB01"
-    serial_number: str | None = None
-    system_name: str = "SMART KEY"
-    diag_key: bytes = DEFAULT_DIAG_KEY
-    master_secret: bytes = DEFAULT_MASTER_SECRET
-    erase_duration_s: float = 2.0
-    key_response_limit_s: float = 0.5
-    server: ServerConfig = field(default_factory=ServerConfig)
-    security_policy: SecurityPolicy = field(default_factory=SecurityPolicy)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vin", validate_vin(self.vin))
+        super().__post_init__()
         if not 1 <= self.smart_key_limit <= 15:
             raise ConfigurationError(
                 f"smart_key_limit must be 1..15 (a 4-bit signal), got {self.smart_key_limit}"
@@ -101,3 +89,6 @@ class CertificationConfig:
             raise ConfigurationError("registration_speed_limit_kmh must be ≥ 0")
         if self.erase_duration_s < 0:
             raise ConfigurationError("erase_duration_s must be ≥ 0")
+
+    def key_capacity(self) -> tuple[KeySlots, int | None]:
+        return KeySlots(masters=0, smart=self.smart_key_limit), None

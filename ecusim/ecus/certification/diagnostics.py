@@ -1,75 +1,63 @@
-"""DIDs and routines of the certification ECU (diagnostics.md §4; docs/smart-key.md)."""
+"""The certification ECU's part of its diagnostic surface (diagnostics.md §4; docs/smart-key.md):
+its values of the shared DIDs, the reset, smart keys 0x010D, the last refusal 0x010E and smart
+key code registration 0x0206."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol, Self
 
-from ecusim.ecus.identification import (
-    LEVEL_EXTENDED_DIAGNOSTICS,
-    LEVEL_IMMOBILIZER_RESET,
-    active_session_did,
-    identification_dids,
-    vin_did,
-)
-from ecusim.ecus.key_ecu import (
-    DID_CAPABILITIES,
-    DID_IMMOBILIZER_STATE,
-    DID_MASTER_KEYS,
-    DID_REGISTRATION_MODE,
-    DID_REGISTRATION_REFUSAL,
-    DID_SECURITY_INDICATOR,
-    DID_SECURITY_STATUS,
-    DID_SMART_KEYS,
-    DID_SUB_KEYS,
-    DID_WAITING_PERIOD,
-    RID_RESET,
-    RID_SMART_KEY_REGISTRATION,
-    byte_value,
-    key_ecu_security_levels,
-    no_option,
-    seconds_value,
-    security_status,
-)
-from protocol.nvm import NvmStore
+from ecusim.ecus.certification.config import RegistrationRefusal
+from ecusim.ecus.identification import LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_IMMOBILIZER_RESET
+from ecusim.ecus.key_ecu.diagnostics import KeyEcuSurface, KeyReset
+from ecusim.ecus.key_ecu.encoding import byte_value, no_option, seconds_value
+from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
 from protocol.uds.data_identifiers import DataIdentifier, constant
-from protocol.uds.pending import ClockedWork, Reply
 from protocol.uds.routines import Routine, RoutineStatus
-from protocol.uds.server import UdsServer
-
-if TYPE_CHECKING:
-    from ecusim.ecus.certification.ecu import CertificationEcu
-
 
 SYSTEM_TYPE_SMART_KEY = 3
 RESET_SUPPORTED = 1
 
+DID_SMART_KEYS = 0x010D
+DID_REGISTRATION_REFUSAL = 0x010E
+"""[LAB] The last smart key registration refusal: reason code (1 byte) + ASCII text."""
 
-def build_server(ecu: CertificationEcu, security_nvm: NvmStore) -> UdsServer:
-    """The ECU's UDS server: levels 0x01 (lab diagnostic) and 0x11 (pass-code for the VIN)."""
-    config = ecu.config
-    return UdsServer(
-        config=config.server,
-        data_identifiers=_data_identifiers(ecu),
-        routines=_routines(ecu),
-        dtcs=ecu.dtcs,
-        security_levels=key_ecu_security_levels(
-            diag_key=config.diag_key,
-            vin=lambda: ecu.vin,
-            master_secret=config.master_secret,
-            reset_name="smart key reset",
-        ),
-        security_policy=config.security_policy,
-        seed_source=ecu.seed_source,
-        security_nvm=security_nvm,
-    )
+RID_SMART_KEY_REGISTRATION = 0x0206
 
 
-def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
-    config = ecu.config
+class SmartKeyState(Protocol):
+    """What the certification ECU's DIDs and routines ask of it when a request comes."""
 
-    def indicator() -> bytes:
-        mode, code = ecu.refresh().indicator()
-        return bytes([int(mode), code & 0xFF])
+    @property
+    def immobilizer_set(self) -> bool: ...
+
+    @property
+    def registration_mode(self) -> RegistrationMode: ...
+
+    @property
+    def key_count(self) -> int: ...
+
+    @property
+    def refusal(self) -> RegistrationRefusal: ...
+
+    @property
+    def registration_status(self) -> RoutineStatus: ...
+
+    def refresh(self) -> Self: ...
+
+    def server_clock_now(self) -> float: ...
+
+    def waiting_remaining(self, now: float) -> float: ...
+
+    def reset_all_keys(self, now: float) -> None: ...
+
+    def start_registration(self, now: float) -> None: ...
+
+    def stop_registration(self) -> None: ...
+
+
+def certification_surface(ecu: SmartKeyState) -> KeyEcuSurface:
+    """The certification ECU: no master or sub keys, the waiting period, the reset, its smart
+    keys and refusal log, smart key code registration."""
 
     def waiting() -> bytes:
         now = ecu.server_clock_now()
@@ -79,60 +67,30 @@ def _data_identifiers(ecu: CertificationEcu) -> list[DataIdentifier]:
         reason = ecu.refusal
         return bytes([int(reason)]) + reason.text.encode("ascii")
 
-    return [
-        vin_did(lambda: ecu.vin, ecu.store_vin),
-        *identification_dids(
-            serial_number=ecu.serial_number,
-            part_number=config.part_number,
-            system_name=config.system_name,
-        ),
-        active_session_did(lambda: ecu.server),
-        DataIdentifier(
-            DID_IMMOBILIZER_STATE,
-            "immobilizer state",
-            # 0x00 "unset (start allowed)" only outside registration (diagnostics.md §4)
-            read=lambda: byte_value(ecu.refresh().immobilizer_set or ecu.registration_mode != 0),
+    return KeyEcuSurface(
+        # 0x00 "unset (start allowed)" only outside registration (diagnostics.md §4)
+        immobilizer_state=lambda: byte_value(
+            ecu.refresh().immobilizer_set or ecu.registration_mode != 0
         ),
         # A smart key system has neither master nor sub keys.
-        DataIdentifier(DID_MASTER_KEYS, "master keys", read=constant(bytes(1))),
-        DataIdentifier(DID_SUB_KEYS, "sub keys", read=constant(bytes(1))),
-        DataIdentifier(DID_SECURITY_INDICATOR, "security indicator", read=indicator),
-        DataIdentifier(
-            DID_REGISTRATION_MODE,
-            "registration mode",
-            read=lambda: byte_value(ecu.refresh().registration_mode),
+        master_keys=constant(bytes(1)),
+        sub_keys=constant(bytes(1)),
+        capabilities=bytes([SYSTEM_TYPE_SMART_KEY, RESET_SUPPORTED]),
+        waiting_period=waiting,
+        reset=KeyReset(
+            "smart key reset",
+            erase=lambda: ecu.reset_all_keys(ecu.server_clock_now()),
+            counts=lambda: byte_value(ecu.key_count),
         ),
-        DataIdentifier(
-            DID_CAPABILITIES,
-            "capabilities",
-            read=constant(bytes([SYSTEM_TYPE_SMART_KEY, RESET_SUPPORTED])),
-        ),
-        DataIdentifier(DID_WAITING_PERIOD, "waiting period", read=waiting),
-        DataIdentifier(
-            DID_SECURITY_STATUS,
-            "security access status",
-            read=lambda: security_status(ecu.server),
-        ),
-        DataIdentifier(DID_SMART_KEYS, "smart keys", read=lambda: byte_value(ecu.key_count)),
-        DataIdentifier(DID_REGISTRATION_REFUSAL, "last registration refusal", read=refusal),
-    ]
+        dids=[
+            DataIdentifier(DID_SMART_KEYS, "smart keys", read=lambda: byte_value(ecu.key_count)),
+            DataIdentifier(DID_REGISTRATION_REFUSAL, "last registration refusal", read=refusal),
+        ],
+        routines=[_registration(ecu)],
+    )
 
 
-def _routines(ecu: CertificationEcu) -> list[Routine]:
-    reset_status = [RoutineStatus.DONE]
-
-    def start_reset(option: bytes) -> Reply:
-        no_option(option)
-        ecu.check_reset_preconditions()
-        reset_status[0] = RoutineStatus.RUNNING
-
-        def finish() -> bytes:
-            ecu.reset_all_keys(ecu.server_clock_now())
-            reset_status[0] = RoutineStatus.DONE
-            return bytes([RoutineStatus.DONE])
-
-        return ClockedWork(ecu.clock, ecu.clock.now() + ecu.config.erase_duration_s, finish)
-
+def _registration(ecu: SmartKeyState) -> Routine:
     def registration_record() -> bytes:
         """Status (0 done, 1 running, 2 failed), waiting period remaining (2 bytes, s; 0 once
         registration is open), registered smart keys (1 byte)."""
@@ -154,20 +112,11 @@ def _routines(ecu: CertificationEcu) -> list[Routine]:
         ecu.stop_registration()
         return registration_record()
 
-    return [
-        Routine(
-            RID_RESET,
-            "smart key reset",
-            start=start_reset,
-            results=lambda: bytes([reset_status[0]]) + byte_value(ecu.key_count),
-            security=frozenset({LEVEL_IMMOBILIZER_RESET}),
-        ),
-        Routine(
-            RID_SMART_KEY_REGISTRATION,
-            "smart key code registration",
-            start=start_registration,
-            stop=stop_registration,
-            results=registration_record,
-            security=frozenset({LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_IMMOBILIZER_RESET}),
-        ),
-    ]
+    return Routine(
+        RID_SMART_KEY_REGISTRATION,
+        "smart key code registration",
+        start=start_registration,
+        stop=stop_registration,
+        results=registration_record,
+        security=frozenset({LEVEL_EXTENDED_DIAGNOSTICS, LEVEL_IMMOBILIZER_RESET}),
+    )

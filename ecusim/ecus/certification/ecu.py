@@ -14,29 +14,19 @@ which is what the real 0.25 s LF poll would find.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 
 from ecusim.car.keys import Key, KeyKind
-from ecusim.car.physical import Ignition, KeyLocation, PhysicalState
+from ecusim.car.physical import Ignition, KeyLocation
 from ecusim.ecus.certification.config import CertificationConfig, RegistrationRefusal
-from ecusim.ecus.certification.diagnostics import build_server
-from ecusim.ecus.engine import serial_number_for
-from ecusim.ecus.immobilizer.config import (
-    IMMOBILIZER_DTCS,
-    FlashCode,
-    IndicatorMode,
-    RegistrationMode,
-)
-from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
-from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
-from protocol.clock import Clock, MonotonicClock
+from ecusim.ecus.certification.diagnostics import certification_surface
+from ecusim.ecus.key_ecu.diagnostics import KeyEcuSurface
+from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
+from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
+from ecusim.ecus.key_ecu.key_store import RegisteredKey
+from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
-from protocol.nvm import MemoryNvm, NvmStore
-from protocol.nvm_section import SharedNvm
-from protocol.seed_source import SeedSource, SystemSeedSource
-from protocol.uds.dtc import DtcMemory
 from protocol.uds.routines import RoutineStatus
 
 logger = logging.getLogger(__name__)
@@ -55,39 +45,11 @@ class CertificationEcu(KeyCodeEcu):
     """A certification ECU with its smart key codes, NVM and UDS server."""
 
     name = "certification"
+    serial_prefix = "CER"
+    config: CertificationConfig
 
-    def __init__(
-        self,
-        config: CertificationConfig,
-        *,
-        physical: PhysicalState,
-        lock: threading.RLock,
-        factory_keys: Sequence[Key] = (),
-        nvm: NvmStore | None = None,
-        seed_source: SeedSource | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self.config = config
-        self.system_name = config.system_name
-        self.addressing = config.addressing
-        self.isotp_parameters = config.isotp
-        self.physical = physical
-        self.lock = lock
-        self.clock = clock if clock is not None else MonotonicClock()
-        self.seed_source = seed_source if seed_source is not None else SystemSeedSource()
-        shared = SharedNvm(nvm if nvm is not None else MemoryNvm())
-        self._keys_nvm = shared.section("keys")
-        self.keys = KeyStore(self._keys_nvm, KeySlots(masters=0, smart=config.smart_key_limit))
-        self._dtc_nvm = shared.section("dtcs")
-        self._refusal_nvm = shared.section("registration_log")
-        self._vin = VinMemory(shared.section("identity"), config.vin)
-        self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
-        self.serial_number = config.serial_number or serial_number_for("CER", config.vin)
-        # The server validates the security record first: nothing is written before.
-        self.server = build_server(self, shared.section("security"))
-        self._load_or_manufacture(factory_keys)
-        self.refusal = self._load_refusal()
-        self.dtcs.listeners.append(lambda: self._dtc_nvm.save(self.dtcs.snapshot()))
+    def _init_state(self) -> None:
+        self._refusal_nvm = self._nvm.section("registration_log")
         # Volatile state (lost at power-off):
         self._verified_id: int | None = None
         self.start_authorized = False
@@ -98,9 +60,9 @@ class CertificationEcu(KeyCodeEcu):
         self._registration_requested = False
         self._registration_open = False
         self.registration_status = RoutineStatus.DONE
-        self._seen_start_attempts: int | None = None
-        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
-        self.power_cycle()
+
+    def _surface(self) -> KeyEcuSurface:
+        return certification_surface(self)
 
     def power_cycle(self) -> None:
         """ECUReset or power loss: volatile state is lost, NVM (keys, DTCs, refusal log) is
@@ -127,17 +89,12 @@ class CertificationEcu(KeyCodeEcu):
             logger.info("certification ECU NVM blank: manufacturing with %d keys", len(smart))
             kept = smart[: self.config.smart_key_limit]
             self.keys.manufacture(
-                [RegisteredKey(key.transponder_id, key.kind, key.secret) for key in kept],
-                automatic_registration=False,
+                [RegisteredKey.of(key) for key in kept], automatic_registration=False
             )
-            self._dtc_nvm.save(self.dtcs.snapshot())
-            return
-        dtcs = self._dtc_nvm.load()
-        if dtcs is not None:
-            try:
-                self.dtcs.restore(dtcs)
-            except ValueError as exc:
-                raise self._dtc_nvm.corrupt(str(exc)) from exc
+            self._save_dtcs()
+        else:
+            self._load_dtcs()
+        self.refusal = self._load_refusal()
 
     def _load_refusal(self) -> RegistrationRefusal:
         stored = self._refusal_nvm.load()
@@ -297,19 +254,9 @@ class CertificationEcu(KeyCodeEcu):
             self.start_authorized = False
 
     def identify(self, key: Key, *, learn: bool = False) -> RegisteredKey | None:
-        """Challenge a smart key. Returns what the ECU knows of the key when it answers
-        correctly (``learn``: accept an unregistered key and learn its secret, for
-        registration), else ``None``, logging B2796/B2797/B2798 for communication faults."""
         if key.kind is not KeyKind.SMART:
             return None  # a transponder key has no LF receiver: it never answers
-        return challenge_key(
-            key,
-            keys=self.keys,
-            dtcs=self.dtcs,
-            seed_source=self.seed_source,
-            response_limit_s=self.config.key_response_limit_s,
-            learn=learn,
-        )
+        return super().identify(key, learn=learn)
 
     def request_start(self, now: float) -> bool:
         """The engine switch is pushed: authorize the start only with a registered key verified

@@ -1,1 +1,2 @@
-"""The transponder key ECU ("immobilizer"): key codes, reset and key registration."""
+"""The transponder key ECU ("immobilizer") and the ECM-integrated immobilizer: key codes, reset
+and key registration."""

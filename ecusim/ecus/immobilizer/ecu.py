@@ -14,24 +14,18 @@ from collections.abc import Sequence
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import Ignition, PhysicalState
-from ecusim.ecus.engine import serial_number_for
-from ecusim.ecus.immobilizer.config import (
-    IMMOBILIZER_DTCS,
-    FlashCode,
-    ImmobilizerConfig,
-    IndicatorMode,
-    RegistrationMode,
-)
-from ecusim.ecus.immobilizer.diagnostics import build_server
-from ecusim.ecus.immobilizer.key_store import KeySlots, KeyStore, RegisteredKey
-from ecusim.ecus.key_ecu import KeyCodeEcu, VinMemory, challenge_key
-from protocol.clock import Clock, MonotonicClock
+from ecusim.ecus.immobilizer.config import ImmobilizerConfig
+from ecusim.ecus.immobilizer.diagnostics import transponder_surface
+from ecusim.ecus.key_ecu.diagnostics import KeyEcuSurface
+from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
+from ecusim.ecus.key_ecu.indicator import FlashCode, IndicatorMode
+from ecusim.ecus.key_ecu.key_store import KeySlots, RegisteredKey
+from ecusim.ecus.key_ecu.registration_mode import RegistrationMode
+from protocol.clock import Clock
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
-from protocol.nvm import MemoryNvm, NvmStore
-from protocol.nvm_section import SharedNvm
-from protocol.seed_source import SeedSource, SystemSeedSource
-from protocol.uds.dtc import DtcMemory
+from protocol.nvm import NvmStore
+from protocol.seed_source import SeedSource
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +34,8 @@ class TransponderKeyEcu(KeyCodeEcu):
     """A transponder key ECU with its key codes, NVM and UDS server."""
 
     name = "immobilizer"
+    serial_prefix = "IMM"
+    config: ImmobilizerConfig
 
     def __init__(
         self,
@@ -53,38 +49,33 @@ class TransponderKeyEcu(KeyCodeEcu):
         seed_source: SeedSource | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.config = config
-        self.name = "engine" if config.ecm_integrated else "immobilizer"
-        self.system_name = config.system_name
-        self.addressing = config.addressing
-        self.isotp_parameters = config.isotp
-        self.physical = physical
-        self.lock = lock
-        self.clock = clock if clock is not None else MonotonicClock()
-        self.seed_source = seed_source if seed_source is not None else SystemSeedSource()
-        shared = SharedNvm(nvm if nvm is not None else MemoryNvm())
-        capacity, total = config.key_capacity()
-        self.keys = KeyStore(shared.section("keys"), capacity, total=total)
-        self._link = shared.section("ecm_link")
-        self._dtc_nvm = shared.section("dtcs")
-        self._vin = VinMemory(shared.section("identity"), config.vin)
-        self.dtcs = DtcMemory(IMMOBILIZER_DTCS)
-        self.serial_number = config.serial_number or serial_number_for("IMM", config.vin)
-        # The server validates the security record first: nothing is written before.
-        self.server = build_server(self, shared.section("security"))
-        self.communication_id = self._load_or_manufacture(communication_id, factory_keys)
-        self.dtcs.listeners.append(lambda: self._dtc_nvm.save(self.dtcs.snapshot()))
+        """``communication_id``: the ECU-ECM ID shared with the ECM at manufacture (stored in
+        NVM when it is blank; the stored one wins afterwards)."""
+        self.communication_id = communication_id
+        super().__init__(
+            config,
+            physical=physical,
+            lock=lock,
+            factory_keys=factory_keys,
+            nvm=nvm,
+            seed_source=seed_source,
+            clock=clock,
+        )
+
+    def _init_state(self) -> None:
+        self._link = self._nvm.section("ecm_link")
         # Volatile state (lost at power-off):
         self.immobilizer_set = True
         self._set_at: float | None = None
         self._flash_code: int | None = None
         self._ready_pending = False
-        self._brake_presses: deque[float] = deque(maxlen=max(1, config.brake_presses))
+        self._brake_presses: deque[float] = deque(maxlen=max(1, self.config.brake_presses))
         self._additional_kind: KeyKind | None = None
         self._additional_deadline: float | None = None
         self.additional_status = 0
-        self._seen_start_attempts: int | None = None
-        self.server.reset_listeners.append(lambda reset_type: self.power_cycle())
+
+    def _surface(self) -> KeyEcuSurface:
+        return transponder_surface(self)
 
     def power_cycle(self) -> None:
         """ECUReset or power loss: volatile state is lost, NVM (keys, modes, DTCs) is kept."""
@@ -98,27 +89,22 @@ class TransponderKeyEcu(KeyCodeEcu):
 
     # -- manufacture and NVM -------------------------------------------------------------------
 
-    def _load_or_manufacture(self, communication_id: int, factory_keys: Sequence[Key]) -> int:
+    def _load_or_manufacture(self, factory_keys: Sequence[Key]) -> None:
         if not self.keys.load():
             logger.info("immobilizer NVM blank: manufacturing with %d keys", len(factory_keys))
             self.keys.manufacture(  # first: refused before anything is written if too many
-                [RegisteredKey(key.transponder_id, key.kind, key.secret) for key in factory_keys],
+                [RegisteredKey.of(key) for key in factory_keys],
                 automatic_registration=not factory_keys,
             )
-            self._link.save({"communication_id": communication_id})
-            self._dtc_nvm.save(self.dtcs.snapshot())
-            return communication_id
+            self._link.save({"communication_id": self.communication_id})
+            self._save_dtcs()
+            return
         link = self._link.load()
         stored = link.get("communication_id") if link else None
         if isinstance(stored, bool) or not isinstance(stored, int) or not 0 <= stored <= 0xFFFFFFFF:
             raise self._link.corrupt(f"communication_id={stored!r} is not a 32-bit number")
-        dtcs = self._dtc_nvm.load()
-        if dtcs is not None:
-            try:
-                self.dtcs.restore(dtcs)
-            except ValueError as exc:
-                raise self._dtc_nvm.corrupt(str(exc)) from exc
-        return stored
+        self.communication_id = stored
+        self._load_dtcs()
 
     # -- derived state -------------------------------------------------------------------------
 
@@ -216,19 +202,6 @@ class TransponderKeyEcu(KeyCodeEcu):
             self._set_at = None
             logger.info("%s verified: immobilizer unset", key)
 
-    def identify(self, key: Key, *, learn: bool = False) -> RegisteredKey | None:
-        """Challenge the key's transponder. Returns what the ECU knows of the key when it
-        answers correctly (``learn``: accept an unregistered key and learn its secret, for
-        registration), else ``None``, logging B2796/B2797/B2798 for communication faults."""
-        return challenge_key(
-            key,
-            keys=self.keys,
-            dtcs=self.dtcs,
-            seed_source=self.seed_source,
-            response_limit_s=self.config.key_response_limit_s,
-            learn=learn,
-        )
-
     def present_master(self) -> RegisteredKey | None:
         """The inserted key if it is a registered master that answers correctly."""
         key = self.physical.inserted_key
@@ -265,16 +238,10 @@ class TransponderKeyEcu(KeyCodeEcu):
         return True
 
     def _code_kind(self, learned: RegisteredKey) -> RegisteredKey:
-        """ECM-integrated: the last of the codes becomes the sub key, whatever the blank [S]."""
-        if not self.config.ecm_integrated:
-            return learned
-        last = len(self.keys.all()) + 1 >= self.config.ecm_codes
-        kind = KeyKind.SUB if last else KeyKind.MASTER
-        return RegisteredKey(learned.transponder_id, kind, learned.secret)
+        """The code as stored: as the key was learnt."""
+        return learned
 
     def _automatic_complete(self, limits: KeySlots) -> bool:
-        if self.config.ecm_integrated:
-            return len(self.keys.all()) >= self.config.ecm_codes
         return all(
             self.keys.count(kind) >= limits.limit(kind) for kind in (KeyKind.MASTER, KeyKind.SUB)
         )
@@ -286,8 +253,10 @@ class TransponderKeyEcu(KeyCodeEcu):
             return FlashCode.REGISTRATION_FAILED
         if self.keys.get(key.transponder_id) is not None:
             return FlashCode.ALREADY_REGISTERED
-        if self.config.ecm_integrated:
-            return FlashCode.OVER_LIMIT if len(self.keys.all()) >= self.config.ecm_codes else None
+        return self._memory_failure(key, limits, automatic=automatic)
+
+    def _memory_failure(self, key: Key, limits: KeySlots, *, automatic: bool) -> FlashCode | None:
+        """Why the key memory takes no ``key`` within ``limits`` (``None``: it does)."""
         if self.keys.count(key.kind) >= limits.limit(key.kind):
             return FlashCode.OVER_LIMIT
         if automatic and key.kind is KeyKind.SUB and self.keys.count(KeyKind.MASTER) == 0:

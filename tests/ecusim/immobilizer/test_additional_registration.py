@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from ecusim.car.keys import Key, TransponderFault
-
-from .conftest import (
+from key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,
-    WINDOW_S,
-    Car,
     enter_extended,
     key_counts,
     read_did,
     unlock_diag,
     unlock_reset,
 )
+
+from ecusim.car.keys import Key, TransponderFault
+
+from .conftest import WINDOW_S, Car
 
 OPTION_MASTER = 0x01
 OPTION_SUB = 0x02

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from key_ecu_kit import DID_REGISTRATION_MODE, DID_SECURITY_INDICATOR, key_counts, read_did
+
 from ecusim.ecus.start_control import StartResult
 
-from .conftest import (
-    DID_REGISTRATION_MODE,
-    DID_SECURITY_INDICATOR,
-    Car,
-    key_counts,
-    read_did,
-    reset_immobilizer,
-)
+from .conftest import Car, reset_immobilizer
 
 AUTOMATIC = bytes([0x01])  # DID 0x0109: 1 = automatic (new) registration
 NORMAL = bytes([0x00])  # DID 0x0109: 0 = normal

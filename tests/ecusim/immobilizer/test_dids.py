@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protocol.passcode import pass_code
-
-from .conftest import (
+from key_ecu_kit import (
     DID_CAPABILITIES,
     DID_SECURITY_STATUS,
     DID_SYSTEM_NAME,
@@ -16,15 +14,17 @@ from .conftest import (
     LEVEL_RESET,
     PHYSICAL,
     VIN,
-    Car,
     enter_extended,
-    make_car,
     read_did,
     request_seed,
     restart,
     send_wrong_pass_code,
     unlock_diag,
 )
+
+from protocol.passcode import pass_code
+
+from .conftest import Car, make_car
 
 OTHER_VALID_VIN = b"1M8GDM9AXKP042788"  # 17 ASCII bytes, valid check digit "X"
 

@@ -4,16 +4,17 @@ opens, as with an ECU that has no codes)."""
 
 from __future__ import annotations
 
-from .conftest import (
+from key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
-    Car,
     enter_extended,
     key_counts,
     read_did,
     unlock_diag,
     unlock_reset,
 )
+
+from .conftest import Car
 
 ERASE_ALL_BUT_MASTER = bytes([0x31, 0x01, 0x02, 0x04, 0x01])  # RC, start, RID 0204, option 01
 ERASE_ALL = bytes([0x31, 0x01, 0x02, 0x04, 0x02])  # RC, start, RID 0204, option 02

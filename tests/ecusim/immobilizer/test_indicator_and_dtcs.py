@@ -7,12 +7,7 @@ import time
 from pathlib import Path
 
 import can
-
-from ecusim.car.keys import Key, TransponderFault
-from ecusim.car.physical import Ignition
-from ecusim.ecus.start_control import StartResult
-
-from .conftest import (
+from key_ecu_kit import (
     CONFIRMED_DTC,
     DID_IMMOBILIZER_STATE,
     DID_SECURITY_INDICATOR,
@@ -22,13 +17,17 @@ from .conftest import (
     DTC_B2799,
     STATUS_AFTER_CLEAR,
     TEST_FAILED,
-    Car,
     dtc_statuses,
-    make_car,
     read_did,
     restart,
     unique_channel,
 )
+
+from ecusim.car.keys import Key, TransponderFault
+from ecusim.car.physical import Ignition
+from ecusim.ecus.start_control import StartResult
+
+from .conftest import Car, make_car
 
 INDICATOR_OFF = bytes([0x00, 0x00])  # DID 0x0108: mode 0 off, no code
 INDICATOR_STEADY = bytes([0x01, 0x00])  # DID 0x0108: mode 1 steady, no code

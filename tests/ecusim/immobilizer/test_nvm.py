@@ -10,6 +10,21 @@ import threading
 from pathlib import Path
 
 import pytest
+from key_ecu_kit import (
+    DID_IMMOBILIZER_STATE,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_STATUS,
+    DTC_B2798,
+    TEST_FAILED,
+    VIN,
+    dtc_statuses,
+    enter_extended,
+    key_counts,
+    read_did,
+    restart,
+    send_wrong_pass_code,
+    unlock_diag,
+)
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import PhysicalState
@@ -23,24 +38,7 @@ from protocol.errors import NvmCorruptError
 from protocol.nvm import FileNvm
 from protocol.seed_source import DeterministicSeedSource
 
-from .conftest import (
-    DID_IMMOBILIZER_STATE,
-    DID_REGISTRATION_MODE,
-    DID_SECURITY_STATUS,
-    DTC_B2798,
-    TEST_FAILED,
-    VIN,
-    Car,
-    dtc_statuses,
-    enter_extended,
-    key_counts,
-    make_car,
-    read_did,
-    reset_immobilizer,
-    restart,
-    send_wrong_pass_code,
-    unlock_diag,
-)
+from .conftest import Car, make_car, reset_immobilizer
 
 
 def test_registered_keys_survive_a_restart(tmp_path: Path) -> None:

@@ -6,25 +6,24 @@ from __future__ import annotations
 
 import dataclasses
 
-from ecusim.car.keys import KeyKind
-
-from .conftest import (
+from key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_MASTER_KEYS,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,
     DID_SUB_KEYS,
     ERASE_S,
-    Car,
     enter_extended,
     key_counts,
-    make_car,
     read_did,
-    reset_immobilizer,
     send_wrong_pass_code,
     unlock_diag,
     unlock_reset,
 )
+
+from ecusim.car.keys import KeyKind
+
+from .conftest import Car, make_car, reset_immobilizer
 
 START_RESET = bytes([0x31, 0x01, 0x02, 0x01])  # RoutineControl, startRoutine, RID 0x0201
 RESET_RESULTS = bytes([0x31, 0x03, 0x02, 0x01])  # RoutineControl, requestResults, RID 0x0201

@@ -3,14 +3,11 @@ ignition ON, set again when the key is withdrawn or 20 s after ignition OFF (dom
 
 from __future__ import annotations
 
+from key_ecu_kit import DID_IMMOBILIZER_STATE, read_did
+
 from ecusim.ecus.start_control import StartResult
 
-from .conftest import (
-    DID_IMMOBILIZER_STATE,
-    RELOCK_S,
-    Car,
-    read_did,
-)
+from .conftest import RELOCK_S, Car
 
 SET = bytes([0x01])  # DID 0x0101: 01 = immobilizer set
 UNSET = bytes([0x00])  # DID 0x0101: 00 = unset (start allowed)

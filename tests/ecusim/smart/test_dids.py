@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from ecusim.ecus.engine import serial_number_for
-from protocol.passcode import diagnostic_key
-
-from .conftest import (
+from key_ecu_kit import (
     DID_ACTIVE_SESSION,
     DID_CAPABILITIES,
     DID_IMMOBILIZER_STATE,
     DID_MASTER_KEYS,
     DID_PART_NUMBER,
-    DID_REFUSAL,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,
     DID_SECURITY_STATUS,
     DID_SERIAL_NUMBER,
-    DID_SMART_KEYS,
     DID_SUB_KEYS,
     DID_SYSTEM_NAME,
     DID_VIN,
-    MODE_NORMAL,
     VIN,
-    WAITING_S,
-    Car,
     enter_extended,
     read_byte,
     read_did,
-    refusal,
     request_seed,
     unlock_diag,
-    waiting_s,
 )
+
+from ecusim.ecus.identification import serial_number_for
+from protocol.passcode import diagnostic_key
+
+from .conftest import DID_REFUSAL, DID_SMART_KEYS, MODE_NORMAL, WAITING_S, Car, refusal, waiting_s
 
 OTHER_VIN = "JTHBA1D29G5000002"
 """The second VIN of diagnostics.md §5 (valid check digit)."""

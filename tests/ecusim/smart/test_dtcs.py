@@ -3,28 +3,21 @@ slow, B2799 ECU-ECM ID mismatch reported by the ECM. Encoded as 3 bytes (B2796 â
 
 from __future__ import annotations
 
+from key_ecu_kit import (
+    DID_IMMOBILIZER_STATE,
+    DTC_B2796,
+    DTC_B2797,
+    DTC_B2798,
+    DTC_B2799,
+    TEST_FAILED,
+    dtc_statuses,
+    read_byte,
+)
+
 from dbc import body
 from ecusim.car.keys import Key, TransponderFault
 
-from .conftest import DID_IMMOBILIZER_STATE, Car, read_byte
-
-DTC_B2796 = 0xA79600
-DTC_B2797 = 0xA79700
-DTC_B2798 = 0xA79800
-DTC_B2799 = 0xA79900
-TEST_FAILED = 0x01
-
-
-def dtc_statuses(car: Car) -> dict[int, int]:
-    """ReadDTCInformation reportSupportedDTC, parsed into {DTC number: status}."""
-    response = car.handle(bytes([0x19, 0x0A]))  # ReadDTCInformation, reportSupportedDTC
-    assert response is not None
-    assert response[:3] == bytes([0x59, 0x0A, 0x7F]), response.hex()  # pos, 0A, availability 7F
-    records = response[3:]
-    assert len(records) % 4 == 0  # DTC high, middle, low, status
-    return {
-        int.from_bytes(records[i : i + 3], "big"): records[i + 3] for i in range(0, len(records), 4)
-    }
+from .conftest import Car
 
 
 def test_the_supported_dtcs(car: Car) -> None:

@@ -9,6 +9,19 @@ import threading
 from pathlib import Path
 
 import pytest
+from key_ecu_kit import (
+    DID_IMMOBILIZER_STATE,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_STATUS,
+    DID_VIN,
+    VIN,
+    enter_extended,
+    read_byte,
+    read_did,
+    request_seed,
+    restart,
+    unlock_diag,
+)
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.physical import PhysicalState
@@ -20,30 +33,19 @@ from protocol.nvm import JsonValue, MemoryNvm
 from protocol.passcode import pass_code
 
 from .conftest import (
-    DID_IMMOBILIZER_STATE,
-    DID_REGISTRATION_MODE,
-    DID_SECURITY_STATUS,
     DID_SMART_KEYS,
-    DID_VIN,
     MODE_NORMAL,
     MODE_OPEN,
     MODE_WAITING,
     REFUSED_MOVING,
     START_REGISTRATION,
-    VIN,
     WAITING_S,
     Car,
-    enter_extended,
     make_car,
     open_registration,
-    read_byte,
-    read_did,
     refusal,
-    request_seed,
     reset_smart_keys,
-    restart,
     routine,
-    unlock_diag,
     waiting_s,
 )
 

@@ -6,17 +6,24 @@ switch, up to 7; it closes at ignition OFF, at the limit or with ``31 02 02 06``
 from __future__ import annotations
 
 import pytest
+from key_ecu_kit import (
+    DID_IMMOBILIZER_STATE,
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_INDICATOR,
+    ERASE_S,
+    enter_extended,
+    read_byte,
+    read_did,
+    unlock_diag,
+    unlock_reset,
+)
 
 from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import (
     CONDITIONS_NOT_CORRECT,
-    DID_IMMOBILIZER_STATE,
-    DID_REGISTRATION_MODE,
-    DID_SECURITY_INDICATOR,
     DID_SMART_KEYS,
     DONE,
-    ERASE_S,
     FAILED,
     LIMIT,
     MODE_NORMAL,
@@ -37,15 +44,10 @@ from .conftest import (
     STOP_REGISTRATION,
     WAITING_S,
     Car,
-    enter_extended,
     open_registration,
-    read_byte,
-    read_did,
     refusal,
     reset_smart_keys,
     routine,
-    unlock_diag,
-    unlock_reset,
     waiting_s,
 )
 

@@ -4,13 +4,21 @@ period running on the vehicle clock (only with the ignition ON; leaving ON resta
 
 from __future__ import annotations
 
-from .conftest import (
-    CONDITIONS_NOT_CORRECT,
+from key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,
-    DID_SMART_KEYS,
     ERASE_S,
+    enter_extended,
+    read_byte,
+    read_did,
+    unlock_diag,
+    unlock_reset,
+)
+
+from .conftest import (
+    CONDITIONS_NOT_CORRECT,
+    DID_SMART_KEYS,
     MODE_WAITING,
     PENDING,
     RESET_RESULTS,
@@ -19,12 +27,7 @@ from .conftest import (
     START_RESET,
     WAITING_S,
     Car,
-    enter_extended,
-    read_byte,
-    read_did,
     reset_smart_keys,
-    unlock_diag,
-    unlock_reset,
     waiting_s,
 )
 

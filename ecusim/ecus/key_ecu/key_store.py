@@ -18,6 +18,11 @@ class RegisteredKey:
     kind: KeyKind
     secret: bytes
 
+    @classmethod
+    def of(cls, key: Key) -> RegisteredKey:
+        """What the ECU learns of ``key`` when it registers it."""
+        return cls(key.transponder_id, key.kind, key.secret)
+
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "id": f"{self.transponder_id:08X}",
