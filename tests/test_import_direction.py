@@ -83,11 +83,12 @@ def import_graph(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, li
         tree = ast.parse(path.read_text(encoding="utf-8"))
         typing_lines = _type_checking_lines(tree)
         for node in ast.walk(tree):
-            targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
             for target in targets:
                 resolved = _resolve(target, paths)
                 if resolved is not None and resolved != name:

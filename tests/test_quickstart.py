@@ -23,7 +23,8 @@ import can
 import cantools
 import pytest
 from cantools.database.can import Database
-from test_readme import _quick_start_lines
+
+from tests.test_readme import _quick_start_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 600.0

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import can
 import pytest
-from acceptance_kit import Process, Starter, Tester
+
+from tests.acceptance.acceptance_kit import Process, Starter, Tester
 
 
 @pytest.fixture

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import can
 import pytest
-from acceptance_kit import (
+from udsoncan.client import Client
+
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle
+from tests.acceptance.acceptance_kit import (
     DID_SECURITY_INDICATOR,
     DID_VIN,
     EXTENDED_SESSION,
@@ -45,10 +49,6 @@ from acceptance_kit import (
     registration_mode,
     vehicle_key,
 )
-from udsoncan.client import Client
-
-from ecusim.car.keys import Key, KeyKind
-from ecusim.car.vehicle import Vehicle
 
 NEW_KEY_SEED = 430
 """Seed of the car's key-blank generator (``Vehicle.new_key``): reproducible transponder IDs."""

@@ -15,7 +15,11 @@ from pathlib import Path
 import can
 import cantools
 import pytest
-from acceptance_kit import (
+from cantools.database.can import Database
+
+from dbc import body
+from ecusim.car.vehicle import Vehicle
+from tests.acceptance.acceptance_kit import (
     DIAGNOSTIC_RESPONSE_IDS,
     DID_VIN,
     ENGINE_ADDRESS,
@@ -35,10 +39,6 @@ from acceptance_kit import (
     start_ecusim,
     wait_until,
 )
-from cantools.database.can import Database
-
-from dbc import body
-from ecusim.car.vehicle import Vehicle
 
 TESTER_REQUEST_IDS = frozenset({IMMOBILIZER_REQUEST_ID, ENGINE_REQUEST_ID})
 """The only IDs the scan tool sends in the wire test (inputs go through the Python API)."""

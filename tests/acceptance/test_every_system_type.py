@@ -11,7 +11,12 @@ import can
 import isotp
 import pytest
 import udsoncan
-from acceptance_kit import (
+
+from ecusim.car.keys import Key
+from ecusim.car.vehicle import Vehicle
+from ecusim.catalog import Catalog, ModelYear, SystemType
+from protocol.clock import FakeClock
+from tests.acceptance.acceptance_kit import (
     DID_REGISTRATION_MODE,
     ENGINE_ADDRESS,
     EXTENDED_SESSION,
@@ -24,11 +29,6 @@ from acceptance_kit import (
     nrc_of,
     read_dids,
 )
-
-from ecusim.car.keys import Key
-from ecusim.car.vehicle import Vehicle
-from ecusim.catalog import Catalog, ModelYear, SystemType
-from protocol.clock import FakeClock
 
 DID_CAPABILITIES = 0x010A
 REQUEST_OUT_OF_RANGE = 0x31

@@ -13,7 +13,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from acceptance_kit import (
+
+from ecusim.car.vehicle import Vehicle
+from protocol.clock import FakeClock
+from protocol.constants import Addressing
+from protocol.seed_source import DeterministicSeedSource
+from tests.acceptance.acceptance_kit import (
     DID_SECURITY_STATUS,
     EXTENDED_SESSION,
     LEVEL_IMMOBILIZER_RESET,
@@ -29,11 +34,6 @@ from acceptance_kit import (
     start_ecusim,
     wrong_pass_code,
 )
-
-from ecusim.car.vehicle import Vehicle
-from protocol.clock import FakeClock
-from protocol.constants import Addressing
-from protocol.seed_source import DeterministicSeedSource
 
 EXTENDED_SESSION_REQUEST = bytes(
     [

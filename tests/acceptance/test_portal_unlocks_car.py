@@ -22,7 +22,16 @@ from typing import Final
 
 import can
 import pytest
-from acceptance_kit import (
+
+from ecusim.car.keys import KeyKind
+from ecusim.car.vehicle import Vehicle
+from ecusim.portal.api import BackgroundServer
+from ecusim.portal.client import PortalClient
+from ecusim.portal.demo_data import add_demo_dealer
+from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
+from ecusim.portal.service import Portal
+from protocol.passcode import parse_code
+from tests.acceptance.acceptance_kit import (
     EXTENDED_SESSION,
     LEVEL_IMMOBILIZER_RESET,
     MODEL,
@@ -36,15 +45,6 @@ from acceptance_kit import (
     key_counts,
     pass_code,
 )
-
-from ecusim.car.keys import KeyKind
-from ecusim.car.vehicle import Vehicle
-from ecusim.portal.api import BackgroundServer
-from ecusim.portal.client import PortalClient
-from ecusim.portal.demo_data import add_demo_dealer
-from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
-from ecusim.portal.service import Portal
-from protocol.passcode import parse_code
 
 PASSWORD: Final = "acceptance password"
 TOOL_VERSION: Final = "9.10.037"

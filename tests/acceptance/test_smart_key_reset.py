@@ -22,7 +22,14 @@ import can
 import isotp
 import pytest
 import udsoncan
-from acceptance_kit import (
+from udsoncan.client import Client
+
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.vehicle import Vehicle
+from ecusim.systems.smart import SmartKeySystem
+from protocol.clock import FakeClock
+from protocol.seed_source import DeterministicSeedSource
+from tests.acceptance.acceptance_kit import (
     EXTENDED_SESSION,
     LEVEL_IMMOBILIZER_RESET,
     SEED_LENGTH,
@@ -33,13 +40,6 @@ from acceptance_kit import (
     nrc_of,
     read_dids,
 )
-from udsoncan.client import Client
-
-from ecusim.car.keys import Key, KeyKind
-from ecusim.car.vehicle import Vehicle
-from ecusim.systems.smart import SmartKeySystem
-from protocol.clock import FakeClock
-from protocol.seed_source import DeterministicSeedSource
 
 MODEL: Final = "LS460"
 YEAR: Final = 2012

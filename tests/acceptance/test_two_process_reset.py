@@ -12,7 +12,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from acceptance_kit import (
+
+from dbc import body
+from ecusim.car.keys import KeyKind
+from ecusim.car.vehicle import Vehicle
+from tests.acceptance.acceptance_kit import (
     DID_VIN,
     EXTENDED_SESSION,
     LEVEL_IMMOBILIZER_RESET,
@@ -31,10 +35,6 @@ from acceptance_kit import (
     registration_mode,
     start_ecusim,
 )
-
-from dbc import body
-from ecusim.car.keys import KeyKind
-from ecusim.car.vehicle import Vehicle
 
 IGNITION_OFF = 0
 IGNITION_ON = 2

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import can
 import pytest
-from key_ecu_kit import KeyEcuCar, unique_channel
+
+from tests.ecusim.key_ecu_kit import KeyEcuCar, unique_channel
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ def _immobilizer(keys: list[JsonValue], *, ecm_integrated: bool = False) -> Tran
             "ecm_link": {"communication_id": 1},
         }
     )
+    ecu_type: type[TransponderKeyEcu]
+    config: ImmobilizerConfig
     if ecm_integrated:
         ecu_type, config = EcmIntegratedImmobilizer, EcmIntegratedConfig(vin=VIN)
     else:

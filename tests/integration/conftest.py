@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from uds_bench import Bench, ClientFactory, ScanTool
 
 from ecusim.ecus.engine import EngineEcu
+from tests.integration.uds_bench import Bench, ClientFactory, ScanTool
 
 
 @pytest.fixture

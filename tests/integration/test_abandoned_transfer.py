@@ -14,7 +14,10 @@ from collections.abc import Iterator
 
 import isotp
 import pytest
-from uds_bench import (
+
+from ecusim.ecus.engine import DEFAULT_VIN, EngineConfig, EngineEcu
+from protocol.isotp_binding import IsoTpParameters
+from tests.integration.uds_bench import (
     DID_ACTIVE_SESSION,
     DID_SERIAL_NUMBER,
     DID_VIN,
@@ -23,9 +26,6 @@ from uds_bench import (
     ClientFactory,
     ScanTool,
 )
-
-from ecusim.ecus.engine import DEFAULT_VIN, EngineConfig, EngineEcu
-from protocol.isotp_binding import IsoTpParameters
 
 REQUEST_ID = 0x7E0
 RESPONSE_ID = 0x7E8

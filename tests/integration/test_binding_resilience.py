@@ -9,7 +9,6 @@ from pathlib import Path
 import can
 import isotp
 import pytest
-from uds_bench import Bench
 
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.engine import EngineEcu
@@ -22,6 +21,7 @@ from protocol.uds.pending import TimedWork
 from protocol.uds.routines import Routine
 from protocol.uds.server import ServerConfig, UdsServer
 from protocol.uds.timing import ServerTiming
+from tests.integration.uds_bench import Bench
 
 RECEIVE_TIMEOUT_S = 5.0
 SLOW_ROUTINE = 0x0F01

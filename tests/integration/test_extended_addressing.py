@@ -10,7 +10,12 @@ import can
 import isotp
 import pytest
 import udsoncan
-from uds_bench import (
+from udsoncan.client import Client
+
+from ecusim.ecus.engine import EngineConfig, EngineEcu
+from ecusim.ecus.identification import serial_number_for
+from protocol.isotp_binding import IsoTpAddressing
+from tests.integration.uds_bench import (
     DID_ACTIVE_SESSION,
     DID_SERIAL_NUMBER,
     DID_VIN,
@@ -20,11 +25,6 @@ from uds_bench import (
     client_config,
     engine_did_codecs,
 )
-from udsoncan.client import Client
-
-from ecusim.ecus.engine import EngineConfig, EngineEcu
-from ecusim.ecus.identification import serial_number_for
-from protocol.isotp_binding import IsoTpAddressing
 
 REQUEST_ID = 0x750
 RESPONSE_ID = 0x758

@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import can
 import pytest
-from uds_bench import (
+
+from ecusim.ecus.engine import DEFAULT_VIN, EngineConfig, EngineEcu
+from protocol.isotp_binding import IsoTpParameters
+from tests.integration.uds_bench import (
     CLIENT_ISOTP_PARAMS,
     DID_VIN,
     EXTENDED_SESSION,
@@ -16,9 +19,6 @@ from uds_bench import (
     ClientFactory,
     ScanTool,
 )
-
-from ecusim.ecus.engine import DEFAULT_VIN, EngineConfig, EngineEcu
-from protocol.isotp_binding import IsoTpParameters
 
 FUNCTIONAL_ID = 0x7DF
 REQUEST_ID = 0x7E0

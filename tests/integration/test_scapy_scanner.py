@@ -31,9 +31,9 @@ from scapy.contrib.automotive.uds_scan import (  # noqa: E402
 )
 from scapy.contrib.cansocket_python_can import PythonCANSocket  # noqa: E402
 from scapy.contrib.isotp import ISOTPSoftSocket, isotp_scan  # noqa: E402
-from uds_bench import DID_ACTIVE_SESSION, ClientFactory  # noqa: E402
 
 from ecusim.ecus.engine import EngineEcu  # noqa: E402
+from tests.integration.uds_bench import DID_ACTIVE_SESSION, ClientFactory  # noqa: E402
 
 # scapy's type comments are narrower than its real API (e.g. ``**kwargs`` typed as dicts).
 python_can_socket: Any = PythonCANSocket

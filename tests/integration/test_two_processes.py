@@ -20,14 +20,6 @@ from typing import Any, Protocol
 
 import can
 import pytest
-from uds_bench import (
-    DID_ACTIVE_SESSION,
-    DID_VIN,
-    ENGINE_CLIENT_ADDRESS,
-    EXTENDED_SESSION,
-    client_config,
-    nrc_of,
-)
 from udsoncan.client import Client
 
 from ecusim.ecus.engine import DEFAULT_VIN
@@ -39,6 +31,14 @@ from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.targets import ENGINE
 from protocol.can_bus import close_bus
 from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
+from tests.integration.uds_bench import (
+    DID_ACTIVE_SESSION,
+    DID_VIN,
+    ENGINE_CLIENT_ADDRESS,
+    EXTENDED_SESSION,
+    client_config,
+    nrc_of,
+)
 
 pytestmark = pytest.mark.slow
 

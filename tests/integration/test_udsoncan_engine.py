@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from uds_bench import (
+from udsoncan.client import Client
+
+from ecusim.catalog.vin import check_digit
+from ecusim.ecus.engine import DEFAULT_VIN, EngineEcu
+from tests.integration.uds_bench import (
     DID_ACTIVE_SESSION,
     DID_PART_NUMBER,
     DID_SERIAL_NUMBER,
@@ -24,10 +28,6 @@ from uds_bench import (
     engine_did_codecs,
     nrc_of,
 )
-from udsoncan.client import Client
-
-from ecusim.catalog.vin import check_digit
-from ecusim.ecus.engine import DEFAULT_VIN, EngineEcu
 
 OTHER_VIN = "JTHBA1D29G5000002"
 """A second valid lab VIN (diagnostics.md §5)."""

@@ -106,7 +106,8 @@ def test_a_raw_isotp_stack_on_the_tester_bus(virtual_car: VirtualCar) -> None:
         answer = stack.recv(block=True, timeout=RECORD_TIMEOUT_S)
     finally:
         stack.stop()
-    assert answer == bytes([0x62, 0xF1, 0x90]) + virtual_car.vin.encode("ascii")
+    assert answer is not None
+    assert bytes(answer) == bytes([0x62, 0xF1, 0x90]) + virtual_car.vin.encode("ascii")
 
 
 @pytest.mark.parametrize("model_year", [("LS460", 2012), ("LS430", 2004)], ids=["smart", "key"])

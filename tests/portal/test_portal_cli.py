@@ -4,6 +4,7 @@ whole request → approval → Pass-Code path without a server, and every bad in
 
 from __future__ import annotations
 
+import getpass
 import io
 import re
 import socket
@@ -178,7 +179,7 @@ def test_staff_add_prompts_twice(
         prompts.append(prompt)
         return next(answers)
 
-    monkeypatch.setattr(portal_cli.getpass, "getpass", fake_getpass)
+    monkeypatch.setattr(getpass, "getpass", fake_getpass)
     add = ("portal", "staff", "add", "63123", "--db", db, "--name", "Tess",
            "--job-title", "Technician")  # fmt: skip
     assert _ok(capsys, *add[:4], "tess", *add[4:]).startswith("staff tess added")

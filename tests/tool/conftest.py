@@ -10,7 +10,6 @@ from typing import Final
 
 import can
 import pytest
-from tool_kit import PASSWORD, ServedPortal
 
 from ecusim.car.vehicle import Vehicle
 from ecusim.portal import passwords
@@ -18,6 +17,7 @@ from ecusim.portal.api import BackgroundServer
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.service import Portal
 from ecusim.tool.link import DiagnosticLink
+from tests.tool.tool_kit import PASSWORD, ServedPortal
 
 SERVER_TIMEOUT_S: Final = 20.0
 

@@ -36,13 +36,14 @@ def test_demo_exits_0_within_a_minute_and_its_trace_decodes(tmp_path: Path) -> N
         assert step in done.stdout, step
 
     database = cantools.database.load_file(str(DBC))
+    assert isinstance(database, cantools.database.can.Database)
     frames = list(can.LogReader(str(tmp_path / "trace.log")))
     assert len(frames) > 100
     body_ids = set()
     for frame in frames:
         if frame.arbitration_id in DIAGNOSTIC_IDS:
             continue
-        decoded = database.decode_message(frame.arbitration_id, frame.data)  # raises if not
+        decoded = database.decode_message(frame.arbitration_id, bytes(frame.data))  # raises if not
         assert decoded, hex(frame.arbitration_id)
         body_ids.add(database.get_message_by_frame_id(frame.arbitration_id).name)
     assert {"SMART_KEY_STATUS", "ENGINE_STATUS", "IGNITION_STATUS"} <= body_ids

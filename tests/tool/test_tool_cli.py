@@ -12,12 +12,12 @@ import re
 from collections.abc import Callable
 
 import pytest
-from tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.vehicle import Vehicle
 from ecusim.cli.main import main
 from ecusim.cli.tool_command import EXIT_CANCELLED, EXIT_PENDING
+from tests.tool.tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
 TRANSPONDER = ("LS430", 2004)
 SMART = ("LS460", 2012)

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
 from ecusim.car.vehicle import Vehicle
 from ecusim.portal.client import PortalClient, RequestInfo
@@ -22,6 +21,7 @@ from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.portal_steps import PortalSteps, RequestDetails
 from ecusim.tool.reset import ResetUtility
+from tests.tool.tool_kit import PASSWORD, ServedPortal, ready_for_reset
 
 S3_S = 5.0
 """S3server of the contract, real time whatever the car's time scale."""

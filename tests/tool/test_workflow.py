@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from tool_kit import ready_for_reset
 
 from ecusim.car.keys import KeyKind
 from ecusim.car.vehicle import Vehicle
@@ -22,6 +21,7 @@ from ecusim.tool.reset import ResetUtility
 from ecusim.tool.targets import IMMOBILIZER
 from protocol.clock import ScaledClock
 from protocol.passcode import pass_code
+from tests.tool.tool_kit import ready_for_reset
 
 
 class WrongThenRight:

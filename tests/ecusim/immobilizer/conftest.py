@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from key_ecu_kit import START_S, VIN, KeyEcuCar, build_car, run_reset
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+from tests.ecusim.key_ecu_kit import START_S, VIN, KeyEcuCar, build_car, run_reset
 
 RELOCK_S = 20.0
 """The immobilizer sets again 20 s after ignition off (domain.md [S])."""

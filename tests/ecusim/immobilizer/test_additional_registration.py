@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from key_ecu_kit import (
+from ecusim.car.keys import Key, TransponderFault
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,
@@ -16,8 +17,6 @@ from key_ecu_kit import (
     unlock_diag,
     unlock_reset,
 )
-
-from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import WINDOW_S, Car
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from key_ecu_kit import DID_REGISTRATION_MODE, DID_SECURITY_INDICATOR, key_counts, read_did
-
 from ecusim.ecus.start_control import StartResult
+from tests.ecusim.key_ecu_kit import (
+    DID_REGISTRATION_MODE,
+    DID_SECURITY_INDICATOR,
+    key_counts,
+    read_did,
+)
 
 from .conftest import Car, reset_immobilizer
 

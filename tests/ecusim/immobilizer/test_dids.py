@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from key_ecu_kit import (
+from protocol.passcode import pass_code
+from tests.ecusim.key_ecu_kit import (
     DID_CAPABILITIES,
     DID_SECURITY_STATUS,
     DID_SYSTEM_NAME,
@@ -21,8 +22,6 @@ from key_ecu_kit import (
     send_wrong_pass_code,
     unlock_diag,
 )
-
-from protocol.passcode import pass_code
 
 from .conftest import Car, make_car
 

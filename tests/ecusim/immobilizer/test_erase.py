@@ -4,7 +4,7 @@ opens, as with an ECU that has no codes)."""
 
 from __future__ import annotations
 
-from key_ecu_kit import (
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     enter_extended,

@@ -7,7 +7,11 @@ import time
 from pathlib import Path
 
 import can
-from key_ecu_kit import (
+
+from ecusim.car.keys import Key, TransponderFault
+from ecusim.car.physical import Ignition
+from ecusim.ecus.start_control import StartResult
+from tests.ecusim.key_ecu_kit import (
     CONFIRMED_DTC,
     DID_IMMOBILIZER_STATE,
     DID_SECURITY_INDICATOR,
@@ -22,10 +26,6 @@ from key_ecu_kit import (
     restart,
     unique_channel,
 )
-
-from ecusim.car.keys import Key, TransponderFault
-from ecusim.car.physical import Ignition
-from ecusim.ecus.start_control import StartResult
 
 from .conftest import Car, make_car
 

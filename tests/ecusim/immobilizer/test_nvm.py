@@ -10,7 +10,19 @@ import threading
 from pathlib import Path
 
 import pytest
-from key_ecu_kit import (
+
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import PhysicalState
+from ecusim.car.vehicle import Vehicle, VehicleError
+from ecusim.catalog.vin import lab_vin
+from ecusim.ecus.engine import EngineEcu
+from ecusim.ecus.immobilizer.config import ImmobilizerConfig
+from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+from protocol.clock import FakeClock
+from protocol.errors import NvmCorruptError
+from protocol.nvm import FileNvm
+from protocol.seed_source import DeterministicSeedSource
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_STATUS,
@@ -25,18 +37,6 @@ from key_ecu_kit import (
     send_wrong_pass_code,
     unlock_diag,
 )
-
-from ecusim.car.keys import Key, KeyKind
-from ecusim.car.physical import PhysicalState
-from ecusim.car.vehicle import Vehicle, VehicleError
-from ecusim.catalog.vin import lab_vin
-from ecusim.ecus.engine import EngineEcu
-from ecusim.ecus.immobilizer.config import ImmobilizerConfig
-from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from protocol.clock import FakeClock
-from protocol.errors import NvmCorruptError
-from protocol.nvm import FileNvm
-from protocol.seed_source import DeterministicSeedSource
 
 from .conftest import Car, make_car, reset_immobilizer
 

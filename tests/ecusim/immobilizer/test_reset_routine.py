@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from key_ecu_kit import (
+from ecusim.car.keys import KeyKind
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_MASTER_KEYS,
     DID_REGISTRATION_MODE,
@@ -20,8 +21,6 @@ from key_ecu_kit import (
     unlock_diag,
     unlock_reset,
 )
-
-from ecusim.car.keys import KeyKind
 
 from .conftest import Car, make_car, reset_immobilizer
 

@@ -3,9 +3,8 @@ ignition ON, set again when the key is withdrawn or 20 s after ignition OFF (dom
 
 from __future__ import annotations
 
-from key_ecu_kit import DID_IMMOBILIZER_STATE, read_did
-
 from ecusim.ecus.start_control import StartResult
+from tests.ecusim.key_ecu_kit import DID_IMMOBILIZER_STATE, read_did
 
 from .conftest import RELOCK_S, Car
 

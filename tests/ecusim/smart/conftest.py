@@ -12,7 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from key_ecu_kit import (
+
+from ecusim.car.keys import Key
+from ecusim.ecus.certification.ecu import CertificationEcu
+from ecusim.systems.smart import SmartKeySystem
+from tests.ecusim.key_ecu_kit import (
     DID_REGISTRATION_MODE,
     DID_WAITING_PERIOD,
     START_S,
@@ -22,10 +26,6 @@ from key_ecu_kit import (
     read_did,
     run_reset,
 )
-
-from ecusim.car.keys import Key
-from ecusim.ecus.certification.ecu import CertificationEcu
-from ecusim.systems.smart import SmartKeySystem
 
 MODEL, YEAR = "LS460", 2012
 

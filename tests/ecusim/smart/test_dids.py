@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from key_ecu_kit import (
+from ecusim.ecus.identification import serial_number_for
+from protocol.passcode import diagnostic_key
+from tests.ecusim.key_ecu_kit import (
     DID_ACTIVE_SESSION,
     DID_CAPABILITIES,
     DID_IMMOBILIZER_STATE,
@@ -22,9 +24,6 @@ from key_ecu_kit import (
     request_seed,
     unlock_diag,
 )
-
-from ecusim.ecus.identification import serial_number_for
-from protocol.passcode import diagnostic_key
 
 from .conftest import DID_REFUSAL, DID_SMART_KEYS, MODE_NORMAL, WAITING_S, Car, refusal, waiting_s
 

@@ -3,7 +3,9 @@ slow, B2799 ECU-ECM ID mismatch reported by the ECM. Encoded as 3 bytes (B2796 â
 
 from __future__ import annotations
 
-from key_ecu_kit import (
+from dbc import body
+from ecusim.car.keys import Key, TransponderFault
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DTC_B2796,
     DTC_B2797,
@@ -13,9 +15,6 @@ from key_ecu_kit import (
     dtc_statuses,
     read_byte,
 )
-
-from dbc import body
-from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import Car
 

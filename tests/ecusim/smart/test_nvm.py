@@ -9,7 +9,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from key_ecu_kit import (
+
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.physical import PhysicalState
+from ecusim.ecus.certification.config import CertificationConfig
+from ecusim.ecus.certification.ecu import CertificationEcu
+from ecusim.ecus.id_code_box import IdCodeBox
+from protocol.errors import NvmCorruptError
+from protocol.nvm import JsonValue, MemoryNvm
+from protocol.passcode import pass_code
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_STATUS,
@@ -22,15 +31,6 @@ from key_ecu_kit import (
     restart,
     unlock_diag,
 )
-
-from ecusim.car.keys import Key, KeyKind
-from ecusim.car.physical import PhysicalState
-from ecusim.ecus.certification.config import CertificationConfig
-from ecusim.ecus.certification.ecu import CertificationEcu
-from ecusim.ecus.id_code_box import IdCodeBox
-from protocol.errors import NvmCorruptError
-from protocol.nvm import JsonValue, MemoryNvm
-from protocol.passcode import pass_code
 
 from .conftest import (
     DID_SMART_KEYS,

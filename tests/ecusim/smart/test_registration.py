@@ -6,7 +6,9 @@ switch, up to 7; it closes at ignition OFF, at the limit or with ``31 02 02 06``
 from __future__ import annotations
 
 import pytest
-from key_ecu_kit import (
+
+from ecusim.car.keys import Key, TransponderFault
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,
@@ -17,8 +19,6 @@ from key_ecu_kit import (
     unlock_diag,
     unlock_reset,
 )
-
-from ecusim.car.keys import Key, TransponderFault
 
 from .conftest import (
     CONDITIONS_NOT_CORRECT,

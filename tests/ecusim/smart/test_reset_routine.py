@@ -4,7 +4,7 @@ period running on the vehicle clock (only with the ignition ON; leaving ON resta
 
 from __future__ import annotations
 
-from key_ecu_kit import (
+from tests.ecusim.key_ecu_kit import (
     DID_IMMOBILIZER_STATE,
     DID_REGISTRATION_MODE,
     DID_SECURITY_INDICATOR,

@@ -4,7 +4,6 @@ VehicleError (issue: "vehicle.new_key("smart") and the other API calls behave se
 from __future__ import annotations
 
 import pytest
-from key_ecu_kit import DID_REGISTRATION_MODE, read_byte
 
 from ecusim.car.keys import KeyKind
 from ecusim.car.physical import Ignition, KeyLocation
@@ -13,6 +12,7 @@ from ecusim.ecus.engine import EngineEcu
 from ecusim.errors import VehicleError
 from ecusim.systems.registry import KEY_SYSTEMS
 from ecusim.systems.smart import SmartKeySystem
+from tests.ecusim.key_ecu_kit import DID_REGISTRATION_MODE, read_byte
 
 from .conftest import DID_SMART_KEYS, MODE_WAITING, Car
 
