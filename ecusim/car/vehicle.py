@@ -21,6 +21,7 @@ import can
 
 from dbc import body
 from ecusim.car.body_network import BodyBroadcaster, body_message, frame_ids
+from ecusim.car.body_signals import BodySignals
 from ecusim.car.keyless import (
     KeylessCommand,
     KeylessError,
@@ -38,9 +39,8 @@ from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.ecus.start_control import StartResult
 from ecusim.errors import VehicleError
-from ecusim.systems.base import CarContext, KeySystem, Provider
+from ecusim.systems.base import CarContext, KeySystem
 from ecusim.systems.registry import build_key_system
 from protocol.can_bus import BusConnection
 from protocol.clock import Clock, MonotonicClock, ScaledClock
@@ -125,7 +125,9 @@ class Vehicle:
         self._stop = threading.Event()
         self._body_thread: threading.Thread | None = None
         self._last_failure_log = 0.0
-        self._broadcaster = BodyBroadcaster(self._providers())
+        self._broadcaster = BodyBroadcaster(
+            BodySignals(self.physical, self.system, self.keyless).providers()
+        )
         self._wanted = frame_ids(*self.system.listens_to(), *body.control_messages())
 
     @classmethod
@@ -472,58 +474,6 @@ class Vehicle:
     def _publish_now(self, name: str) -> None:
         if self._connection is not None:
             self._broadcaster.send_now(name, self._send)
-
-    def _providers(self) -> dict[str, Provider]:
-        providers: dict[str, Provider] = {
-            body.IGNITION_STATUS: lambda: {
-                "IgnitionState": int(self.physical.ignition),
-                "KeyInserted": int(self._key_in()),
-                "BrakePressed": int(self.physical.brake_pressed),
-            },
-            body.VEHICLE_SPEED: lambda: {"VehicleSpeed": round(self.physical.speed_kmh, 2)},
-            body.DOOR_STATUS: self._door_signals,
-            body.ENGINE_STATUS: self._engine_signals,
-            body.KEYLESS_ENTRY: self._keyless_signals,
-        }
-        providers.update(self.system.providers())
-        return providers
-
-    def _key_in(self) -> bool:
-        """A key in the cylinder, or (smart) a key in the cabin or at the switch."""
-        inside = (KeyLocation.CABIN, KeyLocation.SWITCH)
-        carried = any(location in inside for location in self.physical.carried.values())
-        return self.physical.inserted_key is not None or carried
-
-    def _door_signals(self) -> dict[str, float | int]:
-        doors = self.physical.doors_open
-        return {
-            "DriverDoorOpen": int(doors["driver"]),
-            "PassengerDoorOpen": int(doors["passenger"]),
-            "RearLeftDoorOpen": int(doors["rear_left"]),
-            "RearRightDoorOpen": int(doors["rear_right"]),
-            "TrunkOpen": int(doors["trunk"]),
-            "CourtesyLight": int(any(doors.values())),
-            "DoorsLocked": int(self.physical.doors_locked),
-        }
-
-    def _engine_signals(self) -> dict[str, float | int]:
-        control = self.system.start_control
-        return {
-            "EngineRunning": int(control.engine_running),
-            "ImmobilizerIdMatch": int(control.last_result is not StartResult.ID_MISMATCH),
-            "LastStartResult": int(control.last_result),
-            "StartAttempts": control.start_attempts,
-            "EngineSpeed": 700.0 if control.engine_running else 0.0,
-        }
-
-    def _keyless_signals(self) -> dict[str, float | int]:
-        receiver = self.keyless.receiver
-        return {
-            "DoorsLocked": int(self.physical.doors_locked),
-            "LastCommand": int(receiver.last.command),
-            "Accepted": int(receiver.last.accepted),
-            "CommandCounter": receiver.command_counter,
-        }
 
     def _on_frame(self, message: can.Message) -> None:
         """Every frame on the bus, the car's own included (Notifier or sender thread).
