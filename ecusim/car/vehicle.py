@@ -14,24 +14,18 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import can
 
 from dbc import body
-from ecusim.car.body_network import BodyBroadcaster, body_message, frame_ids
+from ecusim.car.body_network import BodyBroadcaster
 from ecusim.car.body_signals import BodySignals
-from ecusim.car.keyless import (
-    KeylessCommand,
-    KeylessError,
-    Remote,
-    RemoteButton,
-    RemoteResult,
-    RomChip,
-)
+from ecusim.car.keyless import KeylessCommand, Remote, RemoteButton, RemoteResult, RomChip
 from ecusim.car.keyless_setup import KeylessSetup
-from ecusim.car.keys import InvalidKeyError, Key, KeyKind
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.lab_control import BodyFrames, LabControl
 from ecusim.car.physical import DOORS, Ignition, KeyLocation, PhysicalState
 from ecusim.catalog import Catalog, ModelYear
 from ecusim.catalog.vin import lab_vin, validate_vin
@@ -52,16 +46,10 @@ from protocol.uds.faults import FaultInjector, FaultPlan, RequestLog
 
 __all__ = ["Vehicle", "VehicleError"]
 
-_sending = threading.local()
-"""Which car is sending a body frame in this thread (its own listeners handle it at once)."""
-
 logger = logging.getLogger(__name__)
 
 BODY_TICK_S = 0.01
 """Real seconds between two turns of the body thread (controls, ECU timers, broadcasts)."""
-
-CONTROL_KEY_LOCATIONS = (KeyLocation.CABIN, KeyLocation.OUTSIDE, KeyLocation.SWITCH)
-"""``LAB_KEY_CMD.KeyLocation`` values for smart keys."""
 
 MAX_SPEED_KMH = 655.35
 """The largest speed the DBC's ``VehicleSpeed`` carries."""
@@ -128,7 +116,11 @@ class Vehicle:
         self._broadcaster = BodyBroadcaster(
             BodySignals(self.physical, self.system, self.keyless).providers()
         )
-        self._wanted = frame_ids(*self.system.listens_to(), *body.control_messages())
+        self._frames = BodyFrames(
+            LabControl(self, self.system, self.physical, self.lock),
+            connection=lambda: self.connection,
+            defer=self._controls.put,
+        )
 
     @classmethod
     def from_catalog(
@@ -249,7 +241,7 @@ class Vehicle:
         else:
             connection, self._owns_connection = BusConnection(bus, owns_bus=False), True
         self._connection = connection
-        connection.subscribe(self._on_frame)
+        connection.subscribe(self._frames.on_frame)
         try:
             for ecu in self.ecus:
                 binding = ecu.binding(
@@ -282,7 +274,7 @@ class Vehicle:
         self._bindings.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.unsubscribe(self._on_frame)
+            connection.unsubscribe(self._frames.on_frame)
             if self._owns_connection:
                 connection.close()
 
@@ -424,7 +416,7 @@ class Vehicle:
             previous = max(self.physical.ignition, Ignition.ON)
             self._change_ignition(Ignition.START)
             try:
-                self.system.crank(lambda name: self._broadcaster.send_now(name, self._send))
+                self.system.crank(lambda name: self._broadcaster.send_now(name, self._frames.send))
             except can.CanError as exc:
                 logger.warning("start failed: the car could not send on the bus: %s", exc)
                 control.stop_engine()
@@ -473,87 +465,7 @@ class Vehicle:
 
     def _publish_now(self, name: str) -> None:
         if self._connection is not None:
-            self._broadcaster.send_now(name, self._send)
-
-    def _on_frame(self, message: can.Message) -> None:
-        """Every frame on the bus, the car's own included (Notifier or sender thread).
-
-        The car's own body frames are handled at once, in the sending thread (a start request
-        reaches the ECM before ``start_engine`` returns). Any other frame (from the Notifier, or
-        from another car sharing the connection) is handed to this car's body thread: a
-        listener never waits for a lock here, and never raises into the Notifier."""
-        try:
-            decoded = body_message(message, self._wanted)
-            if decoded is None:
-                return
-            name, values = decoded
-            if getattr(_sending, "car", None) is self:
-                self._dispatch(name, values)
-            else:
-                self._controls.put(lambda: self._dispatch(name, values))
-        except Exception as exc:  # a listener error would end python-can's Notifier thread
-            logger.error("body frame %03X not handled: %r", message.arbitration_id, exc)
-
-    def _dispatch(self, name: str, values: Mapping[str, float | int]) -> None:
-        if name in self.system.listens_to():
-            with self.lock:
-                self.system.on_frame(name, values)
-        else:
-            self._apply_control(name, values)
-
-    def _send(self, message: can.Message) -> None:
-        """Send a frame of this car's (its own listeners hear it at once, see _on_frame)."""
-        connection = self.connection
-        previous = getattr(_sending, "car", None)
-        _sending.car = self
-        try:
-            connection.tx_bus.send(message)
-        finally:
-            _sending.car = previous
-
-    def _apply_control(self, name: str, values: Mapping[str, float | int]) -> None:
-        """A lab control message from a CAN tool drives a physical input (body thread)."""
-        try:
-            if name == body.LAB_IGNITION_CMD:
-                command = Ignition(int(values["IgnitionCommand"]))
-                if command is Ignition.START:
-                    self.start_engine()
-                else:
-                    self.set_ignition(command)
-            elif name == body.LAB_KEY_CMD:
-                self._key_control(values)
-            elif name == body.LAB_BRAKE_CMD:
-                action = int(values["BrakeAction"])
-                if action == 2:
-                    self.press_brake()
-                else:
-                    self.set_brake(action == 1)
-            elif name == body.LAB_SPEED_CMD:
-                self.set_speed(float(values["VehicleSpeed"]))
-            elif name == body.LAB_DOOR_CMD:
-                if int(values.get("HandleTouched", 0)):
-                    self.touch_door_handle()
-                else:
-                    self.set_door(DOORS[int(values["Door"])], bool(values["Open"]))
-            elif name == body.LAB_REMOTE_CMD:
-                self.press_remote(Remote(int(values["RemoteCode"])), int(values["Button"]))
-        except (VehicleError, InvalidKeyError, KeylessError, IndexError, ValueError) as exc:
-            logger.warning("lab control %s ignored: %s", name, exc)
-
-    def _key_control(self, values: Mapping[str, float | int]) -> None:
-        if int(values["KeyAction"]) != 1:
-            self.withdraw_key()
-            return
-        key = Key(int(values["TransponderId"]))
-        with self.lock:
-            if self.system.carried_keys:
-                where = CONTROL_KEY_LOCATIONS[int(values.get("KeyLocation", 0))]
-                self.present_key(key, where)
-                return
-            inserted = self.physical.inserted_key
-            if inserted not in (None, key):
-                self.withdraw_key()  # another key is in: swap them
-            self.present_key(key)
+            self._broadcaster.send_now(name, self._frames.send)
 
     def _body_loop(self) -> None:
         while not self._stop.is_set():
@@ -582,7 +494,7 @@ class Vehicle:
         now = self.clock.now()
         with self.lock:
             self.system.tick(now)
-            self._broadcaster.tick(now, self._send)
+            self._broadcaster.tick(now, self._frames.send)
 
 
 def _carried_location(where: KeyLocation | str | None) -> KeyLocation:
