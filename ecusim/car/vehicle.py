@@ -14,23 +14,18 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import can
 
 from dbc import body
-from ecusim.car.body_network import BodyBroadcaster, body_message, frame_ids
-from ecusim.car.keyless import (
-    KeylessCommand,
-    KeylessError,
-    Remote,
-    RemoteButton,
-    RemoteResult,
-    RomChip,
-)
+from ecusim.car.body_network import BodyBroadcaster
+from ecusim.car.body_signals import BodySignals
+from ecusim.car.keyless import KeylessCommand, Remote, RemoteButton, RemoteResult, RomChip
 from ecusim.car.keyless_setup import KeylessSetup
-from ecusim.car.keys import InvalidKeyError, Key, KeyKind
+from ecusim.car.keys import Key, KeyKind
+from ecusim.car.lab_control import BodyFrames, LabControl
 from ecusim.car.physical import DOORS, Ignition, KeyLocation, PhysicalState
 from ecusim.catalog import Catalog, ModelYear
 from ecusim.catalog.vin import lab_vin, validate_vin
@@ -38,9 +33,8 @@ from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
-from ecusim.ecus.start_control import StartResult
 from ecusim.errors import VehicleError
-from ecusim.systems.base import CarContext, KeySystem, Provider
+from ecusim.systems.base import CarContext, KeySystem
 from ecusim.systems.registry import build_key_system
 from protocol.can_bus import BusConnection
 from protocol.clock import Clock, MonotonicClock, ScaledClock
@@ -52,16 +46,10 @@ from protocol.uds.faults import FaultInjector, FaultPlan, RequestLog
 
 __all__ = ["Vehicle", "VehicleError"]
 
-_sending = threading.local()
-"""Which car is sending a body frame in this thread (its own listeners handle it at once)."""
-
 logger = logging.getLogger(__name__)
 
 BODY_TICK_S = 0.01
 """Real seconds between two turns of the body thread (controls, ECU timers, broadcasts)."""
-
-CONTROL_KEY_LOCATIONS = (KeyLocation.CABIN, KeyLocation.OUTSIDE, KeyLocation.SWITCH)
-"""``LAB_KEY_CMD.KeyLocation`` values for smart keys."""
 
 MAX_SPEED_KMH = 655.35
 """The largest speed the DBC's ``VehicleSpeed`` carries."""
@@ -125,8 +113,14 @@ class Vehicle:
         self._stop = threading.Event()
         self._body_thread: threading.Thread | None = None
         self._last_failure_log = 0.0
-        self._broadcaster = BodyBroadcaster(self._providers())
-        self._wanted = frame_ids(*self.system.listens_to(), *body.control_messages())
+        self._broadcaster = BodyBroadcaster(
+            BodySignals(self.physical, self.system, self.keyless).providers()
+        )
+        self._frames = BodyFrames(
+            LabControl(self, self.system, self.physical, self.lock),
+            connection=lambda: self.connection,
+            defer=self._controls.put,
+        )
 
     @classmethod
     def from_catalog(
@@ -245,7 +239,7 @@ class Vehicle:
         else:
             connection, self._owns_connection = BusConnection(bus, owns_bus=False), True
         self._connection = connection
-        connection.subscribe(self._on_frame)
+        connection.subscribe(self._frames.on_frame)
         try:
             for ecu in self.ecus:
                 binding = ecu.binding(
@@ -278,7 +272,7 @@ class Vehicle:
         self._bindings.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.unsubscribe(self._on_frame)
+            connection.unsubscribe(self._frames.on_frame)
             if self._owns_connection:
                 connection.close()
 
@@ -420,7 +414,7 @@ class Vehicle:
             previous = max(self.physical.ignition, Ignition.ON)
             self._change_ignition(Ignition.START)
             try:
-                self.system.crank(lambda name: self._broadcaster.send_now(name, self._send))
+                self.system.crank(lambda name: self._broadcaster.send_now(name, self._frames.send))
             except can.CanError as exc:
                 logger.warning("start failed: the car could not send on the bus: %s", exc)
                 control.stop_engine()
@@ -469,139 +463,7 @@ class Vehicle:
 
     def _publish_now(self, name: str) -> None:
         if self._connection is not None:
-            self._broadcaster.send_now(name, self._send)
-
-    def _providers(self) -> dict[str, Provider]:
-        providers: dict[str, Provider] = {
-            body.IGNITION_STATUS: lambda: {
-                "IgnitionState": int(self.physical.ignition),
-                "KeyInserted": int(self._key_in()),
-                "BrakePressed": int(self.physical.brake_pressed),
-            },
-            body.VEHICLE_SPEED: lambda: {"VehicleSpeed": round(self.physical.speed_kmh, 2)},
-            body.DOOR_STATUS: self._door_signals,
-            body.ENGINE_STATUS: self._engine_signals,
-            body.KEYLESS_ENTRY: self._keyless_signals,
-        }
-        providers.update(self.system.providers())
-        return providers
-
-    def _key_in(self) -> bool:
-        """A key in the cylinder, or (smart) a key in the cabin or at the switch."""
-        inside = (KeyLocation.CABIN, KeyLocation.SWITCH)
-        carried = any(location in inside for location in self.physical.carried.values())
-        return self.physical.inserted_key is not None or carried
-
-    def _door_signals(self) -> dict[str, float | int]:
-        doors = self.physical.doors_open
-        return {
-            "DriverDoorOpen": int(doors["driver"]),
-            "PassengerDoorOpen": int(doors["passenger"]),
-            "RearLeftDoorOpen": int(doors["rear_left"]),
-            "RearRightDoorOpen": int(doors["rear_right"]),
-            "TrunkOpen": int(doors["trunk"]),
-            "CourtesyLight": int(any(doors.values())),
-            "DoorsLocked": int(self.physical.doors_locked),
-        }
-
-    def _engine_signals(self) -> dict[str, float | int]:
-        control = self.system.start_control
-        return {
-            "EngineRunning": int(control.engine_running),
-            "ImmobilizerIdMatch": int(control.last_result is not StartResult.ID_MISMATCH),
-            "LastStartResult": int(control.last_result),
-            "StartAttempts": control.start_attempts,
-            "EngineSpeed": 700.0 if control.engine_running else 0.0,
-        }
-
-    def _keyless_signals(self) -> dict[str, float | int]:
-        receiver = self.keyless.receiver
-        return {
-            "DoorsLocked": int(self.physical.doors_locked),
-            "LastCommand": int(receiver.last.command),
-            "Accepted": int(receiver.last.accepted),
-            "CommandCounter": receiver.command_counter,
-        }
-
-    def _on_frame(self, message: can.Message) -> None:
-        """Every frame on the bus, the car's own included (Notifier or sender thread).
-
-        The car's own body frames are handled at once, in the sending thread (a start request
-        reaches the ECM before ``start_engine`` returns). Any other frame (from the Notifier, or
-        from another car sharing the connection) is handed to this car's body thread: a
-        listener never waits for a lock here, and never raises into the Notifier."""
-        try:
-            decoded = body_message(message, self._wanted)
-            if decoded is None:
-                return
-            name, values = decoded
-            if getattr(_sending, "car", None) is self:
-                self._dispatch(name, values)
-            else:
-                self._controls.put(lambda: self._dispatch(name, values))
-        except Exception as exc:  # a listener error would end python-can's Notifier thread
-            logger.error("body frame %03X not handled: %r", message.arbitration_id, exc)
-
-    def _dispatch(self, name: str, values: Mapping[str, float | int]) -> None:
-        if name in self.system.listens_to():
-            with self.lock:
-                self.system.on_frame(name, values)
-        else:
-            self._apply_control(name, values)
-
-    def _send(self, message: can.Message) -> None:
-        """Send a frame of this car's (its own listeners hear it at once, see _on_frame)."""
-        connection = self.connection
-        previous = getattr(_sending, "car", None)
-        _sending.car = self
-        try:
-            connection.tx_bus.send(message)
-        finally:
-            _sending.car = previous
-
-    def _apply_control(self, name: str, values: Mapping[str, float | int]) -> None:
-        """A lab control message from a CAN tool drives a physical input (body thread)."""
-        try:
-            if name == body.LAB_IGNITION_CMD:
-                command = Ignition(int(values["IgnitionCommand"]))
-                if command is Ignition.START:
-                    self.start_engine()
-                else:
-                    self.set_ignition(command)
-            elif name == body.LAB_KEY_CMD:
-                self._key_control(values)
-            elif name == body.LAB_BRAKE_CMD:
-                action = int(values["BrakeAction"])
-                if action == 2:
-                    self.press_brake()
-                else:
-                    self.set_brake(action == 1)
-            elif name == body.LAB_SPEED_CMD:
-                self.set_speed(float(values["VehicleSpeed"]))
-            elif name == body.LAB_DOOR_CMD:
-                if int(values.get("HandleTouched", 0)):
-                    self.touch_door_handle()
-                else:
-                    self.set_door(DOORS[int(values["Door"])], bool(values["Open"]))
-            elif name == body.LAB_REMOTE_CMD:
-                self.press_remote(Remote(int(values["RemoteCode"])), int(values["Button"]))
-        except (VehicleError, InvalidKeyError, KeylessError, IndexError, ValueError) as exc:
-            logger.warning("lab control %s ignored: %s", name, exc)
-
-    def _key_control(self, values: Mapping[str, float | int]) -> None:
-        if int(values["KeyAction"]) != 1:
-            self.withdraw_key()
-            return
-        key = Key(int(values["TransponderId"]))
-        with self.lock:
-            if self.system.carried_keys:
-                where = CONTROL_KEY_LOCATIONS[int(values.get("KeyLocation", 0))]
-                self.present_key(key, where)
-                return
-            inserted = self.physical.inserted_key
-            if inserted not in (None, key):
-                self.withdraw_key()  # another key is in: swap them
-            self.present_key(key)
+            self._broadcaster.send_now(name, self._frames.send)
 
     def _body_loop(self) -> None:
         while not self._stop.is_set():
@@ -630,7 +492,7 @@ class Vehicle:
         now = self.clock.now()
         with self.lock:
             self.system.tick(now)
-            self._broadcaster.tick(now, self._send)
+            self._broadcaster.tick(now, self._frames.send)
 
 
 def _carried_location(where: KeyLocation | str | None) -> KeyLocation:

@@ -19,12 +19,26 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from ecusim.errors import EcusimError
 from protocol.isotp_binding import IsoTpAddressing
@@ -571,6 +585,9 @@ def _describe_years(years: tuple[int, ...]) -> str:
 
 
 # --- parsing -------------------------------------------------------------------------------
+#
+# The chart's layout is declared as pydantic models (``_…Layout``), one per JSON object, read
+# into the dataclasses above; a validation error becomes a CatalogError "<field path> <phrase>".
 
 
 def parse_chart(text: str, *, origin: str = "support chart") -> Catalog:
@@ -586,22 +603,14 @@ def parse_chart(text: str, *, origin: str = "support chart") -> Catalog:
             f"{origin}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
         ) from exc
     try:
-        root = _Reader(document, "chart")
-        if root.text("format") != CHART_FORMAT:
-            raise CatalogError(f"format must be {CHART_FORMAT!r}")
-        version = root.integer("version")
-        if version != CHART_VERSION:
-            raise CatalogError(f"version {version} is not supported (this ecusim reads 1)")
-        sources = {
-            key: root.child("sources").text(key) for key in root.child("sources").field_names()
-        }
-        raw_entries = root.array("entries")
+        chart = _validate(_ChartLayout, document, "chart")
     except CatalogError as exc:
         raise CatalogError(f"{origin}: {exc}") from exc
     entries = []
-    for index, raw in enumerate(raw_entries):
+    for index, raw in enumerate(chart.entries):
         try:
-            entries.append(_parse_entry(_Reader(raw, "entry"), sources))
+            entry = _validate(_EntryLayout, raw, "entry", sources=chart.sources)
+            entries.append(entry.model_year(chart.sources))
         except CatalogError as exc:
             raise CatalogError(f"{origin}: {_entry_label(index, raw)}: {exc}") from exc
     try:
@@ -619,98 +628,49 @@ def _entry_label(index: int, raw: object) -> str:
     return label
 
 
-_E = TypeVar("_E", bound=StrEnum)
+_M = TypeVar("_M", bound=BaseModel)
 
 
-class _Reader:
-    """Typed access to one JSON object; errors name the dotted path of the field."""
+def _validate(layout: type[_M], value: object, root: str, **context: object) -> _M:
+    """``value`` as a ``layout``; errors name the field's path below ``root``."""
+    try:
+        return layout.model_validate(value, context=context)
+    except ValidationError as exc:
+        raise CatalogError(_describe(exc.errors(), root)) from None
 
-    def __init__(self, value: object, path: str) -> None:
-        if not isinstance(value, dict):
-            raise CatalogError(f"{path} must be an object, got {_json_type(value)}")
-        self._data: dict[str, object] = value
-        self._path = path
 
-    @property
-    def path(self) -> str:
-        return self._path
+_PHRASES = {
+    "model_type": "must be an object, got {kind}",
+    "dict_type": "must be an object, got {kind}",
+    "list_type": "must be a list, got {kind}",
+    "string_type": "must be a non-empty string, got {got}",
+    "string_too_short": "must be a non-empty string, got {got}",
+    "int_type": "must be an integer, got {got}",
+    "bool_type": "must be true or false, got {got}",
+}
+"""What pydantic's error types say about a chart field (custom errors carry their own)."""
 
-    def field_names(self) -> list[str]:
-        return list(self._data)
 
-    def has(self, key: str) -> bool:
-        return self._data.get(key) is not None
+def _describe(errors: list[ErrorDetails], root: str) -> str:
+    """The first problem; unknown fields of an object come before the problems inside it."""
 
-    def _get(self, key: str) -> object:
-        if key not in self._data:
-            raise CatalogError(f"{self._where(key)}: missing")
-        return self._data[key]
+    def path(loc: tuple[int | str, ...]) -> str:
+        return ".".join(map(str, loc)) or root
 
-    def _where(self, key: str) -> str:
-        return f"{self._path}.{key}" if self._path not in ("chart", "entry") else key
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self._get(key), self._where(key))
-
-    def optional_child(self, key: str) -> _Reader | None:
-        return self.child(key) if self.has(key) else None
-
-    def text(self, key: str) -> str:
-        value = self._get(key)
-        if not isinstance(value, str) or not value:
-            raise CatalogError(f"{self._where(key)} must be a non-empty string, got {value!r}")
-        return value
-
-    def integer(self, key: str) -> int:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CatalogError(f"{self._where(key)} must be an integer, got {value!r}")
-        return value
-
-    def optional_int(self, key: str) -> int | None:
-        return self.integer(key) if self.has(key) else None
-
-    def number(self, key: str) -> float:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise CatalogError(f"{self._where(key)} must be a number ≥ 0, got {value!r}")
-        return float(value)
-
-    def flag(self, key: str) -> bool:
-        value = self._get(key)
-        if not isinstance(value, bool):
-            raise CatalogError(f"{self._where(key)} must be true or false, got {value!r}")
-        return value
-
-    def array(self, key: str) -> list[object]:
-        value = self._get(key)
-        if not isinstance(value, list):
-            raise CatalogError(f"{self._where(key)} must be a list, got {_json_type(value)}")
-        return value
-
-    def hex_id(self, key: str) -> int:
-        value = self.text(key)
-        if not re.fullmatch(r"0[xX][0-9a-fA-F]+", value):
-            raise CatalogError(f"{self._where(key)} must be a hex string like '0x7E0': {value!r}")
-        return int(value, 16)
-
-    def optional_hex_id(self, key: str) -> int | None:
-        return self.hex_id(key) if self.has(key) else None
-
-    def choice(self, key: str, enum: type[_E]) -> _E:
-        value = self.text(key)
-        try:
-            return enum(value)
-        except ValueError:
-            allowed = ", ".join(member.value for member in enum)
-            raise CatalogError(
-                f"{self._where(key)} must be one of {allowed}; got {value!r}"
-            ) from None
-
-    def check_keys(self, allowed: Iterable[str]) -> None:
-        extra = sorted(set(self._data) - set(allowed))
-        if extra:
-            raise CatalogError(f"{self._path}: unknown field(s) {extra}")
+    error = errors[0]
+    unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
+    enclosing = [loc[:-1] for loc in unknown if error["loc"][: len(loc) - 1] == loc[:-1]]
+    if enclosing:
+        parent = min(enclosing, key=len)
+        names = sorted(str(loc[-1]) for loc in unknown if loc[:-1] == parent)
+        return f"{path(parent)}: unknown field(s) {names}"
+    if error["type"] == "missing":
+        return f"{path(error['loc'])}: missing"
+    phrase = _PHRASES.get(error["type"])
+    if phrase is None:
+        return f"{path(error['loc'])} {error['msg']}"
+    value = error["input"]
+    return f"{path(error['loc'])} {phrase.format(got=repr(value), kind=_json_type(value))}"
 
 
 def _json_type(value: object) -> str:
@@ -721,84 +681,167 @@ def _json_type(value: object) -> str:
     )
 
 
-_ENTRY_FIELDS = (
-    "model",
-    "year",
-    "system_type",
-    "reset_supported",
-    "key_limits",
-    "factory_keys",
-    "keyless_entry",
-    "addresses",
-    "waiting_period_s",
-    "basis",
-)
+def _invalid(phrase: str, value: object, **context: str) -> PydanticCustomError:
+    """A custom validation error: ``phrase`` follows the field's path (``{got}``: the value)."""
+    return PydanticCustomError("chart", phrase, {"got": repr(value), **context})
 
 
-def _parse_entry(entry: _Reader, sources: Mapping[str, str]) -> ModelYear:
-    entry.check_keys(_ENTRY_FIELDS)
-    limits = entry.child("key_limits")
-    limits.check_keys(("automatic", "additional", "ecm_codes", "smart_keys"))
-    factory = entry.child("factory_keys")
-    factory.check_keys(("masters", "subs", "smart_keys"))
-    addresses = entry.child("addresses")
-    addresses.check_keys(("ecm", "immobilizer"))
-    basis = entry.child("basis")
-    return ModelYear(
-        model=entry.text("model"),
-        year=entry.integer("year"),
-        system_type=entry.choice("system_type", SystemType),
-        reset_supported=entry.flag("reset_supported"),
-        key_limits=KeyLimits(
-            automatic=_parse_limit(limits.optional_child("automatic")),
-            additional=_parse_limit(limits.optional_child("additional")),
-            ecm_codes=limits.optional_int("ecm_codes"),
-            smart_keys=limits.optional_int("smart_keys"),
-        ),
-        factory_keys=FactoryKeys(
-            masters=factory.integer("masters"),
-            subs=factory.integer("subs"),
-            smart_keys=factory.integer("smart_keys"),
-        ),
-        keyless_entry=entry.choice("keyless_entry", KeylessEntry),
-        addresses=DiagnosticAddresses(
-            ecm=_parse_node(addresses.child("ecm")),
-            immobilizer=_parse_optional_node(addresses.optional_child("immobilizer")),
-        ),
-        waiting_period_s=entry.number("waiting_period_s"),
-        basis={name: _parse_basis(basis.child(name), sources) for name in basis.field_names()},
-    )
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise _invalid(_PHRASES["string_type"], value)
+    return value
 
 
-def _parse_limit(reader: _Reader | None) -> RegistrationLimit | None:
-    if reader is None:
-        return None
-    reader.check_keys(("masters", "subs"))
-    return RegistrationLimit(masters=reader.integer("masters"), subs=reader.integer("subs"))
+def _hex_id(value: object) -> int:
+    if not re.fullmatch(r"0[xX][0-9a-fA-F]+", _text(value)):
+        raise _invalid("must be a hex string like '0x7E0': {got}", value)
+    return int(str(value), 16)
 
 
-def _parse_node(reader: _Reader) -> NodeAddress:
-    reader.check_keys(("request", "response", "functional", "extended_address"))
-    return NodeAddress(
-        request_id=reader.hex_id("request"),
-        response_id=reader.hex_id("response"),
-        functional_id=reader.optional_hex_id("functional"),
-        extended_address=reader.optional_hex_id("extended_address"),
-    )
+def _non_negative(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _invalid("must be a number ≥ 0, got {got}", value)
+    return float(value)
 
 
-def _parse_optional_node(reader: _Reader | None) -> NodeAddress | None:
-    return None if reader is None else _parse_node(reader)
+_E = TypeVar("_E", bound=StrEnum)
 
 
-def _parse_basis(reader: _Reader, sources: Mapping[str, str]) -> Basis:
-    reader.check_keys(("kind", "source"))
-    kind = reader.choice("kind", BasisKind)
-    source = reader.text("source")
-    note = sources.get(source)
-    if note is None:
-        raise CatalogError(f"{reader.path}.source {source!r} is not in the chart's sources")
-    return Basis(kind=kind, source=source, note=note)
+def _choice(enum: type[_E]) -> PlainValidator:
+    """A non-empty string naming one of ``enum``'s values."""
+    allowed = ", ".join(member.value for member in enum)
+
+    def parse(value: object) -> _E:
+        text = _text(value)
+        try:
+            return enum(text)
+        except ValueError:
+            raise _invalid("must be one of {allowed}; got {got}", value, allowed=allowed) from None
+
+    return PlainValidator(parse)
+
+
+def _chart_format(text: str) -> str:
+    if text != CHART_FORMAT:
+        raise _invalid(f"must be {CHART_FORMAT!r}", text)
+    return text
+
+
+def _supported_version(version: int) -> int:
+    if version != CHART_VERSION:
+        raise _invalid(f"{{got}} is not supported (this ecusim reads {CHART_VERSION})", version)
+    return version
+
+
+def _known_source(source: str, info: ValidationInfo) -> str:
+    """A basis names a source of the chart's ``sources`` (the validation context)."""
+    if info.context is None or source not in info.context["sources"]:
+        raise _invalid("{got} is not in the chart's sources", source)
+    return source
+
+
+_Text = Annotated[StrictStr, Field(min_length=1)]
+_HexId = Annotated[int, PlainValidator(_hex_id)]
+
+
+class _ChartLayout(BaseModel):
+    """The chart document: its header, source notes and (each read on its own) entries."""
+
+    format: Annotated[_Text, AfterValidator(_chart_format)]
+    version: Annotated[StrictInt, AfterValidator(_supported_version)]
+    sources: dict[str, _Text]
+    entries: list[object]
+
+
+class _Layout(BaseModel):
+    """A chart object: no fields but the declared ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+_T = TypeVar("_T")
+
+
+def _build(kind: Callable[..., _T], layout: BaseModel | None) -> _T | None:
+    """The dataclass ``kind`` of a flat layout's fields (``None`` for an absent object)."""
+    return None if layout is None else kind(**layout.model_dump())
+
+
+class _LimitLayout(_Layout):
+    masters: StrictInt
+    subs: StrictInt
+
+
+class _KeyLimitsLayout(_Layout):
+    automatic: _LimitLayout | None = None
+    additional: _LimitLayout | None = None
+    ecm_codes: StrictInt | None = None
+    smart_keys: StrictInt | None = None
+
+
+class _FactoryKeysLayout(_Layout):
+    masters: StrictInt
+    subs: StrictInt
+    smart_keys: StrictInt
+
+
+class _NodeLayout(_Layout):
+    """A node's addresses; the JSON names are aliases of :class:`NodeAddress`'s fields."""
+
+    request_id: Annotated[_HexId, Field(alias="request")]
+    response_id: Annotated[_HexId, Field(alias="response")]
+    functional_id: Annotated[_HexId | None, Field(alias="functional")] = None
+    extended_address: _HexId | None = None
+
+
+class _AddressesLayout(_Layout):
+    ecm: _NodeLayout
+    immobilizer: _NodeLayout | None = None
+
+
+class _BasisLayout(_Layout):
+    kind: Annotated[BasisKind, _choice(BasisKind)]
+    source: Annotated[_Text, AfterValidator(_known_source)]
+
+
+class _EntryLayout(_Layout):
+    model: _Text
+    year: StrictInt
+    system_type: Annotated[SystemType, _choice(SystemType)]
+    reset_supported: StrictBool
+    key_limits: _KeyLimitsLayout
+    factory_keys: _FactoryKeysLayout
+    keyless_entry: Annotated[KeylessEntry, _choice(KeylessEntry)]
+    addresses: _AddressesLayout
+    waiting_period_s: Annotated[float, PlainValidator(_non_negative)]
+    basis: dict[str, _BasisLayout]
+
+    def model_year(self, sources: Mapping[str, str]) -> ModelYear:
+        """The entry as a :class:`ModelYear` (whose checks may raise :class:`CatalogError`)."""
+        limits, addresses = self.key_limits, self.addresses
+        return ModelYear(
+            model=self.model,
+            year=self.year,
+            system_type=self.system_type,
+            reset_supported=self.reset_supported,
+            key_limits=KeyLimits(
+                automatic=_build(RegistrationLimit, limits.automatic),
+                additional=_build(RegistrationLimit, limits.additional),
+                ecm_codes=limits.ecm_codes,
+                smart_keys=limits.smart_keys,
+            ),
+            factory_keys=FactoryKeys(**self.factory_keys.model_dump()),
+            keyless_entry=self.keyless_entry,
+            addresses=DiagnosticAddresses(
+                ecm=NodeAddress(**addresses.ecm.model_dump()),
+                immobilizer=_build(NodeAddress, addresses.immobilizer),
+            ),
+            waiting_period_s=self.waiting_period_s,
+            basis={
+                name: Basis(kind=basis.kind, source=basis.source, note=sources[basis.source])
+                for name, basis in self.basis.items()
+            },
+        )
 
 
 @functools.cache

@@ -421,6 +421,19 @@ def test_not_json_is_a_clear_error() -> None:
             r"LS430 2004 appears twice",
         ),
         (lambda d: d["entries"].append(42), r"entry #225: entry must be an object, got a number"),
+        (
+            lambda d: _entry(d, "LS430", 2004)["key_limits"].update(automatic=3),
+            r"\(LS430 2004\): key_limits\.automatic must be an object, got a number",
+        ),
+        (
+            lambda d: _entry(d, "LS430", 2004)["addresses"]["ecm"].update(bus=1, alt=2),
+            r"\(LS430 2004\): addresses\.ecm: unknown field\(s\) \['alt', 'bus'\]",
+        ),
+        (
+            lambda d: _entry(d, "LS430", 2004).update(waiting_period_s=True),
+            r"\(LS430 2004\): waiting_period_s must be a number ≥ 0, got True",
+        ),
+        (lambda d: d["sources"].update(empty=""), r"sources\.empty must be a non-empty string"),
         (lambda d: d.update(version=2), r"version 2 is not supported"),
         (lambda d: d.update(format="other"), r"format must be 'ecusim-support-chart'"),
         (lambda d: d.pop("entries"), r"entries: missing"),
