@@ -41,7 +41,7 @@ MAX_INTERCEPT_WAIT_S = 60.0
 
 @dataclass(frozen=True)
 class IsoTpAddressing:
-    """CAN identifiers of one node (diagnostics.md §1).
+    """CAN identifiers of one node (diagnostic-contract.md §1).
 
     ``request_id``/``response_id``: physical 11-bit IDs. ``functional_id``: the functional
     request ID (``None``: none). ``extended_address``: the ISO 15765-2 extended-addressing byte
@@ -107,9 +107,9 @@ class IsoTpParameters:
     """Transport parameters in seconds (converted to can-isotp's milliseconds at the boundary).
 
     ``padding``: pad byte for classic frames to 8 bytes (``None``: no padding; default 0xCC,
-    diagnostics.md §1). ``fd``: CAN-FD frames up to 64 bytes. ``block_size``/``st_min_s``: the
-    server's flow control (BS, STmin; ISO 15765-2 §9.6.5). ``n_bs_s``/``n_cr_s``: how long to wait
-    for a flow control / the next consecutive frame (N_Bs, N_Cr).
+    diagnostic-contract.md §1). ``fd``: CAN-FD frames up to 64 bytes. ``block_size``/``st_min_s``:
+    the server's flow control (BS, STmin; ISO 15765-2 §9.6.5). ``n_bs_s``/``n_cr_s``: how long to
+    wait for a flow control / the next consecutive frame (N_Bs, N_Cr).
     """
 
     padding: int | None = 0xCC

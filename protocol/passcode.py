@@ -1,4 +1,5 @@
-"""The lab SecurityAccess algorithms and the Seed Number / Pass-Code text form (diagnostics.md §5).
+"""The lab SecurityAccess algorithms and the Seed Number / Pass-Code text form
+(diagnostic-contract.md §5).
 
 Pure functions over bytes, built only from the ``cryptography`` package (HKDF, HMAC, SHA-256), so
 that outside tools (the dealer portal, scan tools) can compute exactly the same values. The
@@ -42,25 +43,26 @@ def _hmac_sha256(key: bytes, message: bytes) -> bytes:
 
 
 DEFAULT_MASTER_SECRET: bytes = _sha256(b"ecusim-lab-master-secret-v1")
-"""Lab master secret ``M`` = SHA-256(b"ecusim-lab-master-secret-v1") (diagnostics.md §5)."""
+"""Lab master secret ``M`` = SHA-256(b"ecusim-lab-master-secret-v1") (diagnostic-contract.md §5)."""
 
 DEFAULT_DIAG_KEY: bytes = _sha256(b"ecusim-lab-diag-key-v1")
-"""Lab level-0x01 key ``K_diag`` = SHA-256(b"ecusim-lab-diag-key-v1") (diagnostics.md §5)."""
+"""Lab level-0x01 key ``K_diag`` = SHA-256(b"ecusim-lab-diag-key-v1")
+(diagnostic-contract.md §5)."""
 
 VIN_LENGTH = 17
 """Characters in a VIN (ISO 3779)."""
 
 SEED_NUMBER_LENGTH = 16
-"""Bytes in a Seed Number, the level 0x11 seed (diagnostics.md §3)."""
+"""Bytes in a Seed Number, the level 0x11 seed (diagnostic-contract.md §3)."""
 
 PASS_CODE_LENGTH = 16
-"""Bytes in a Pass-Code, the level 0x12 key (diagnostics.md §3)."""
+"""Bytes in a Pass-Code, the level 0x12 key (diagnostic-contract.md §3)."""
 
 DIAGNOSTIC_KEY_LENGTH = 4
-"""Bytes in a level 0x02 key (diagnostics.md §3)."""
+"""Bytes in a level 0x02 key (diagnostic-contract.md §3)."""
 
 VEHICLE_KEY_LENGTH = 32
-"""Bytes in ``K_vehicle`` (diagnostics.md §5)."""
+"""Bytes in ``K_vehicle`` (diagnostic-contract.md §5)."""
 
 _HKDF_SALT = b"ecusim/immobilizer-reset/v1"
 _HKDF_INFO_PREFIX = b"vehicle:"
@@ -86,7 +88,8 @@ def _require_secret(secret: bytes, name: str) -> None:
 
 
 def vehicle_key(vin: str, master_secret: bytes = DEFAULT_MASTER_SECRET) -> bytes:
-    """Return ``K_vehicle`` = HKDF-SHA256(M, salt, b"vehicle:" + VIN, 32) (diagnostics.md §5).
+    """Return ``K_vehicle`` = HKDF-SHA256(M, salt, b"vehicle:" + VIN, 32)
+    (diagnostic-contract.md §5).
 
     The VIN is used byte for byte: pass the validated, upper-case VIN.
     """
@@ -97,7 +100,7 @@ def vehicle_key(vin: str, master_secret: bytes = DEFAULT_MASTER_SECRET) -> bytes
 
 
 def pass_code(vin: str, seed: bytes, master_secret: bytes = DEFAULT_MASTER_SECRET) -> bytes:
-    """Return the 16-byte Pass-Code for a Seed Number (diagnostics.md §5).
+    """Return the 16-byte Pass-Code for a Seed Number (diagnostic-contract.md §5).
 
     ``HMAC-SHA256(K_vehicle, b"reset-passcode:" + VIN + seed)[:16]``. Raises
     :class:`CodeFormatError` unless ``vin`` is 17 ASCII characters and ``seed`` is 16 bytes.
@@ -111,7 +114,7 @@ def pass_code(vin: str, seed: bytes, master_secret: bytes = DEFAULT_MASTER_SECRE
 
 
 def diagnostic_key(seed: bytes, diag_key: bytes = DEFAULT_DIAG_KEY) -> bytes:
-    """Return the level 0x01 key ``HMAC-SHA256(K_diag, seed)[:4]`` (diagnostics.md §5).
+    """Return the level 0x01 key ``HMAC-SHA256(K_diag, seed)[:4]`` (diagnostic-contract.md §5).
 
     The seed length is not checked here (the level's algorithm object checks it).
     """
@@ -131,7 +134,7 @@ def format_code(value: bytes) -> str:
 
 
 def parse_code(text: str, length: int = PASS_CODE_LENGTH, *, field: str = "code") -> bytes:
-    """Parse a Seed Number or Pass-Code typed by a person (diagnostics.md §5).
+    """Parse a Seed Number or Pass-Code typed by a person (diagnostic-contract.md §5).
 
     Accepts any case, with or without ``-`` or spaces anywhere, and surrounding whitespace.
     Raises :class:`CodeFormatError` naming ``field`` and the problem (a non-hex character and its

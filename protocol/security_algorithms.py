@@ -1,4 +1,4 @@
-"""Pluggable SecurityAccess seed→key algorithms (diagnostics.md §3, ISO 14229-1 §10.4).
+"""Pluggable SecurityAccess seed→key algorithms (diagnostic-contract.md §3, ISO 14229-1 §10.4).
 
 An algorithm only maps a seed to a key. Protocol policy (odd/even pairing, zero seeds, attempt
 counters, 0x36/0x37, 0x24) stays in the SecurityAccess handler. Algorithms are looked up by name
@@ -62,7 +62,7 @@ class AlgorithmContext:
 
 @runtime_checkable
 class SecurityAlgorithm(Protocol):
-    """A seed→key algorithm for one SecurityAccess level (diagnostics.md §3).
+    """A seed→key algorithm for one SecurityAccess level (diagnostic-contract.md §3).
 
     ``seed_length`` is what requestSeed returns; ``key_length`` is what sendKey must carry (the
     handler answers 0x13 for any other length before calling :meth:`verify`).
@@ -109,7 +109,8 @@ def _verify(algorithm: SecurityAlgorithm, seed: bytes, key: bytes) -> bool:
 
 @dataclass(frozen=True)
 class LabDiagnosticAlgorithm:
-    """Level 0x01/0x02: 4-byte seed, key = HMAC-SHA256(K_diag, seed)[:4] (diagnostics.md §5)."""
+    """Level 0x01/0x02: 4-byte seed, key = HMAC-SHA256(K_diag, seed)[:4]
+    (diagnostic-contract.md §5)."""
 
     diag_key: bytes = field(default=DEFAULT_DIAG_KEY, repr=False)
 
@@ -136,7 +137,7 @@ class LabDiagnosticAlgorithm:
 
 @dataclass(frozen=True)
 class LabPassCodeAlgorithm:
-    """Level 0x11/0x12: the 16-byte Seed Number and its Pass-Code (diagnostics.md §5)."""
+    """Level 0x11/0x12: the 16-byte Seed Number and its Pass-Code (diagnostic-contract.md §5)."""
 
     vin: str
     master_secret: bytes = field(default=DEFAULT_MASTER_SECRET, repr=False)

@@ -1,4 +1,4 @@
-"""Injectable sources of SecurityAccess seeds (diagnostics.md §3).
+"""Injectable sources of SecurityAccess seeds (diagnostic-contract.md §3).
 
 The CSPRNG is the default; the deterministic and scripted sources are for tests and demos. A
 source returns raw bytes only: the SecurityAccess handler, not the source, guarantees that a

@@ -1,6 +1,6 @@
 """Physical keys and their transponders (lab model).
 
-Blanks are fixed at manufacture: a master blank can never become a sub key (domain.md, Keys).
+Blanks are fixed at manufacture: a master blank can never become a sub key (domain.md "Keys").
 Each key carries a transponder that answers a 16-byte challenge with AES-128 under its own
 secret, like a DST-AES ("H") transponder; the real DST ciphers are never implemented [LAB].
 

@@ -92,7 +92,7 @@ class SystemType(StrEnum):
 
     @property
     def did_code(self) -> int:
-        """The system-type byte of DID 0x010A (diagnostics.md §4); 0 for no immobilizer."""
+        """The system-type byte of DID 0x010A (diagnostic-contract.md §4); 0 for no immobilizer."""
         return _DID_CODES[self]
 
     @property
@@ -242,7 +242,8 @@ class FactoryKeys:
 
 @dataclass(frozen=True)
 class NodeAddress:
-    """Default ISO-TP addresses of one diagnosable node (diagnostics.md §1), as plain ints."""
+    """Default ISO-TP addresses of one diagnosable node
+    (diagnostic-contract.md §1), as plain ints."""
 
     request_id: int
     response_id: int

@@ -23,7 +23,8 @@ from ecusim.tool.targets import CERTIFICATION, ENGINE, IMMOBILIZER, Target
 from protocol.isotp_binding import IsoTpAddressing
 
 FIRST_DIAGNOSTIC_ID: Final = 0x700
-"""Body and lab control frames are below this ID, diagnostics at or above (diagnostics.md §6)."""
+"""Body and lab control frames are below this ID, diagnostics at or above
+(diagnostic-contract.md §6)."""
 UNTRACKED_SIGNALS: Final = frozenset(
     {"RollingCounter", "Sequence", "CommunicationId", "EngineSpeed", "WaitingPeriodRemaining"}
 )

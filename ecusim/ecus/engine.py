@@ -1,4 +1,5 @@
-"""The engine ECU (ECM): identification, level 0x01, TesterPresent, ECUReset (diagnostics.md §1)."""
+"""The engine ECU (ECM): identification, level 0x01, TesterPresent, ECUReset
+(diagnostic-contract.md §1)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,16 @@ from protocol.uds.security import SecurityLevel, SecurityPolicy
 from protocol.uds.server import ServerConfig, UdsServer
 
 DEFAULT_VIN = "JTHBL5EF0C5000001"
-"""The lab VIN of diagnostics.md §5 (valid check digit, model year 2012)."""
+"""The lab VIN of diagnostic-contract.md §5 (valid check digit, model year 2012)."""
 
 ENGINE_ADDRESSING = IsoTpAddressing(request_id=0x7E0, response_id=0x7E8, functional_id=0x7DF)
-"""diagnostics.md §1: 0x7E0 → 0x7E8, functional 0x7DF, normal 11-bit addressing."""
+"""diagnostic-contract.md §1: 0x7E0 → 0x7E8, functional 0x7DF, normal 11-bit addressing."""
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Identity and wiring of an engine ECU; every value is configurable (diagnostics.md §1)."""
+    """Identity and wiring of an engine ECU; every value is configurable
+    (diagnostic-contract.md §1)."""
 
     vin: str = DEFAULT_VIN
     part_number: str = "89661-LAB01"

@@ -1,7 +1,7 @@
 """The ID code box of smart-key cars: the immobilizer code exchange with the ECM.
 
-Not diagnosable (diagnostics.md §1). It holds the ECU-ECM communication ID (stored in its NVM at
-manufacture), listens to the certification ECU's ``SMART_KEY_STATUS`` and the steering lock's
+Not diagnosable (diagnostic-contract.md §1). It holds the ECU-ECM communication ID (stored in its
+NVM at manufacture), listens to the certification ECU's ``SMART_KEY_STATUS`` and the steering lock's
 ``STEERING_LOCK_STATUS`` on the body bus, and sends the ECM ``START_PERMISSION``: start permitted
 only while the certification ECU reports a verified key and an authorized start and the steering
 is unlocked. It also relays the certification ECU's state as ``IMMOBILIZER_STATUS`` (the DBC's

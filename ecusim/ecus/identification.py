@@ -1,4 +1,4 @@
-"""Identification DIDs every node answers (diagnostics.md §4; ISO 14229-1 Annex C.1)."""
+"""Identification DIDs every node answers (diagnostic-contract.md §4; ISO 14229-1 Annex C.1)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ DID_VIN = 0xF190
 DID_SYSTEM_NAME = 0xF197
 
 LEVEL_EXTENDED_DIAGNOSTICS = 0x01
-"""SecurityAccess level of extended diagnostics (diagnostics.md §3)."""
+"""SecurityAccess level of extended diagnostics (diagnostic-contract.md §3)."""
 LEVEL_IMMOBILIZER_RESET = 0x11
 """SecurityAccess level of the immobilizer / smart key reset (the Pass-Code)."""
 

@@ -1,4 +1,4 @@
-"""The dealer-side pass-code portal (portal.md; the bulletin, Sections 1-5).
+"""The dealer-side pass-code portal (portal-rules.md; the bulletin, Sections 1-5).
 
 - :mod:`ecusim.portal.rules`: the rules as pure functions (titles, tool version, VIN, seed).
 - :mod:`ecusim.portal.service`: :class:`Portal`, one transaction per operation or read, every

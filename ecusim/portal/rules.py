@@ -1,4 +1,4 @@
-"""The portal's rules as pure functions (portal.md; the bulletin, Sections 1-5).
+"""The portal's rules as pure functions (portal-rules.md; the bulletin, Sections 1-5).
 
 No database and no clock here: the service calls these inside its transaction, before writing.
 Each check raises :class:`~ecusim.portal.errors.ValidationError` naming the field.

@@ -118,7 +118,7 @@ class Portal:
     """The dealer-side pass-code portal over one database.
 
     ``clock.now()`` gives POSIX seconds (:class:`~ecusim.portal.clock.SystemClock` by default);
-    ``master_secret`` must be the cars' (diagnostics.md §5).
+    ``master_secret`` must be the cars' (diagnostic-contract.md §5).
     """
 
     def __init__(
@@ -286,7 +286,7 @@ class Portal:
         enrolled: bool = True,
         actor: str = "admin",
     ) -> StaffView:
-        """Add a staff member; an approving job title makes them a manager (portal.md)."""
+        """Add a staff member; an approving job title makes them a manager (portal-rules.md)."""
         username = rules.require_text("username", username, 64)
         if any(char.isspace() for char in username):
             raise ValidationError("username", "must not contain spaces")

@@ -3,7 +3,7 @@
 - :class:`VirtualCar`: a running car on a python-can ``virtual`` channel with a tester-side bus
   on the same channel, udsoncan clients of its ECUs, its fault plan and request record.
 - :func:`client_config`: a udsoncan configuration with codecs for the diagnostic contract's DIDs
-  (diagnostics.md §4) and the lab level 0x01 key; never the reset level's Pass-Code, which a
+  (diagnostic-contract.md §4) and the lab level 0x01 key; never the reset level's Pass-Code, which a
   real tool gets from the portal. It, :func:`did_codecs` and :func:`lab_security_algo` are the
   client-side contract's (:mod:`ecusim.tool.contract`), re-exported here.
 

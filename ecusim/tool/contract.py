@@ -1,4 +1,4 @@
-"""The client side of the diagnostic contract (diagnostics.md §2-4), in one place.
+"""The client side of the diagnostic contract (diagnostic-contract.md §2-4), in one place.
 
 The identifiers, the DIDs with their lengths and udsoncan codecs, the udsoncan configuration
 (:func:`client_config`) and the tester's can-isotp stack and udsoncan client for an ECU's
@@ -68,7 +68,7 @@ STATUS_DONE: Final = 0
 """First byte of a routine's status record: done (1 running, 2 failed)."""
 
 PAD_BYTE: Final = 0xCC
-"""diagnostics.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
+"""diagnostic-contract.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
 CLIENT_ISOTP_PARAMS: Final[Mapping[str, Any]] = MappingProxyType(
     {"tx_padding": PAD_BYTE, "blocking_send": False}
 )
@@ -174,12 +174,12 @@ CONTRACT_DIDS: Final[tuple[ContractDid, ...]] = (
     ContractDid(DID_SECURITY_STATUS, "security access status", 3, fields=">BH"),  # attempts, s
     ContractDid(DID_SMART_KEYS, "registered smart keys", 1),
 )
-"""The contract's DIDs (diagnostics.md §4)."""
+"""The contract's DIDs (diagnostic-contract.md §4)."""
 
 
 def did_codecs() -> dict[int, udsoncan.DidCodec]:
-    """udsoncan codecs of the contract's DIDs (diagnostics.md §4): ints, tuples for the records
-    of several fields, ``str`` for text."""
+    """udsoncan codecs of the contract's DIDs (diagnostic-contract.md §4): ints, tuples for the
+    records of several fields, ``str`` for text."""
     return {did.did: did.codec() for did in CONTRACT_DIDS}
 
 
@@ -193,7 +193,7 @@ def raw_did_codecs() -> dict[int, udsoncan.DidCodec]:
 
 
 def lab_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:
-    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostics.md §5) only.
+    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostic-contract.md §5) only.
 
     The reset level 0x11 needs the portal's Pass-Code for the Seed Number, as a real tool does:
     ``request_seed(0x11)``, then ``send_key(0x12, portal.pass_code(vin, seed))``.

@@ -3,7 +3,7 @@
 The VIN is read from the car (DID 0xF190: the engine ECU first, then the key-code ECU). If it
 cannot be read (ignition off, a dead node) the technician gives the model and year, and the VIN
 for the portal. The key system comes from DID 0x010A of whichever key-code ECU answers
-(diagnostics.md §4), or from the support chart when none does.
+(diagnostic-contract.md §4), or from the support chart when none does.
 """
 
 from __future__ import annotations

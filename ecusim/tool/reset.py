@@ -1,4 +1,4 @@
-"""The reset utility (bulletin Sections 3 and 6) over UDS (diagnostics.md §3-4).
+"""The reset utility (bulletin Sections 3 and 6) over UDS (diagnostic-contract.md §3-4).
 
 Extended session (0x10 03) → Seed Number (0x27 11, 16 bytes) → Pass-Code from the portal while
 TesterPresent keeps the session → sendKey (0x27 12) → the technician confirms → routine 0x0201

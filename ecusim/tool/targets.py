@@ -1,4 +1,4 @@
-"""The diagnosable nodes the scan tool talks to, and their addresses (diagnostics.md §1)."""
+"""The diagnosable nodes the scan tool talks to, and their addresses (diagnostic-contract.md §1)."""
 
 from __future__ import annotations
 

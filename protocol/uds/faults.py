@@ -505,7 +505,8 @@ class FaultInjector:
 
     def on_request(self, exchange: RequestExchange) -> LaterResponseHandler | None:
         payload = exchange.payload
-        if not payload:  # ignored by the server (diagnostics.md §2), not a request to record
+        # ignored by the server (diagnostic-contract.md §2), not a request to record
+        if not payload:
             exchange.process()
             return None
         rule = self.plan.take(exchange.node, payload) if self.plan is not None else None

@@ -23,7 +23,7 @@ RoutineResults = Callable[[], bytes]
 
 
 class RoutineStatus(enum.IntEnum):
-    """First byte of this project's routine results (diagnostics.md §4)."""
+    """First byte of this project's routine results (diagnostic-contract.md §4)."""
 
     DONE = 0x00
     RUNNING = 0x01

@@ -1,4 +1,4 @@
-"""SecurityAccess state and policy (ISO 14229-1 §10.4; diagnostics.md §3).
+"""SecurityAccess state and policy (ISO 14229-1 §10.4; diagnostic-contract.md §3).
 
 The framework owns the protocol rules: odd/even pairing, all-zero seeds for an unlocked level,
 single-use seeds, one unlocked level at a time, the failed-attempt counter, NRC 0x35/0x36/0x37
@@ -51,9 +51,9 @@ class SecurityLevel:
 
 @dataclass(frozen=True)
 class SecurityPolicy:
-    """Attempt limit and delays (diagnostics.md §3): the ``attempt_limit``-th consecutive wrong
-    key answers 0x36 and starts ``delay_s``; after a power cycle or ECUReset following a failed
-    attempt, requestSeed answers 0x37 for ``boot_delay_s``."""
+    """Attempt limit and delays (diagnostic-contract.md §3): the ``attempt_limit``-th consecutive
+    wrong key answers 0x36 and starts ``delay_s``; after a power cycle or ECUReset following a
+    failed attempt, requestSeed answers 0x37 for ``boot_delay_s``."""
 
     attempt_limit: int = 3
     delay_s: float = 10.0
@@ -101,7 +101,7 @@ class SecurityManager:
 
     def power_on(self, now: float, *, strict: bool = True) -> None:
         """Boot: volatile state cleared, persisted counter loaded, boot delay if the last attempt
-        failed (diagnostics.md §3).
+        failed (diagnostic-contract.md §3).
 
         A record that cannot be read raises when ``strict``; otherwise it is logged and the
         server fails safe: the counters in memory are kept and the boot delay applies."""

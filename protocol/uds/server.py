@@ -245,7 +245,7 @@ class UdsServer:
 
     def change_session(self, new_session: int, now: float) -> None:
         """Switch session (ISO 14229-1 §10.2): security re-locks on every change except
-        default→default (diagnostics.md §2); S3 runs in non-default sessions."""
+        default→default (diagnostic-contract.md §2); S3 runs in non-default sessions."""
         with self._lock:
             old = self.session
             if not (old == Session.DEFAULT and new_session == Session.DEFAULT):

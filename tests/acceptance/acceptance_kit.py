@@ -1,6 +1,6 @@
 """Helpers of the acceptance tests (the fixtures in ``conftest.py`` build on them).
 
-- The lab Pass-Code of diagnostics.md §5, computed here INDEPENDENTLY of the project's own
+- The lab Pass-Code of diagnostic-contract.md §5, computed here INDEPENDENTLY of the project's own
   ``protocol.passcode`` with the ``cryptography`` package's HKDF and HMAC primitives.
 - :class:`Tester`: a scan tool on any python-can bus (``virtual`` or ``remote``): udsoncan clients
   of the immobilizer (0x750 → 0x758, extended addressing, sub-address 0x57) and of the engine
@@ -72,7 +72,8 @@ ENGINE_REQUEST_ID: Final = 0x7E0
 ENGINE_RESPONSE_ID: Final = 0x7E8
 DIAGNOSTIC_RESPONSE_IDS: Final = frozenset({IMMOBILIZER_RESPONSE_ID, ENGINE_RESPONSE_ID})
 FIRST_DIAGNOSTIC_ID: Final = 0x700
-"""Body (and lab control) frames are below this ID, diagnostics at or above (diagnostics.md §6)."""
+"""Body (and lab control) frames are below this ID, diagnostics at or above
+(diagnostic-contract.md §6)."""
 
 IMMOBILIZER_ADDRESS: Final = isotp.Address(
     isotp.AddressingMode.Extended_11bits,
@@ -94,7 +95,7 @@ START_TIMEOUT_S: Final = 20.0
 STOP_TIMEOUT_S: Final = 10.0
 READY_LINE: Final = r"^ecusim: .*ready"
 
-# -- diagnostics.md §5, independently ----------------------------------------------------------
+# -- diagnostic-contract.md §5, independently ------------------------------------------------------
 
 LAB_MASTER_SECRET_LABEL: Final = b"ecusim-lab-master-secret-v1"
 VEHICLE_KEY_SALT: Final = b"ecusim/immobilizer-reset/v1"
@@ -124,7 +125,7 @@ def pass_code(vin: str, seed: bytes) -> bytes:
 
 
 def display_form(value: bytes) -> str:
-    """Uppercase hex in groups of 8 joined by ``-`` (diagnostics.md §5)."""
+    """Uppercase hex in groups of 8 joined by ``-`` (diagnostic-contract.md §5)."""
     text = value.hex().upper()
     return "-".join(text[i : i + 8] for i in range(0, len(text), 8))
 
@@ -141,7 +142,7 @@ KNOWN_ANSWERS: Final = (
     ("JTHBA1D29G5000002", "00010203-04050607-08090A0B-0C0D0E0F",
      "68C88FBD-B7B00C85-B4D10C5E-D3457278"),
 )  # fmt: skip
-"""diagnostics.md §5: (VIN, Seed Number, Pass-Code)."""
+"""diagnostic-contract.md §5: (VIN, Seed Number, Pass-Code)."""
 KNOWN_VEHICLE_KEY: Final = (
     "JTHBL5EF0C5000001",
     "87dc9c56c5df2dd525d2cc512abef9916adf6408d54a0014c7a6bbbf7bc1f50d",

@@ -3,7 +3,8 @@ procedure on a transponder-key car (LS430 2004), then new keys are registered, a
 holds after a restart from the state directory, in this process and in a new one.
 
 The Pass-Code is computed independently of the project (``acceptance_kit.pass_code``, the
-``cryptography`` package's HKDF and HMAC), checked first against diagnostics.md §5's known answers.
+``cryptography`` package's HKDF and HMAC), checked first against
+diagnostic-contract.md §5's known answers.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def _reset_with_udsoncan(client: Client, tester: Tester) -> None:
     assert reset is not None and reset.positive
     assert reset.service_data.control_type_echo == 0x01  # startRoutine
     assert reset.service_data.routine_id_echo == RID_RESET
-    # The erase took longer than P2server: the ECU said so with 0x78 (diagnostics.md §4).
+    # The erase took longer than P2server: the ECU said so with 0x78 (diagnostic-contract.md §4).
     assert any(
         frame.arbitration_id == IMMOBILIZER_RESPONSE_ID
         and bytes(frame.data[: len(RESPONSE_PENDING)]) == RESPONSE_PENDING

@@ -130,7 +130,7 @@ SMART_KEY_ADDRESS = isotp.Address(
     isotp.AddressingMode.Extended_11bits,
     txid=0x750,
     rxid=0x758,
-    target_address=0xB5,  # the certification ECU's sub-address (diagnostics.md §1)
+    target_address=0xB5,  # the certification ECU's sub-address (diagnostic-contract.md §1)
     source_address=0xB5,
 )
 DID_SMART_KEYS = 0x010D

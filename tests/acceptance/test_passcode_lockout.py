@@ -1,7 +1,8 @@
-"""Acceptance 3: wrong Pass-Codes lock the immobilizer's reset level out (diagnostics.md §3):
-1st and 2nd wrong key → 0x35, 3rd → 0x36 and a 10 s delay during which requestSeed → 0x37;
-DID 0x010C reports the counter and the delay. The lockout survives a power cycle and killing the
-``ecusim run`` process (SIGKILL): after the restart, requestSeed answers 0x37 (boot delay).
+"""Acceptance 3: wrong Pass-Codes lock the immobilizer's reset level out
+(diagnostic-contract.md §3): 1st and 2nd wrong key → 0x35, 3rd → 0x36 and a 10 s delay during which
+requestSeed → 0x37; DID 0x010C reports the counter and the delay. The lockout survives a power cycle
+and killing the ``ecusim run`` process (SIGKILL): after the restart, requestSeed answers 0x37 (boot
+delay).
 
 The in-process tests drive the immobilizer's pure UDS server with a FakeClock (deterministic);
 the process test runs ``ecusim run --state-dir`` behind a python-can-remote hub.

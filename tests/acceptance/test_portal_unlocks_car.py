@@ -135,7 +135,7 @@ def test_the_portals_pass_code_unlocks_the_car(
                 issued = pending.result()
             assert (issued.request_number, issued.vin) == (request.number, VIN)
             code = parse_code(issued.pass_code)
-            assert code == pass_code(VIN, seed)  # diagnostics.md §5, computed independently
+            assert code == pass_code(VIN, seed)  # diagnostic-contract.md §5, computed independently
 
             unlocked = client.send_key(LEVEL_IMMOBILIZER_RESET + 1, code)
             assert unlocked is not None and unlocked.positive

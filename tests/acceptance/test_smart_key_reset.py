@@ -6,7 +6,7 @@ car and the new ones do; registration is refused at speed with the reason logged
 
 The car runs on a python-can virtual bus with its ISO-TP bindings and body thread; the scan tool
 is udsoncan over can-isotp. The Pass-Code is computed independently of the project
-(``acceptance_kit.pass_code``), checked first against diagnostics.md §5's known answers. The
+(``acceptance_kit.pass_code``), checked first against diagnostic-contract.md §5's known answers. The
 vehicle clock is a :class:`~protocol.clock.FakeClock` that only this test moves: the reset's
 0x78 phase and the waiting period pass when the test says so, never by sleeping.
 """
@@ -49,7 +49,7 @@ NEW_KEY_SEED: Final = 460
 CERTIFICATION_REQUEST_ID: Final = 0x750
 CERTIFICATION_RESPONSE_ID: Final = 0x758
 CERTIFICATION_SUB_ADDRESS: Final = 0xB5
-"""diagnostics.md §1: the certification ECU, extended addressing, sub-address 0xB5 (lab)."""
+"""diagnostic-contract.md §1: the certification ECU, extended addressing, sub-address 0xB5 (lab)."""
 CERTIFICATION_ADDRESS: Final = isotp.Address(
     isotp.AddressingMode.Extended_11bits,
     txid=CERTIFICATION_REQUEST_ID,

@@ -30,7 +30,7 @@ from protocol.uds.server import UdsServer
 PHYSICAL = Addressing.PHYSICAL
 
 VIN = "JTHBL5EF0C5000001"
-"""The lab VIN of diagnostics.md §5 (valid check digit)."""
+"""The lab VIN of diagnostic-contract.md §5 (valid check digit)."""
 
 START_S = 1000.0
 """Fake-clock time at which every car is built."""
@@ -44,7 +44,7 @@ LEVEL_DIAG = 0x01
 LEVEL_RESET = 0x11
 """requestSeed of the reset level (sendKey 0x12): seed = Seed Number."""
 
-# DIDs every key-code ECU answers (diagnostics.md §4)
+# DIDs every key-code ECU answers (diagnostic-contract.md §4)
 DID_IMMOBILIZER_STATE = 0x0101
 DID_MASTER_KEYS = 0x0106
 DID_SUB_KEYS = 0x0107

@@ -61,7 +61,7 @@ BULLETIN_MODELS = (
     "SC400",
     "SC430",
 )
-"""The applicability list of the reset bulletin (seeds/000), 1997-2015."""
+"""The applicability list of the reset bulletin (domain.md §7), 1997-2015."""
 
 
 @pytest.fixture(scope="module")

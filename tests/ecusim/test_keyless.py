@@ -1,4 +1,4 @@
-"""Keyless-entry receivers without a car: the ROM type (1992 SC400 [S, seeds/004]) and the
+"""Keyless-entry receivers without a car: the ROM type (1992 SC400 [S, domain.md §8]) and the
 programmable type (MY1994+ [S]), ROM kits and their image files, and KeylessSetup's per-car
 receiver kept in NVM."""
 
@@ -391,7 +391,7 @@ def test_1992_sc400_has_a_rom_receiver_with_its_two_remote_kit() -> None:
     assert model_year.keyless_entry is KeylessEntry.ROM
     setup = KeylessSetup(model_year, SC400_VIN, MemoryNvm())
     rom = setup.receiver.rom
-    assert rom is not None and rom.part_number == "89705-50944"  # 2 masters [S, seeds/004]
+    assert rom is not None and rom.part_number == "89705-50944"  # 2 masters [S, domain.md §8]
     assert rom.codes == tuple(remote.code for remote in setup.remotes)
     for remote in setup.remotes:
         assert setup.receiver.press(remote, UNLOCK).accepted

@@ -103,7 +103,7 @@ def _answer(
 @needs_sc400
 def test_sc400_factory_remotes_unlock_and_lock() -> None:
     car = _sc400()
-    assert len(car.remotes) == 2  # its two masters' remotes [S, seeds/004]
+    assert len(car.remotes) == 2  # its two masters' remotes [S, domain.md §8]
     rom = car.keyless.receiver.rom
     assert rom is not None and rom.part_number == "89705-50944"
     for remote in car.remotes:

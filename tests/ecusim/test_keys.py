@@ -1,5 +1,5 @@
-"""Physical keys and their transponders (ecusim.car.keys, domain.md Keys): the blank kind is the top
-nibble of the 32-bit ID, secrets are derived from the ID, the AES-128 challenge-response, the
+"""Physical keys and their transponders (ecusim.car.keys, domain.md "Keys"): the blank kind is the
+top nibble of the 32-bit ID, secrets are derived from the ID, the AES-128 challenge-response, the
 SILENT and GARBLED faults, and ID validation."""
 
 from __future__ import annotations

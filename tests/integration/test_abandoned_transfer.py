@@ -162,6 +162,6 @@ def test_a_new_first_frame_interrupts_the_abandoned_transfer(
 
 
 def test_default_n_cr_is_one_second(engine_node: EngineEcu) -> None:
-    """diagnostics.md §1: N_Cr = 1.0 s unless configured."""
+    """diagnostic-contract.md §1: N_Cr = 1.0 s unless configured."""
     assert engine_node.isotp_parameters.n_cr_s == 1.0
     assert engine_node.isotp_parameters.to_isotp()["rx_consecutive_frame_timeout"] == 1000

@@ -1,5 +1,5 @@
 """Extended 11-bit addressing: two ECUs on 0x750/0x758 told apart by the sub-address byte
-(diagnostics.md §1: transponder key ECU 0x57, certification ECU 0xB5), on one bus with one
+(diagnostic-contract.md §1: transponder key ECU 0x57, certification ECU 0xB5), on one bus with one
 Notifier."""
 
 from __future__ import annotations

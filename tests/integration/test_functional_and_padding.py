@@ -1,5 +1,5 @@
-"""Functional addressing (0x7DF), frame padding and CAN-FD on the engine node (diagnostics.md §1
-and §2, ISO 14229-1 §7.5.3, ISO 15765-2)."""
+"""Functional addressing (0x7DF), frame padding and CAN-FD on the engine node
+(diagnostic-contract.md §1 and §2, ISO 14229-1 §7.5.3, ISO 15765-2)."""
 
 from __future__ import annotations
 
@@ -208,8 +208,8 @@ FUNCTIONAL_CONSECUTIVE_FRAMES = (
 
 
 def test_functional_first_frame_is_ignored(engine_node: EngineEcu, tester: ScanTool) -> None:
-    """Multi-frame functional requests are not allowed (ISO 15765-2; diagnostics.md §1): no Flow
-    Control, no response, and the node keeps serving."""
+    """Multi-frame functional requests are not allowed (ISO 15765-2; diagnostic-contract.md §1): no
+    Flow Control, no response, and the node keeps serving."""
     tester.send(FUNCTIONAL_ID, FUNCTIONAL_FIRST_FRAME)
     tester.send(FUNCTIONAL_ID, TESTER_PRESENT_FRAME)
 

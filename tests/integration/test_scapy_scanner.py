@@ -50,7 +50,7 @@ either way). 0.2 s was once exceeded in CI on the loaded 2-core machine: scapy's
 socket polls from its own scheduler thread, which can be starved for that long."""
 
 ENGINE_SERVICES = {0x10, 0x11, 0x22, 0x27, 0x2E, 0x3E}
-"""Services the engine implements (diagnostics.md §2-§4: no routines, no DTCs)."""
+"""Services the engine implements (diagnostic-contract.md §2-§4: no routines, no DTCs)."""
 
 
 @pytest.fixture

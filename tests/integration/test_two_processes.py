@@ -1,7 +1,7 @@
 """The node in another process: a python-can-remote hub (bound to 127.0.0.1, design guide
 pitfall) bridges a virtual bus; ``ecusim run -i remote`` serves the engine on it; the test process
 is the tester. Also: the failed-attempt counter survives SIGKILL through ``--state-dir``
-(diagnostics.md §3)."""
+(diagnostic-contract.md §3)."""
 
 from __future__ import annotations
 

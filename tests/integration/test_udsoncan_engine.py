@@ -1,5 +1,5 @@
 """udsoncan, an independent client, drives the engine ECU over ISO-TP on a virtual bus
-(diagnostics.md §1-§4)."""
+(diagnostic-contract.md §1-§4)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from tests.integration.uds_bench import (
 )
 
 OTHER_VIN = "JTHBA1D29G5000002"
-"""A second valid lab VIN (diagnostics.md §5)."""
+"""A second valid lab VIN (diagnostic-contract.md §5)."""
 
 
 def _with_wrong_check_digit(vin: str) -> str:
@@ -89,7 +89,7 @@ def test_read_several_dids_in_one_request(
         DID_SYSTEM_NAME: ENGINE_SYSTEM_NAME,
         DID_ACTIVE_SESSION: 0x01,
     }
-    assert 10 <= len(ENGINE_SERIAL) <= 16  # diagnostics.md §4
+    assert 10 <= len(ENGINE_SERIAL) <= 16  # diagnostic-contract.md §4
 
 
 def test_extended_session_reports_p2_and_p2_star(
@@ -131,7 +131,8 @@ def test_unlock_level_1_in_extended_session(
 
     client.unlock_security_access(0x01)
 
-    # requestSeed on the unlocked level: the all-zero seed of its length (diagnostics.md §3).
+    # requestSeed on the unlocked level: the all-zero seed of its length
+    # (diagnostic-contract.md §3).
     again = client.request_seed(0x01)
     assert again is not None
     assert again.service_data.seed == bytes(4)
@@ -296,7 +297,7 @@ def test_write_vin_needs_extended_session_and_unlock(
 ) -> None:
     client = uds_client()
 
-    # Default session: F190 is not writable here (diagnostics.md §4).
+    # Default session: F190 is not writable here (diagnostic-contract.md §4).
     assert nrc_of(client.write_data_by_identifier, DID_VIN, OTHER_VIN) == 0x31
     client.change_session(EXTENDED_SESSION)
     # Extended session, level 0x01 still locked.

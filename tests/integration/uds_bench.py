@@ -52,7 +52,8 @@ HARD_RESET = 0x01
 """ECUReset resetType hardReset."""
 
 ENGINE_CLIENT_ADDRESS = isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8)
-"""The tester's view of the engine: requests on 0x7E0, responses on 0x7E8 (diagnostics.md §1)."""
+"""The tester's view of the engine: requests on 0x7E0, responses on 0x7E8
+(diagnostic-contract.md §1)."""
 
 CLIENT_ISOTP_PARAMS: dict[str, Any] = dict(contract.CLIENT_ISOTP_PARAMS)
 """The tester pads its own frames too (a real scan tool does)."""

@@ -153,7 +153,7 @@ def test_the_portal_approves_once_and_issues_pass_codes(portal: VirtualPortal) -
     assert approval.approved_by in {manager.name for manager in portal.dealer.managers}
     assert portal.approve(TRANSPONDER_VIN).number == approval.number  # the approval is reused
     seed = bytes(range(16))
-    expected = bytes.fromhex("68048306E57DF5FB1D818A1B527791CD")  # diagnostics.md §5
+    expected = bytes.fromhex("68048306E57DF5FB1D818A1B527791CD")  # diagnostic-contract.md §5
     assert portal.pass_code(TRANSPONDER_VIN, seed) == expected
     assert portal.pass_code(TRANSPONDER_VIN, format_code(seed)) == expected
     assert portal.pass_code("JTHBA1D29G5000002", seed) == pass_code("JTHBA1D29G5000002", seed)

@@ -42,7 +42,7 @@ KNOWN_ANSWERS = (
     ),
     ("JTHBA1D29G5000002", SEED, "68C88FBD-B7B00C85-B4D10C5E-D3457278"),
 )
-"""diagnostics.md §5."""
+"""diagnostic-contract.md §5."""
 
 IDENTIFICATION = {
     "customer_authority": True,

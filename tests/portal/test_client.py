@@ -29,7 +29,7 @@ from .kit import DEALER, PASSWORD, START, VIN, Staffing
 BASE_URL = "http://testserver"
 SEED = "00010203-04050607-08090A0B-0C0D0E0F"
 PASS_CODE = "68048306-E57DF5FB-1D818A1B-527791CD"
-"""diagnostics.md §5's known answer for VIN and SEED."""
+"""diagnostic-contract.md §5's known answer for VIN and SEED."""
 TOOL_VERSION = "9.10.037"
 IDENTIFIED = IdentificationConfirmations.all_confirmed()
 APPROVED = ApprovalConfirmations.all_confirmed()

@@ -4,7 +4,7 @@ Whatever arrives, :meth:`UdsServer.handle` and :meth:`UdsServer.poll` never rais
 produce well-formed UDS: a positive response starts with the request SID + 0x40; a negative one
 is exactly ``7F <sid> <nrc>`` with an NRC of :class:`~protocol.constants.Nrc`; NRCs of
 ISO 14229-1 §7.5.3 never answer a functional request; positive responses never answer a request
-with the suppress-positive-response bit (diagnostics.md §2).
+with the suppress-positive-response bit (diagnostic-contract.md §2).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_configuration_error_is_a_value_error() -> None:
 
 
 def test_defaults_follow_the_spec() -> None:
-    """diagnostics.md §1: pad 0xCC, N_Bs = N_Cr = 1.0 s, BS = 0, STmin = 0, classic CAN."""
+    """diagnostic-contract.md §1: pad 0xCC, N_Bs = N_Cr = 1.0 s, BS = 0, STmin = 0, classic CAN."""
     params = IsoTpParameters()
     assert params.padding == 0xCC
     assert params.n_bs_s == 1.0

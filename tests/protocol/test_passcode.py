@@ -1,4 +1,4 @@
-"""Known answers and text form of the lab algorithms (diagnostics.md §5)."""
+"""Known answers and text form of the lab algorithms (diagnostic-contract.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pluggable SecurityAccess algorithms and their registry (diagnostics.md §3)."""
+"""Pluggable SecurityAccess algorithms and their registry (diagnostic-contract.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Injectable seed sources (diagnostics.md §3)."""
+"""Injectable seed sources (diagnostic-contract.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration of a certification ECU; every value is configurable (diagnostics.md §1)."""
+"""Configuration of a certification ECU; every value is configurable (diagnostic-contract.md §1)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from protocol.isotp_binding import IsoTpAddressing
 CERTIFICATION_ADDRESSING = IsoTpAddressing(
     request_id=0x750, response_id=0x758, extended_address=0xB5
 )
-"""diagnostics.md §1: 0x750 → 0x758, extended addressing, sub-address 0xB5 (lab)."""
+"""diagnostic-contract.md §1: 0x750 → 0x758, extended addressing, sub-address 0xB5 (lab)."""
 
 SMART_KEY_LIMIT = 7
 """Smart key systems register up to 7 keys (domain.md [S])."""

@@ -1,6 +1,6 @@
-"""The certification ECU's part of its diagnostic surface (diagnostics.md §4; docs/smart-key.md):
-its values of the shared DIDs, the reset, smart keys 0x010D, the last refusal 0x010E and smart
-key code registration 0x0206."""
+"""The certification ECU's part of its diagnostic surface (diagnostic-contract.md §4;
+docs/smart-key.md): its values of the shared DIDs, the reset, smart keys 0x010D, the last refusal
+0x010E and smart key code registration 0x0206."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def certification_surface(ecu: SmartKeyState) -> KeyEcuSurface:
         return bytes([int(reason)]) + reason.text.encode("ascii")
 
     return KeyEcuSurface(
-        # 0x00 "unset (start allowed)" only outside registration (diagnostics.md §4)
+        # 0x00 "unset (start allowed)" only outside registration (diagnostic-contract.md §4)
         immobilizer_state=lambda: byte_value(
             ecu.refresh().immobilizer_set or ecu.registration_mode != 0
         ),

@@ -1,5 +1,5 @@
 """Configuration of a transponder key ECU and of an ECM-integrated immobilizer; every value is
-configurable (diagnostics.md §1)."""
+configurable (diagnostic-contract.md §1)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ecusim.ecus.key_ecu.key_store import KeySlots
 from protocol.isotp_binding import IsoTpAddressing
 
 IMMOBILIZER_ADDRESSING = IsoTpAddressing(request_id=0x750, response_id=0x758, extended_address=0x57)
-"""diagnostics.md §1: 0x750 → 0x758, extended addressing, sub-address 0x57 (lab)."""
+"""diagnostic-contract.md §1: 0x750 → 0x758, extended addressing, sub-address 0x57 (lab)."""
 
 AUTOMATIC_REGISTRATION_LIMITS = KeySlots(masters=3, subs=1)
 """Automatic (new) registration: 3 masters + 1 sub (LS430/SC430, domain.md [S])."""
@@ -30,8 +30,8 @@ class ImmobilizerConfig(KeyEcuConfig):
     3 subs (domain.md [S]). ``ready_code``: the 2-digit code flashed right after a reset until
     the first key is inserted (bulletin: "such as 21 or 22"; 21 here [LAB]). Times in vehicle-clock
     seconds: ``relock_delay_s`` the immobilizer sets again 20 s after ignition off [S];
-    ``additional_window_s`` 30 s for the new key (diagnostics.md §4); the brake pedal pressed
-    ``brake_presses`` times within ``brake_window_s`` ends automatic registration [S].
+    ``additional_window_s`` 30 s for the new key (diagnostic-contract.md §4); the brake pedal
+    pressed ``brake_presses`` times within ``brake_window_s`` ends automatic registration [S].
     """
 
     addressing: IsoTpAddressing = IMMOBILIZER_ADDRESSING
@@ -58,7 +58,8 @@ class ImmobilizerConfig(KeyEcuConfig):
 class EcmIntegratedConfig(ImmobilizerConfig):
     """An ECM-integrated immobilizer (early cars): the key codes live in the engine ECU itself,
     which answers at the ECM's address, registers at most ``ecm_codes`` codes in all (the last
-    one becomes the sub key) and has no scan-tool reset (diagnostics.md §4: 0x0201 → 0x31)."""
+    one becomes the sub key) and has no scan-tool reset
+    (diagnostic-contract.md §4: 0x0201 → 0x31)."""
 
     addressing: IsoTpAddressing = ENGINE_ADDRESSING
     part_number: str = ECM_PART_NUMBER

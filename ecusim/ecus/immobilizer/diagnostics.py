@@ -1,5 +1,5 @@
-"""The transponder key ECU's part of its diagnostic surface (diagnostics.md §4): its values of
-the shared DIDs, the reset, additional registration 0x0202, the end of automatic registration
+"""The transponder key ECU's part of its diagnostic surface (diagnostic-contract.md §4): its values
+of the shared DIDs, the reset, additional registration 0x0202, the end of automatic registration
 0x0203 and erase 0x0204. The ECM-integrated immobilizer has only 0x0203."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _surface(
     routines: list[Routine],
 ) -> KeyEcuSurface:
     return KeyEcuSurface(
-        # 0x00 "unset (start allowed)" only when a start really is (diagnostics.md §4)
+        # 0x00 "unset (start allowed)" only when a start really is (diagnostic-contract.md §4)
         immobilizer_state=lambda: byte_value(not ecu.refresh().start_permitted()),
         master_keys=lambda: byte_value(ecu.key_count(KeyKind.MASTER)),
         sub_keys=lambda: byte_value(ecu.key_count(KeyKind.SUB)),

@@ -2,7 +2,8 @@
 
 It is a transponder key ECU in the ECM: it answers at the ECM's address, registers at most
 ``ecm_codes`` codes in all, the last one becoming the sub key whatever the blank [S], and has
-no scan-tool reset (the bulletin: refer to the SPOC bulletin; diagnostics.md §4: 0x0201 → 0x31).
+no scan-tool reset (the bulletin: refer to the SPOC bulletin;
+diagnostic-contract.md §4: 0x0201 → 0x31).
 """
 
 from __future__ import annotations

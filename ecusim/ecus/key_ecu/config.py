@@ -1,4 +1,5 @@
-"""What every key-code ECU is configured with; every value is configurable (diagnostics.md §1)."""
+"""What every key-code ECU is configured with; every value is configurable
+(diagnostic-contract.md §1)."""
 
 from __future__ import annotations
 

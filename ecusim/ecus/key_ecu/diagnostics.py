@@ -1,7 +1,7 @@
-"""The diagnostic surface every key-code ECU shares (diagnostics.md §4): VIN and identification,
-the active session, DIDs 0x0101 and 0x0106-0x010C, levels 0x01 and 0x11 (diagnostics.md §3) and
-the reset routine 0x0201. Each ECU gives the values of the shared DIDs that differ and adds its
-own DIDs and routines (:class:`KeyEcuSurface`)."""
+"""The diagnostic surface every key-code ECU shares (diagnostic-contract.md §4): VIN and
+identification, the active session, DIDs 0x0101 and 0x0106-0x010C, levels 0x01 and 0x11
+(diagnostic-contract.md §3) and the reset routine 0x0201. Each ECU gives the values of the shared
+DIDs that differ and adds its own DIDs and routines (:class:`KeyEcuSurface`)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ class KeyEcuState(Protocol):
 
 @dataclass(frozen=True)
 class KeyReset:
-    """Routine 0x0201 and level 0x11 of an ECU with a scan-tool reset (diagnostics.md §4)."""
+    """Routine 0x0201 and level 0x11 of an ECU with a scan-tool reset
+    (diagnostic-contract.md §4)."""
 
     name: str
     """The routine's name, and the level's."""

@@ -195,7 +195,7 @@ class KeyCodeEcu(DiagnosableEcu):
             self.dtcs.report_passed(DTC_ECM_ID_MISMATCH)
 
     def check_reset_preconditions(self) -> None:
-        """Routine 0x0201 needs ignition ON and the vehicle stopped (diagnostics.md §4)."""
+        """Routine 0x0201 needs ignition ON and the vehicle stopped (diagnostic-contract.md §4)."""
         with self.lock:
             if self.physical.ignition < Ignition.ON:
                 raise NegativeResponseError(Nrc.CONDITIONS_NOT_CORRECT, "ignition must be ON")

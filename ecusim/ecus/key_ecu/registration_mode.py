@@ -6,7 +6,7 @@ import enum
 
 
 class RegistrationMode(enum.IntEnum):
-    """DID 0x0109 values (diagnostics.md §4)."""
+    """DID 0x0109 values (diagnostic-contract.md §4)."""
 
     NORMAL = 0
     AUTOMATIC = 1

@@ -1,5 +1,5 @@
-"""The two security levels of a key-code ECU (diagnostics.md §3): 0x01 with the lab diagnostic
-key, 0x11 with the §5 Pass-Code for the VIN it holds."""
+"""The two security levels of a key-code ECU (diagnostic-contract.md §3): 0x01 with the lab
+diagnostic key, 0x11 with the §5 Pass-Code for the VIN it holds."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def key_ecu_security_levels(
     *, diag_key: bytes, vin: Callable[[], str], master_secret: bytes, reset_name: str | None
 ) -> list[SecurityLevel]:
     """Level 0x01 (lab diagnostic key) and, unless ``reset_name`` is ``None`` (no reset on
-    this ECU), level 0x11 with the Pass-Code for the current VIN (diagnostics.md §3)."""
+    this ECU), level 0x11 with the Pass-Code for the current VIN (diagnostic-contract.md §3)."""
     levels = [
         SecurityLevel(
             LEVEL_EXTENDED_DIAGNOSTICS,

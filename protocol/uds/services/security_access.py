@@ -1,4 +1,4 @@
-"""SecurityAccess 0x27 (ISO 14229-1 §10.4; diagnostics.md §3)."""
+"""SecurityAccess 0x27 (ISO 14229-1 §10.4; diagnostic-contract.md §3)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class SecurityAccessHandler(ServiceHandler):
     """``27 <odd level> [data]`` → ``67 <level> <seed>``; ``27 <level+1> <key>`` → ``67 <level+1>``.
 
     Rules (state, counters, delays) are the :class:`~protocol.uds.security.SecurityManager`'s.
-    The service is unavailable in the default session (0x7F, diagnostics.md §3).
+    The service is unavailable in the default session (0x7F, diagnostic-contract.md §3).
     """
 
     sid = Sid.SECURITY_ACCESS

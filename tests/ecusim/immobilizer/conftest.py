@@ -18,7 +18,7 @@ RELOCK_S = 20.0
 """The immobilizer sets again 20 s after ignition off (domain.md [S])."""
 
 WINDOW_S = 30.0
-"""Additional registration: the new key must come within 30 s (diagnostics.md §4)."""
+"""Additional registration: the new key must come within 30 s (diagnostic-contract.md §4)."""
 
 
 class Car(KeyEcuCar):

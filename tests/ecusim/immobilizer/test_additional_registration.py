@@ -1,5 +1,5 @@
-"""Routine 0x0202 Additional key registration (diagnostics.md §4): level 0x01, a registered master
-key present, option 01 master / 02 sub; the next new key within 30 s is registered, up to 5
+"""Routine 0x0202 Additional key registration (diagnostic-contract.md §4): level 0x01, a registered
+master key present, option 01 master / 02 sub; the next new key within 30 s is registered, up to 5
 masters + 3 subs (domain.md)."""
 
 from __future__ import annotations
@@ -214,8 +214,8 @@ def test_a_second_window_cannot_open_while_one_is_open(car: Car) -> None:
 
 
 def test_ecu_reset_closes_the_window(car: Car) -> None:
-    """diagnostics.md §2: ECUReset answers first, then resets: volatile state is lost, NVM kept.
-    The open registration window is volatile (TransponderKeyEcu keeps it in memory only)."""
+    """diagnostic-contract.md §2: ECUReset answers first, then resets: volatile state is lost, NVM
+    kept. The open registration window is volatile (TransponderKeyEcu keeps it in memory only)."""
     _open_window(car, OPTION_MASTER)
     assert car.handle(bytes([0x11, 0x01])) == bytes([0x51, 0x01])  # ECUReset hardReset → pos
     assert read_did(car, DID_REGISTRATION_MODE) == NORMAL

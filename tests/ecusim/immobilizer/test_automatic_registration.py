@@ -1,4 +1,4 @@
-"""Automatic (new) registration (domain.md, Registration procedures): after a reset every key
+"""Automatic (new) registration (domain.md "Registration procedures"): after a reset every key
 inserted is registered, up to 3 masters + 1 sub (LS430); flash codes 2-1 / 2-2 / 2-3; it ends at
 the limit, by the brake pedal pressed 5 times within 15 s (≥ 1 master) or by routine 0x0203."""
 

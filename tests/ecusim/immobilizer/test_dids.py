@@ -1,4 +1,4 @@
-"""Data identifiers of the transponder key ECU (diagnostics.md §4), all read in the default
+"""Data identifiers of the transponder key ECU (diagnostic-contract.md §4), all read in the default
 session through the pure server core."""
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ def test_a_right_key_resets_the_failed_attempt_counter(car: Car) -> None:
 def test_vin_write_follows_the_contract_and_the_pass_code_follows_the_vin(
     tmp_path: Path,
 ) -> None:
-    """diagnostics.md §4: 0xF190 is writable in the extended session with level 0x01 unlocked
-    and only with a valid check digit (else 0x31). The immobilizer keeps the new VIN in NVM and
-    computes Pass-Codes for it from then on."""
+    """diagnostic-contract.md §4: 0xF190 is writable in the extended session with level 0x01
+    unlocked and only with a valid check digit (else 0x31). The immobilizer keeps the new VIN in NVM
+    and computes Pass-Codes for it from then on."""
     car = make_car(tmp_path)
     # 2E = WriteDataByIdentifier, F1 90 = VIN, then 17 ASCII bytes: locked in the default session
     write = bytes([0x2E, 0xF1, 0x90]) + OTHER_VALID_VIN

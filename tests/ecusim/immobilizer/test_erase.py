@@ -1,6 +1,6 @@
-"""Routine 0x0204 Erase keys (diagnostics.md §4): level 0x01, a registered master key present;
-option 01 erases all but the present master, option 02 erases all (and automatic registration
-opens, as with an ECU that has no codes)."""
+"""Routine 0x0204 Erase keys (diagnostic-contract.md §4): level 0x01, a registered master key
+present; option 01 erases all but the present master, option 02 erases all (and automatic
+registration opens, as with an ECU that has no codes)."""
 
 from __future__ import annotations
 

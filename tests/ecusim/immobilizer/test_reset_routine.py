@@ -1,6 +1,6 @@
-"""Routine 0x0201 Immobilizer Reset (diagnostics.md §4, the reset bulletin): level 0x11, ignition
-ON, vehicle stopped; 0x78 while erasing; then every key erased and automatic registration open
-with the ready code 21 flashing."""
+"""Routine 0x0201 Immobilizer Reset (diagnostic-contract.md §4, the reset bulletin): level 0x11,
+ignition ON, vehicle stopped; 0x78 while erasing; then every key erased and automatic registration
+open with the ready code 21 flashing."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ CONDITIONS_NOT_CORRECT = bytes([0x7F, 0x31, 0x22])  # negative, RoutineControl, 
 SECURITY_DENIED = bytes([0x7F, 0x31, 0x33])  # negative, RoutineControl, securityAccessDenied
 SEQUENCE_ERROR = bytes([0x7F, 0x31, 0x24])  # negative, RoutineControl, requestSequenceError
 
-# Routine status bytes (diagnostics.md §4)
+# Routine status bytes (diagnostic-contract.md §4)
 DONE, RUNNING, FAILED = 0x00, 0x01, 0x02
 
 # Refusal codes of DID 0x010E (docs/smart-key.md)

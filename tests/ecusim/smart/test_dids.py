@@ -1,4 +1,5 @@
-"""The certification ECU's identification and state DIDs (diagnostics.md §4, docs/smart-key.md)."""
+"""The certification ECU's identification and state DIDs (diagnostic-contract.md §4,
+docs/smart-key.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from tests.ecusim.key_ecu_kit import (
 from .conftest import DID_REFUSAL, DID_SMART_KEYS, MODE_NORMAL, WAITING_S, Car, refusal, waiting_s
 
 OTHER_VIN = "JTHBA1D29G5000002"
-"""The second VIN of diagnostics.md §5 (valid check digit)."""
+"""The second VIN of diagnostic-contract.md §5 (valid check digit)."""
 
 
 def test_the_certification_ecu_answers_at_0x750_sub_address_0xb5(car: Car) -> None:

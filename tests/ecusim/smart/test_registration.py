@@ -1,7 +1,7 @@
-"""Routine 0x0206 Smart Key Code Registration (diagnostics.md §4, domain.md): level 0x01 or 0x11;
-only with no keys stored; refused at ≥ 5 km/h with the reason logged (DID 0x010E); registration
-opens once the waiting period has run; a new key is registered by touching it to the engine
-switch, up to 7; it closes at ignition OFF, at the limit or with ``31 02 02 06``."""
+"""Routine 0x0206 Smart Key Code Registration (diagnostic-contract.md §4, domain.md): level 0x01 or
+0x11; only with no keys stored; refused at ≥ 5 km/h with the reason logged (DID 0x010E);
+registration opens once the waiting period has run; a new key is registered by touching it to the
+engine switch, up to 7; it closes at ignition OFF, at the limit or with ``31 02 02 06``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Routine 0x0201 Smart Key Reset (diagnostics.md §4, the reset bulletin): level 0x11, ignition
-ON, vehicle stopped; 0x78 while erasing; then every smart key erased and the 16-minute waiting
-period running on the vehicle clock (only with the ignition ON; leaving ON restarts it)."""
+"""Routine 0x0201 Smart Key Reset (diagnostic-contract.md §4, the reset bulletin): level 0x11,
+ignition ON, vehicle stopped; 0x78 while erasing; then every smart key erased and the 16-minute
+waiting period running on the vehicle clock (only with the ignition ON; leaving ON restarts it)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 :func:`make_bench` builds an engine-ECU-like :class:`~protocol.uds.server.UdsServer` on a
 :class:`~protocol.clock.FakeClock` (no test ever sleeps): the identification DIDs of
-diagnostics.md §4, a DID that needs level 0x01, a DID whose reader answers 0x22 with the
+diagnostic-contract.md §4, a DID that needs level 0x01, a DID whose reader answers 0x22 with the
 ignition off, a writable DID with value rules, the two SecurityAccess levels of §3 (0x01 with the
 lab diagnostic algorithm, 0x11 with the lab Pass-Code algorithm for VIN JTHBL5EF0C5000001),
 routines (one answering with pending work) and a DTC memory.
@@ -40,10 +40,11 @@ START_S = 1000.0
 """Fake-clock time at which every bench powers on."""
 
 S3_S = 5.0
-"""S3server of diagnostics.md §2."""
+"""S3server of diagnostic-contract.md §2."""
 
 SECURITY_DELAY_S = 10.0
-"""Delay after the 3rd wrong key and boot delay after a failed attempt (diagnostics.md §3)."""
+"""Delay after the 3rd wrong key and boot delay after a failed attempt
+(diagnostic-contract.md §3)."""
 
 VIN = "JTHBL5EF0C5000001"
 """The bench car's VIN (valid check digit '0'); the Pass-Code known answers use it."""

@@ -1,4 +1,4 @@
-"""DiagnosticSessionControl 0x10 (ISO 14229-1 §10.2; diagnostics.md §2)."""
+"""DiagnosticSessionControl 0x10 (ISO 14229-1 §10.2; diagnostic-contract.md §2)."""
 
 from __future__ import annotations
 

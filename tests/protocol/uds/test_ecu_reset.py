@@ -1,5 +1,5 @@
-"""ECUReset 0x11 (ISO 14229-1 §10.3; diagnostics.md §2: positive response first, then the reset:
-volatile state lost, NVM kept)."""
+"""ECUReset 0x11 (ISO 14229-1 §10.3; diagnostic-contract.md §2: positive response first, then the
+reset: volatile state lost, NVM kept)."""
 
 from __future__ import annotations
 

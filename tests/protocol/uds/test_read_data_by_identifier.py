@@ -1,5 +1,5 @@
-"""ReadDataByIdentifier 0x22 (ISO 14229-1 §11.2; diagnostics.md §4: several DIDs per request,
-all reads in the default session)."""
+"""ReadDataByIdentifier 0x22 (ISO 14229-1 §11.2; diagnostic-contract.md §4: several DIDs per
+request, all reads in the default session)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Response pending (diagnostics.md §2; ISO 14229-1 §8.7.2, A.1): work longer than P2server
+"""Response pending (diagnostic-contract.md §2; ISO 14229-1 §8.7.2, A.1): work longer than P2server
 answers ``7F <sid> 78`` at once, repeats it while working, then sends the final response, which
 the suppress bit never hides after a 0x78.
 

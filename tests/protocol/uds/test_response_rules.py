@@ -1,6 +1,6 @@
-"""Response rules applied by the server core for every service (diagnostics.md §2; ISO 14229-1
-§7.5, §8): NRC order, suppress-positive-response, functional NRC suppression, empty payloads,
-unknown SIDs, 0x14 responseTooLong, handler exceptions → 0x10."""
+"""Response rules applied by the server core for every service (diagnostic-contract.md §2;
+ISO 14229-1 §7.5, §8): NRC order, suppress-positive-response, functional NRC suppression, empty
+payloads, unknown SIDs, 0x14 responseTooLong, handler exceptions → 0x10."""
 
 from __future__ import annotations
 

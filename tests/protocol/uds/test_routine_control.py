@@ -1,5 +1,5 @@
-"""RoutineControl 0x31 (ISO 14229-1 §14.2; diagnostics.md §4: extended session; preconditions
-0x22, locked 0x33, stop or results before start 0x24, unknown RID 0x31)."""
+"""RoutineControl 0x31 (ISO 14229-1 §14.2; diagnostic-contract.md §4: extended session;
+preconditions 0x22, locked 0x33, stop or results before start 0x24, unknown RID 0x31)."""
 
 from __future__ import annotations
 

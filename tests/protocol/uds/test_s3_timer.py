@@ -1,5 +1,5 @@
-"""S3server (diagnostics.md §2): 5.0 s in a non-default session, restarted by ANY request; on
-expiry the server is back in the default session with security locked."""
+"""S3server (diagnostic-contract.md §2): 5.0 s in a non-default session, restarted by ANY request;
+on expiry the server is back in the default session with security locked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SecurityAccess 0x27 (ISO 14229-1 §10.4; diagnostics.md §3 and §5 known answers)."""
+"""SecurityAccess 0x27 (ISO 14229-1 §10.4; diagnostic-contract.md §3 and §5 known answers)."""
 
 from __future__ import annotations
 

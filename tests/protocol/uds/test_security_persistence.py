@@ -1,4 +1,4 @@
-"""SecurityAccess state in NVM (diagnostics.md §3): the failed-attempt counter and the "last
+"""SecurityAccess state in NVM (diagnostic-contract.md §3): the failed-attempt counter and the "last
 attempt failed" flag survive a power cycle (a new server instance), ECUReset and a killed process;
 after a failed last attempt requestSeed answers 0x37 for the 10 s boot delay.
 

@@ -1,4 +1,4 @@
-"""TesterPresent 0x3E (ISO 14229-1 §10.6; diagnostics.md §2: ``3E 00`` / ``3E 80``, other
+"""TesterPresent 0x3E (ISO 14229-1 §10.6; diagnostic-contract.md §2: ``3E 00`` / ``3E 80``, other
 sub-functions 0x12)."""
 
 from __future__ import annotations

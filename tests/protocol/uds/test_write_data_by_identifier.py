@@ -1,4 +1,4 @@
-"""WriteDataByIdentifier 0x2E (ISO 14229-1 §11.7; diagnostics.md §4: VIN written only in the
+"""WriteDataByIdentifier 0x2E (ISO 14229-1 §11.7; diagnostic-contract.md §4: VIN written only in the
 extended session with level 0x01 unlocked, and only with a valid check digit, else 0x31)."""
 
 from __future__ import annotations
