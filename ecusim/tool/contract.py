@@ -51,7 +51,10 @@ DID_REGISTRATION_MODE: Final = 0x0109
 DID_CAPABILITIES: Final = 0x010A
 DID_WAITING_PERIOD: Final = 0x010B
 DID_SECURITY_STATUS: Final = 0x010C
-"""3 bytes: failed attempts, delay remaining in seconds (2 bytes)."""
+"""4 bytes per configured level, in ascending level order: level (requestSeed sub-function),
+failed attempts, delay remaining in seconds (2 bytes); :func:`security_status`."""
+SECURITY_STATUS_RECORD: Final = ">BBH"
+"""One level's record in DID 0x010C: level, failed attempts, delay remaining (s)."""
 DID_SMART_KEYS: Final = 0x010D
 
 RID_RESET: Final = 0x0201
@@ -127,26 +130,76 @@ class TextCodec(udsoncan.DidCodec):
         raise udsoncan.DidCodec.ReadAllRemainingData
 
 
+class RecordsCodec(udsoncan.DidCodec):
+    """Records of one ``struct`` format repeated to the end of the response, decoded as a
+    tuple of tuples (read such a DID alone, or last)."""
+
+    def __init__(self, fields: str) -> None:
+        self._fields = fields
+        self._size = struct.calcsize(fields)
+
+    def encode(self, *did_value: Any) -> bytes:
+        return b"".join(struct.pack(self._fields, *record) for record in did_value[0])
+
+    def decode(self, did_payload: bytes) -> Any:
+        payload = bytes(did_payload)
+        if len(payload) % self._size:
+            raise ValueError(f"{len(payload)} bytes are not whole {self._size}-byte records")
+        return tuple(struct.iter_unpack(self._fields, payload))
+
+    def __len__(self) -> int:
+        raise udsoncan.DidCodec.ReadAllRemainingData
+
+
+@dataclass(frozen=True)
+class LevelSecurityStatus:
+    """One level's entry of DID 0x010C (diagnostic-contract.md §4)."""
+
+    level: int
+    """The requestSeed sub-function (0x01, 0x11)."""
+    failed_attempts: int
+    delay_remaining_s: int
+    """Seconds, rounded up; 0 when the level may be requested."""
+
+
+def security_status(payload: bytes) -> dict[int, LevelSecurityStatus]:
+    """DID 0x010C's value by level (diagnostic-contract.md §4); ``ValueError`` if it is not
+    whole 4-byte records."""
+    return {
+        level: LevelSecurityStatus(level, attempts, remaining)
+        for level, attempts, remaining in RecordsCodec(SECURITY_STATUS_RECORD).decode(payload)
+    }
+
+
 @dataclass(frozen=True)
 class ContractDid:
     """One DID of the contract: its ``length`` in bytes (``None``: the rest of the response,
-    text of any length) and how its value reads: ASCII ``text``, a record of several ``fields``
-    (a ``struct`` format, decoded as a tuple), or else one unsigned integer."""
+    text of any length or ``repeated`` records) and how its value reads: ASCII ``text``, a
+    record of several ``fields`` (a ``struct`` format, decoded as a tuple), records of
+    ``fields`` ``repeated`` to the end (a tuple of tuples), or else one unsigned integer."""
 
     did: int
     name: str
     length: int | None
     fields: str | None = None
     text: bool = False
+    repeated: bool = False
 
     def __post_init__(self) -> None:
+        if self.repeated:
+            if self.fields is None or self.length is not None:
+                raise ValueError(f"DID 0x{self.did:04X}: repeated records need fields, no length")
+            return
         if self.length is None and not self.text:
             raise ValueError(f"DID 0x{self.did:04X}: only text may have no fixed length")
         if self.fields is not None and struct.calcsize(self.fields) != self.length:
             raise ValueError(f"DID 0x{self.did:04X}: {self.fields!r} is not {self.length} bytes")
 
     def codec(self) -> udsoncan.DidCodec:
-        """The typed codec: ``str`` for text, a tuple for a record, else an ``int``."""
+        """The typed codec: ``str`` for text, a tuple for a record, a tuple of tuples for
+        repeated records, else an ``int``."""
+        if self.repeated and self.fields is not None:
+            return RecordsCodec(self.fields)
         if self.text or self.length is None:
             return TextCodec() if self.length is None else udsoncan.AsciiCodec(self.length)
         if self.fields is not None:
@@ -171,7 +224,13 @@ CONTRACT_DIDS: Final[tuple[ContractDid, ...]] = (
     ContractDid(DID_REGISTRATION_MODE, "registration mode", 1),
     ContractDid(DID_CAPABILITIES, "capabilities", 2, fields=">BB"),  # system type, reset
     ContractDid(DID_WAITING_PERIOD, "waiting period remaining, seconds", 2),
-    ContractDid(DID_SECURITY_STATUS, "security access status", 3, fields=">BH"),  # attempts, s
+    ContractDid(
+        DID_SECURITY_STATUS,
+        "security access status",
+        None,
+        fields=SECURITY_STATUS_RECORD,  # per level: level, failed attempts, delay s
+        repeated=True,
+    ),
     ContractDid(DID_SMART_KEYS, "registered smart keys", 1),
 )
 """The contract's DIDs (diagnostic-contract.md §4)."""

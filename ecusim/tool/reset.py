@@ -31,6 +31,7 @@ from ecusim.tool.contract import (
     LEVEL_RESET,
     RID_RESET,
     STATUS_DONE,
+    security_status,
 )
 from ecusim.tool.errors import CancelledError, CarRefusedError, ToolError
 from ecusim.tool.identify import CarIdentity
@@ -134,11 +135,10 @@ class ResetUtility:
         return seed
 
     def _wait_security_delay(self, target: Target) -> None:
-        """Wait out the ECU's delay after failed Pass-Codes, shown from DID 0x010C."""
-        status = self.link.read(target, DID_SECURITY_STATUS, "reading the security status")
-        remaining = int.from_bytes(status[1:3], "big")
+        """Wait out the reset level's delay after failed Pass-Codes, shown from DID 0x010C."""
+        attempts, remaining = self._reset_level_status(target)
         self.console.warn(
-            f"{status[0]} failed Pass-Code attempt(s): the ECU's security delay has "
+            f"{attempts} failed Pass-Code attempt(s): the ECU's security delay has "
             f"{remaining} s left"
         )
         total = max(remaining, 1)
@@ -148,10 +148,22 @@ class ResetUtility:
             if time.monotonic() > deadline:
                 raise ToolError("the ECU's security delay does not run out: power-cycle the car")
             time.sleep(DELAY_POLL_S)
-            status = self.link.read(target, DID_SECURITY_STATUS, "reading the security status")
-            remaining = int.from_bytes(status[1:3], "big")
+            _, remaining = self._reset_level_status(target)
             progress.update(max(0, total - remaining))
         progress.finish("over")
+
+    def _reset_level_status(self, target: Target) -> tuple[int, int]:
+        """(failed attempts, delay seconds left) of the reset level, from DID 0x010C."""
+        raw = self.link.read(target, DID_SECURITY_STATUS, "reading the security status")
+        try:
+            entry = security_status(raw).get(LEVEL_RESET)
+        except ValueError as exc:
+            raise ToolError(f"the car's security status {raw.hex()} is malformed: {exc}") from exc
+        if entry is None:
+            raise ToolError(
+                f"the car's security status {raw.hex()} has no entry for level 0x{LEVEL_RESET:02X}"
+            )
+        return entry.failed_attempts, entry.delay_remaining_s
 
     def _reset(self, target: Target, seed: bytes, code: bytes) -> ResetOutcome:
         self.console.step("Reset")

@@ -180,17 +180,26 @@ class ByteCodec(udsoncan.DidCodec):
 
 
 class SecurityStatusCodec(udsoncan.DidCodec):
-    """DID 0x010C: failed attempts (1 byte), delay remaining in seconds (2 bytes, big-endian)."""
+    """DID 0x010C: for each level in ascending order, level (1 byte), failed attempts (1 byte),
+    delay remaining in seconds (2 bytes, big-endian); decoded as ``{level: (attempts, s)}``."""
 
     def encode(self, *did_value: Any) -> bytes:
-        attempts, remaining = did_value[0]
-        return bytes([attempts]) + int(remaining).to_bytes(2, "big")
+        levels: Mapping[int, tuple[int, int]] = did_value[0]
+        return b"".join(
+            bytes([level, attempts]) + int(remaining).to_bytes(2, "big")
+            for level, (attempts, remaining) in sorted(levels.items())
+        )
 
     def decode(self, did_payload: bytes) -> Any:
-        return did_payload[0], int.from_bytes(did_payload[1:3], "big")
+        payload = bytes(did_payload)
+        assert len(payload) % 4 == 0, f"0x010C: {payload.hex()} is not whole 4-byte records"
+        return {
+            payload[i]: (payload[i + 1], int.from_bytes(payload[i + 2 : i + 4], "big"))
+            for i in range(0, len(payload), 4)
+        }
 
     def __len__(self) -> int:
-        return 3
+        raise udsoncan.DidCodec.ReadAllRemainingData  # one record per level: read it last
 
 
 def immobilizer_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:

@@ -108,14 +108,20 @@ def security_access_nrc(nrc: int) -> bytes:
 
 
 def security_status(attempts: int, delay_s: int) -> bytes:
+    """``62 01 0C``: level 0x01 clean, level 0x11 with ``attempts`` and ``delay_s`` left."""
     return bytes(
         [
             0x62,  # ReadDataByIdentifier positive response
             0x01,  # DID 0x010C high byte
             0x0C,  # DID 0x010C low byte
-            attempts,  # failed attempts
-            delay_s >> 8,  # delay remaining, seconds, high byte
-            delay_s & 0xFF,  # delay remaining, seconds, low byte
+            0x01,  # record 1: level 0x01 (extended diagnostics)
+            0x00,  # level 0x01: no failed attempt
+            0x00,  # level 0x01: delay remaining, seconds, high byte
+            0x00,  # level 0x01: delay remaining, seconds, low byte: none
+            LEVEL_IMMOBILIZER_RESET,  # record 2: level 0x11 (immobilizer reset)
+            attempts,  # level 0x11: failed attempts
+            delay_s >> 8,  # level 0x11: delay remaining, seconds, high byte
+            delay_s & 0xFF,  # level 0x11: delay remaining, seconds, low byte
         ]
     )
 
@@ -219,13 +225,15 @@ def test_the_lockout_survives_killing_the_process(
         assert len(seed) == 16
         wrong = wrong_pass_code(VIN, seed)
         assert nrc_of(client.send_key, LEVEL_IMMOBILIZER_RESET + 1, wrong) == expected
-    attempts, remaining_s = read_dids(client, DID_SECURITY_STATUS)[DID_SECURITY_STATUS]
+    status = read_dids(client, DID_SECURITY_STATUS)[DID_SECURITY_STATUS]
+    attempts, remaining_s = status[LEVEL_IMMOBILIZER_RESET]
     assert attempts == 3 and 0 < remaining_s <= 10
 
     assert node.stop(signal.SIGKILL) == -signal.SIGKILL
     start_ecusim(processes, args)
 
-    attempts, remaining_s = read_dids(client, DID_SECURITY_STATUS)[DID_SECURITY_STATUS]
+    status = read_dids(client, DID_SECURITY_STATUS)[DID_SECURITY_STATUS]
+    attempts, remaining_s = status[LEVEL_IMMOBILIZER_RESET]
     assert attempts == 3 and 0 < remaining_s <= 10
     client.change_session(EXTENDED_SESSION)
     assert nrc_of(client.request_seed, LEVEL_IMMOBILIZER_RESET) == 0x37  # boot delay

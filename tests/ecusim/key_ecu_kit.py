@@ -261,3 +261,20 @@ def run_reset(car: KeyEcuCar) -> None:
     final = car.advance(ERASE_S + 0.1)
     # 71 = positive RoutineControl, 01 = startRoutine, 02 01 = RID, 00 = status done
     assert final == [bytes([0x71, 0x01, 0x02, 0x01, 0x00])]
+
+
+def security_status(diag: tuple[int, int] = (0, 0), reset: tuple[int, int] = (0, 0)) -> bytes:
+    """The value of DID 0x010C on a key-code ECU with levels 0x01 and 0x11: ``diag`` and
+    ``reset`` are (failed attempts, delay remaining in whole seconds) of each."""
+    return bytes(
+        [
+            0x01,  # record 1: level 0x01 (extended diagnostics)
+            diag[0],  # level 0x01: failed attempts
+            diag[1] >> 8,  # level 0x01: delay remaining, seconds, high byte
+            diag[1] & 0xFF,  # level 0x01: delay remaining, seconds, low byte
+            0x11,  # record 2: level 0x11 (immobilizer reset)
+            reset[0],  # level 0x11: failed attempts
+            reset[1] >> 8,  # level 0x11: delay remaining, seconds, high byte
+            reset[1] & 0xFF,  # level 0x11: delay remaining, seconds, low byte
+        ]
+    )

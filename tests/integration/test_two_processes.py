@@ -30,7 +30,7 @@ from ecusim.tool.identify import identify
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.targets import ENGINE
 from protocol.can_bus import close_bus
-from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
+from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED, NVM_LEVELS
 from tests.integration.uds_bench import (
     DID_ACTIVE_SESSION,
     DID_VIN,
@@ -207,7 +207,7 @@ def test_failed_attempt_survives_sigkill(
 
     assert node.stop(signal.SIGKILL) == -signal.SIGKILL
     nvm = json.loads((state_dir / "engine.nvm.json").read_text(encoding="ascii"))
-    security = nvm["data"]["security"]  # the counter reached the disk before 0x35 went out
+    security = nvm["data"]["security"][NVM_LEVELS]["1"]  # on disk before 0x35 went out
     assert security[NVM_FAILED_ATTEMPTS] == 1
     assert security[NVM_LAST_ATTEMPT_FAILED] is True
 

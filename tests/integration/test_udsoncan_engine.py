@@ -200,7 +200,7 @@ def test_wrong_key_is_0x35(engine_node: EngineEcu, uds_client: ClientFactory) ->
     client.change_session(EXTENDED_SESSION)
 
     assert nrc_of(client.unlock_security_access, 0x01) == 0x35
-    assert engine_node.server.security.failed_attempts == 1
+    assert engine_node.server.security.failed_attempts(0x01) == 1
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,10 @@ def test_the_default_car_is_an_ls460_2012_with_smart_keys(
     assert uds_client.read_data_by_identifier_first(0x010D) == 2  # two smart keys
     assert uds_client.read_data_by_identifier_first(0x0108) == (2, 0)  # blinking: set
     assert uds_client.read_data_by_identifier_first(0x010B) == 0  # no waiting period
-    assert uds_client.read_data_by_identifier_first(0x010C) == (0, 0)  # no failed attempt
+    assert uds_client.read_data_by_identifier_first(0x010C) == (
+        (0x01, 0, 0),  # level 0x01: no failed attempt, no delay
+        (0x11, 0, 0),  # level 0x11: no failed attempt, no delay
+    )
 
 
 @pytest.mark.ecusim_car(model="LS430", year=2004, vin=TRANSPONDER_VIN, time_scale=10.0, seed=3)

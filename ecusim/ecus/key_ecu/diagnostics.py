@@ -168,11 +168,15 @@ def _indicator(ecu: KeyEcuState) -> bytes:
 
 
 def _security_status(server: UdsServer) -> bytes:
-    """DID 0x010C: failed attempts (1 byte), delay remaining in seconds (2 bytes), on the
-    server's clock at the request being answered."""
-    security = server.security
-    remaining = security.delay_remaining(server.now)
-    return byte_value(security.failed_attempts) + seconds_value(remaining)
+    """DID 0x010C (diagnostic-contract.md §4): for each configured level in ascending order,
+    the level (its requestSeed sub-function), its failed attempts (1 byte) and its delay
+    remaining in seconds (2 bytes, rounded up), on the server's clock at the request."""
+    return b"".join(
+        byte_value(item.level)
+        + byte_value(item.failed_attempts)
+        + seconds_value(item.delay_remaining_s)
+        for item in server.security.status(server.now)
+    )
 
 
 def _reset_routine(ecu: KeyEcuState, reset: KeyReset) -> Routine:

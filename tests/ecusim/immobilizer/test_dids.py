@@ -19,6 +19,7 @@ from tests.ecusim.key_ecu_kit import (
     read_did,
     request_seed,
     restart,
+    security_status,
     send_wrong_pass_code,
     unlock_diag,
 )
@@ -69,15 +70,15 @@ def test_factory_state(car: Car) -> None:
 
 
 def test_security_status_counts_failed_attempts_and_the_delay(car: Car) -> None:
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x00, 0x00, 0x00])  # 0 failed, 0 s
+    assert read_did(car, DID_SECURITY_STATUS) == security_status()  # no failures, no delay
     enter_extended(car)
     assert send_wrong_pass_code(car) == bytes([0x7F, 0x27, 0x35])  # negative, SA, invalidKey
     assert send_wrong_pass_code(car) == bytes([0x7F, 0x27, 0x35])  # negative, SA, invalidKey
     # negative, SecurityAccess, exceededNumberOfAttempts: the 10 s delay starts
     assert send_wrong_pass_code(car) == bytes([0x7F, 0x27, 0x36])
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x03, 0x00, 0x0A])  # 3 failed, 10 s
+    assert read_did(car, DID_SECURITY_STATUS) == security_status(reset=(3, 10))  # 0x11: 3, 10 s
     car.advance(2.5)
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x03, 0x00, 0x08])  # 7.5 s → 8 (ceil)
+    assert read_did(car, DID_SECURITY_STATUS) == security_status(reset=(3, 8))  # 7.5 s → 8 (ceil)
     # 27 11 = requestSeed level 0x11 during the delay → negative, SA, requiredTimeDelayNotExpired
     assert car.handle(bytes([0x27, 0x11])) == bytes([0x7F, 0x27, 0x37])
 
@@ -87,14 +88,19 @@ def test_security_status_reads_in_the_default_session(car: Car) -> None:
     assert send_wrong_pass_code(car) == bytes([0x7F, 0x27, 0x35])  # negative, SA, invalidKey
     # 10 01 = DSC default → 50 01 00 32 01 F4 (positive, default, P2 50 ms, P2* 5 s)
     assert car.handle(bytes([0x10, 0x01])) == bytes([0x50, 0x01, 0x00, 0x32, 0x01, 0xF4])
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x01, 0x00, 0x00])  # 1 failed, 0 s
+    assert read_did(car, DID_SECURITY_STATUS) == security_status(reset=(1, 0))  # 0x11: 1 failed
 
 
 def test_a_right_key_resets_the_failed_attempt_counter(car: Car) -> None:
     enter_extended(car)
     assert send_wrong_pass_code(car) == bytes([0x7F, 0x27, 0x35])  # negative, SA, invalidKey
-    unlock_diag(car)
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x00, 0x00, 0x00])  # 0 failed, 0 s delay
+    unlock_diag(car)  # a right key on level 0x01 leaves level 0x11's count alone
+    assert read_did(car, DID_SECURITY_STATUS) == security_status(reset=(1, 0))
+    car.handle(bytes([0x10, 0x03]))  # DSC extended again: re-locks level 0x01
+    seed = request_seed(car, 0x11)
+    # 27 12 = sendKey level 0x11 with the right Pass-Code → 67 12
+    assert car.handle(bytes([0x27, 0x12]) + pass_code(VIN, seed)) == bytes([0x67, 0x12])
+    assert read_did(car, DID_SECURITY_STATUS) == security_status()  # 0x11's own right key
 
 
 def test_vin_write_follows_the_contract_and_the_pass_code_follows_the_vin(

@@ -34,6 +34,7 @@ from tests.ecusim.key_ecu_kit import (
     key_counts,
     read_did,
     restart,
+    security_status,
     send_wrong_pass_code,
     unlock_diag,
 )
@@ -140,7 +141,7 @@ def test_security_counter_survives_a_restart_with_the_boot_delay(tmp_path: Path)
 
     again = restart(car, tmp_path)
     # 2 failed attempts, last one failed: 10 s boot delay from power-on
-    assert read_did(again, DID_SECURITY_STATUS) == bytes([0x02, 0x00, 0x0A])
+    assert read_did(again, DID_SECURITY_STATUS) == security_status(reset=(2, 10))
     enter_extended(again)
     # 27 11 = requestSeed 0x11 → negative, SA, requiredTimeDelayNotExpired
     assert again.handle(bytes([0x27, 0x11])) == bytes([0x7F, 0x27, 0x37])

@@ -23,6 +23,7 @@ from tests.ecusim.key_ecu_kit import (
     read_byte,
     read_did,
     request_seed,
+    security_status,
     unlock_diag,
 )
 
@@ -61,7 +62,7 @@ def test_factory_state(car: Car) -> None:
     assert read_byte(car, DID_REGISTRATION_MODE) == MODE_NORMAL
     assert read_did(car, DID_CAPABILITIES) == bytes([0x03, 0x01])  # smart key, reset supported
     assert waiting_s(car) == 0  # keys stored: no waiting period
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x00, 0x00, 0x00])  # 0 fails, 0 s
+    assert read_did(car, DID_SECURITY_STATUS) == security_status()  # no fails, no delay
     assert refusal(car) == (0x00, "none")
     assert read_byte(car, DID_IMMOBILIZER_STATE) == 0x01  # no key in the car: set
     assert read_did(car, DID_SECURITY_INDICATOR) == bytes([0x02, 0x00])  # blinking, no code
@@ -122,7 +123,7 @@ def test_security_status_counts_wrong_keys(car: Car) -> None:
     wrong = bytes(b ^ 0xFF for b in diagnostic_key(seed))
     # 27 = SecurityAccess, 02 = sendKey level 0x01, then a wrong 4-byte key → 0x35 invalidKey
     assert car.handle(bytes([0x27, 0x02]) + wrong) == bytes([0x7F, 0x27, 0x35])
-    assert read_did(car, DID_SECURITY_STATUS) == bytes([0x01, 0x00, 0x00])  # 1 fail, no delay
+    assert read_did(car, DID_SECURITY_STATUS) == security_status(diag=(1, 0))  # 0x01: 1 fail
 
 
 def test_the_waiting_period_reads_full_while_no_key_is_stored_and_the_ignition_is_off(

@@ -29,6 +29,7 @@ from tests.ecusim.key_ecu_kit import (
     read_did,
     request_seed,
     restart,
+    security_status,
     unlock_diag,
 )
 
@@ -155,7 +156,7 @@ def test_the_failed_attempt_counter_survives_a_restart(tmp_path: Path) -> None:
         # 27 12 = sendKey level 0x11 with a wrong Pass-Code → 7F 27 <nrc>
         assert car.handle(bytes([0x27, 0x12]) + wrong) == bytes([0x7F, 0x27, expected_nrc])
     again = restart(car, tmp_path)
-    assert read_did(again, DID_SECURITY_STATUS)[0] == 3
+    assert read_did(again, DID_SECURITY_STATUS) == security_status(reset=(3, 10))  # boot delay
     enter_extended(again)
     # 27 11 = requestSeed level 0x11 during the boot delay → 7F 27 37 requiredTimeDelayNotExpired
     assert again.handle(bytes([0x27, 0x11])) == bytes([0x7F, 0x27, 0x37])

@@ -79,7 +79,8 @@ DID_PART_NUMBER = 0xF187
 DID_SYSTEM_NAME = 0xF197
 DID_ACTIVE_SESSION = 0xF186
 DID_SECURITY_STATUS = 0x010C
-"""3 bytes: failed attempts, delay remaining in whole seconds (2 bytes, rounded up)."""
+"""Per configured level, ascending: level, failed attempts, delay remaining in whole seconds
+(2 bytes, rounded up): 8 bytes on the bench (levels 0x01 and 0x11)."""
 DID_CALIBRATION_ID = 0x0110
 DID_COOLANT = 0x0120
 DID_IDLE_OFFSET = 0x0150
@@ -200,9 +201,11 @@ def _data_identifiers(vehicle: Vehicle, ref: _ServerRef, clock: FakeClock) -> li
         vehicle.vin = value
 
     def read_security_status() -> bytes:
-        security = ref.get().security
-        delay = math.ceil(security.delay_remaining(clock.now()))
-        return bytes([security.failed_attempts]) + delay.to_bytes(2, "big")
+        return b"".join(
+            bytes([item.level, item.failed_attempts])
+            + math.ceil(item.delay_remaining_s).to_bytes(2, "big")
+            for item in ref.get().security.status(clock.now())
+        )
 
     def read_coolant() -> bytes:
         if not vehicle.ignition_on:
@@ -442,3 +445,25 @@ def assert_locked_for_level_01(bench: Bench) -> None:
     """DID 0x0110 needs level 0x01: 0x33 when 0x01 is locked."""
     response = read_did(bench, DID_CALIBRATION_ID)
     assert response == bytes([0x7F, 0x22, 0x33])  # negative, RDBI, securityAccessDenied
+
+
+def security_status_response(
+    diag: tuple[int, int] = (0, 0), immo: tuple[int, int] = (0, 0)
+) -> bytes:
+    """The bench's answer to ``22 01 0C``: ``diag`` and ``immo`` are (failed attempts, delay
+    remaining in whole seconds) of levels 0x01 and 0x11."""
+    return bytes(
+        [
+            0x62,  # ReadDataByIdentifier positive response
+            0x01,  # DID high byte
+            0x0C,  # DID low byte: security access status
+            LEVEL_DIAG,  # record 1: level 0x01
+            diag[0],  # level 0x01: failed attempts
+            diag[1] >> 8,  # level 0x01: delay remaining, seconds, high byte
+            diag[1] & 0xFF,  # level 0x01: delay remaining, seconds, low byte
+            LEVEL_IMMO,  # record 2: level 0x11
+            immo[0],  # level 0x11: failed attempts
+            immo[1] >> 8,  # level 0x11: delay remaining, seconds, high byte
+            immo[1] & 0xFF,  # level 0x11: delay remaining, seconds, low byte
+        ]
+    )

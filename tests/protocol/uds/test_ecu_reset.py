@@ -20,6 +20,7 @@ from .conftest import (
     make_bench,
     read_did,
     request_seed,
+    security_status_response,
     send_wrong_key,
     unlock,
 )
@@ -120,16 +121,9 @@ def test_reset_keeps_nvm_failed_attempt_counter(bench: Bench) -> None:
     response = bench.handle(bytes([0x11, 0x01]))  # ECUReset, hardReset
     assert response == bytes([0x51, 0x01])  # positive SID, hardReset
     response = read_did(bench, 0x010C)
-    assert response == bytes(
-        [
-            0x62,  # positive SID
-            0x01,  # DID high byte
-            0x0C,  # DID low byte: security access status
-            0x01,  # failed attempts: still 1 after the reset
-            0x00,  # delay remaining high byte
-            0x0A,  # delay remaining low byte: 10 s boot delay (last attempt failed)
-        ]
-    )
+    # level 0x01: still 1 failed attempt, 10 s boot delay (its last attempt failed);
+    # level 0x11: 0 failed attempts, no delay
+    assert response == security_status_response(diag=(1, 10), immo=(0, 0))
 
 
 def test_reset_listener_is_called_after_the_answer(bench: Bench) -> None:

@@ -20,6 +20,7 @@ from .conftest import (
     make_bench,
     read_did,
     request_seed,
+    security_status_response,
     send_wrong_key,
     unlock,
     wrong_key_for,
@@ -240,7 +241,7 @@ def test_sendkey_without_seed_does_not_count_as_failed_attempt(bench: Bench) -> 
         response = bench.handle(bytes([0x27, 0x02, 0x00, 0x00, 0x00, 0x00]))  # sendKey, 4 bytes
         assert response == bytes([0x7F, 0x27, 0x24])  # negative, SA, requestSequenceError
     response = security_status(bench)
-    assert response == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # pos, DID 010C, 0 fails, 0 s
+    assert response == security_status_response(diag=(0, 0))  # 0x01: 0 fails, 0 s
 
 
 def test_sendkey_for_another_level_than_the_seed_is_0x24(bench: Bench) -> None:
@@ -324,13 +325,13 @@ def test_wrong_key_length_without_seed_is_0x13_before_0x24(bench: Bench) -> None
 
 def test_wrong_key_is_0x35_and_counts(bench: Bench) -> None:
     enter_extended(bench)
-    assert security_status(bench) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # 0 fails, 0 s
+    assert security_status(bench) == security_status_response(diag=(0, 0))  # 0x01: 0 fails, 0 s
     response = send_wrong_key(bench, LEVEL_DIAG)
     assert response == bytes([0x7F, 0x27, 0x35])  # negative, SA, invalidKey
-    assert security_status(bench) == bytes([0x62, 0x01, 0x0C, 0x01, 0x00, 0x00])  # 1 fail, 0 s
+    assert security_status(bench) == security_status_response(diag=(1, 0))  # 0x01: 1 fails, 0 s
     response = send_wrong_key(bench, LEVEL_DIAG)
     assert response == bytes([0x7F, 0x27, 0x35])  # negative, SA, invalidKey
-    assert security_status(bench) == bytes([0x62, 0x01, 0x0C, 0x02, 0x00, 0x00])  # 2 fails, 0 s
+    assert security_status(bench) == security_status_response(diag=(2, 0))  # 0x01: 2 fails, 0 s
 
 
 def test_third_wrong_key_is_0x36_then_0x37_during_the_delay_then_seed(bench: Bench) -> None:
@@ -339,12 +340,10 @@ def test_third_wrong_key_is_0x36_then_0x37_during_the_delay_then_seed(bench: Ben
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     response = send_wrong_key(bench, LEVEL_DIAG)
     assert response == bytes([0x7F, 0x27, 0x36])  # negative, SA, exceededNumberOfAttempts
-    assert security_status(bench) == bytes([0x62, 0x01, 0x0C, 0x03, 0x00, 0x0A])  # 3 fails, 10 s
+    assert security_status(bench) == security_status_response(diag=(3, 10))  # 0x01: 3 fails, 10 s
     # Regression: requestSeed during the delay is answered with 0x37, never 0x36.
     for _ in range(9):  # 0 s .. 8 s after the 0x36
         response = bench.handle(bytes([0x27, 0x01]))  # SecurityAccess, requestSeed level 0x01
-        assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
-        response = bench.handle(bytes([0x27, 0x11]))  # requestSeed of the other level
         assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
         bench.advance(1.0)
     bench.advance(SECURITY_DELAY_S - 9.5)  # 9.5 s after the 0x36
@@ -354,7 +353,7 @@ def test_third_wrong_key_is_0x36_then_0x37_during_the_delay_then_seed(bench: Ben
     seed = request_seed(bench, LEVEL_DIAG)  # the delay is over
     response = bench.handle(bytes([0x27, 0x02]) + key_for(LEVEL_DIAG, seed))  # sendKey, right key
     assert response == bytes([0x67, 0x02])  # positive SID, sendKey echo
-    assert security_status(bench) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # 0 fails, 0 s
+    assert security_status(bench) == security_status_response(diag=(0, 0))  # 0x01: 0 fails, 0 s
 
 
 def test_sendkey_during_the_delay_is_not_0x36(bench: Bench) -> None:
@@ -367,11 +366,40 @@ def test_sendkey_during_the_delay_is_not_0x36(bench: Bench) -> None:
     assert response == bytes([0x7F, 0x27, 0x24])  # negative, SA, requestSequenceError (no seed)
 
 
-def test_wrong_keys_on_both_levels_share_the_counter(bench: Bench) -> None:
+def test_wrong_keys_on_one_level_do_not_count_on_the_other(bench: Bench) -> None:
     enter_extended(bench)
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     assert send_wrong_key(bench, LEVEL_IMMO) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # 2nd on 0x01: 0x35
+    assert security_status(bench) == security_status_response(diag=(2, 0), immo=(1, 0))
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x36])  # 3rd on 0x01: exceeded
+
+
+def test_the_delay_of_one_level_does_not_delay_the_other(bench: Bench) -> None:
+    enter_extended(bench)
+    for _ in range(2):
+        assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, 0x35
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x36])  # neg, SA, exceeded
+    response = bench.handle(bytes([0x27, 0x01]))  # SecurityAccess, requestSeed level 0x01
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    unlock(bench, LEVEL_IMMO)  # level 0x11 has its own state: seed and key accepted
+    assert security_status(bench) == security_status_response(diag=(3, 10), immo=(0, 0))
+
+
+def test_a_right_key_on_one_level_does_not_clear_the_other(bench: Bench) -> None:
+    """Regression (issue 11 finding 3): a right level-0x01 key after every wrong level-0x11 key
+    cleared the shared counter, so level 0x11 never locked out."""
+    enter_extended(bench)
+    for expected in (0x35, 0x35, 0x36):  # invalidKey, invalidKey, exceededNumberOfAttempts
+        assert send_wrong_key(bench, LEVEL_IMMO) == bytes([0x7F, 0x27, expected])  # neg, SA, NRC
+        unlock(bench, LEVEL_DIAG)  # the public level-0x01 key, accepted every time
+        enter_extended(bench)  # re-lock
+    response = bench.handle(bytes([0x27, 0x11]))  # SecurityAccess, requestSeed level 0x11
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    assert security_status(bench) == security_status_response(diag=(0, 0), immo=(3, 10))
+    bench.advance(SECURITY_DELAY_S)  # the delay is over (and S3 has ended the session)
+    enter_extended(bench)
+    unlock(bench, LEVEL_IMMO)
 
 
 def test_right_key_resets_the_counter(bench: Bench) -> None:
@@ -379,7 +407,7 @@ def test_right_key_resets_the_counter(bench: Bench) -> None:
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     unlock(bench, LEVEL_DIAG)
-    assert security_status(bench) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # 0 fails, 0 s
+    assert security_status(bench) == security_status_response(diag=(0, 0))  # 0x01: 0 fails, 0 s
     enter_extended(bench)  # re-lock
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # not yet 0x36

@@ -1,6 +1,8 @@
-"""SecurityAccess state in NVM (diagnostic-contract.md §3): the failed-attempt counter and the "last
-attempt failed" flag survive a power cycle (a new server instance), ECUReset and a killed process;
-after a failed last attempt requestSeed answers 0x37 for the 10 s boot delay.
+"""SecurityAccess state in NVM (diagnostic-contract.md §3): each level's failed-attempt counter and
+"last attempt failed" flag survive a power cycle (a new server instance), ECUReset and a killed
+process; after a failed last attempt on a level, its requestSeed answers 0x37 for the 10 s boot
+delay (the other levels are not delayed). The record of earlier versions (one flat counter for
+all levels) still loads, applied to every level.
 
 Every test runs on a MemoryNvm (the same object handed to the new server) and on a FileNvm (a new
 FileNvm object on the same path: a killed and restarted process)."""
@@ -16,7 +18,7 @@ import pytest
 
 from protocol.errors import NvmCorruptError, NvmError
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
-from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED
+from protocol.uds.security import NVM_FAILED_ATTEMPTS, NVM_LAST_ATTEMPT_FAILED, NVM_LEVELS
 
 from .conftest import (
     LEVEL_DIAG,
@@ -30,6 +32,7 @@ from .conftest import (
     power_cycle,
     read_did,
     request_seed,
+    security_status_response,
     send_wrong_key,
     unlock,
 )
@@ -55,7 +58,7 @@ def nvm_path(tmp_path: Path) -> Path:
 
 
 def status(bench: Bench) -> bytes | None:
-    """DID 0x010C: failed attempts, delay remaining (2 bytes, whole seconds)."""
+    """DID 0x010C: per level, failed attempts and delay remaining (2 bytes, whole seconds)."""
     return read_did(bench, 0x010C)
 
 
@@ -72,16 +75,9 @@ def test_counter_and_flag_survive_a_power_cycle(store: StoreFactory) -> None:
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     bench.advance(1.0)
     rebooted = power_cycle(bench, nvm=store())
-    assert status(rebooted) == bytes(
-        [
-            0x62,  # positive SID
-            0x01,  # DID high byte
-            0x0C,  # DID low byte: security access status
-            0x01,  # failed attempts: 1, kept across the power cycle
-            0x00,  # delay remaining high byte
-            0x0A,  # delay remaining low byte: 10 s boot delay (last attempt failed)
-        ]
-    )
+    # level 0x01: 1 failed attempt kept across the power cycle, 10 s boot delay (its last
+    # attempt failed); level 0x11: clean, no delay
+    assert status(rebooted) == security_status_response(diag=(1, 10), immo=(0, 0))
     enter_extended(rebooted)
     response = requestseed_response(rebooted)
     assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
@@ -96,12 +92,11 @@ def test_boot_delay_lasts_10_s_then_requestseed_works(store: StoreFactory) -> No
         enter_extended(rebooted)
         response = requestseed_response(rebooted)
         assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
-        response = rebooted.handle(bytes([0x27, 0x11]))  # requestSeed of the other level
-        assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+        assert request_seed(rebooted, LEVEL_IMMO) != bytes(16)  # the other level: no delay
         rebooted.advance(3.0)
     enter_extended(rebooted)  # 12 s after power-on: the boot delay is over
     unlock(rebooted, LEVEL_DIAG)
-    assert status(rebooted) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # pos, 0 fails, 0 s
+    assert status(rebooted) == security_status_response(diag=(0, 0), immo=(0, 0))
 
 
 def test_boot_delay_ends_exactly_after_10_s(store: StoreFactory) -> None:
@@ -123,7 +118,7 @@ def test_no_boot_delay_when_the_last_attempt_succeeded(store: StoreFactory) -> N
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     unlock(bench, LEVEL_DIAG)
     rebooted = power_cycle(bench, nvm=store())
-    assert status(rebooted) == bytes([0x62, 0x01, 0x0C, 0x00, 0x00, 0x00])  # pos, 0 fails, 0 s
+    assert status(rebooted) == security_status_response(diag=(0, 0), immo=(0, 0))
     enter_extended(rebooted)
     assert request_seed(rebooted, LEVEL_DIAG) != bytes(4)
 
@@ -202,6 +197,16 @@ def _stored(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))["data"]
 
 
+def _record(diag: tuple[int, bool], immo: tuple[int, bool] = (0, False)) -> dict[str, object]:
+    """The NVM record of levels 0x01 and 0x11: (failed attempts, last attempt failed) each."""
+    return {
+        NVM_LEVELS: {
+            str(level): {NVM_FAILED_ATTEMPTS: attempts, NVM_LAST_ATTEMPT_FAILED: failed}
+            for level, (attempts, failed) in ((LEVEL_DIAG, diag), (LEVEL_IMMO, immo))
+        }
+    }
+
+
 def test_counter_is_on_disk_before_the_response_is_returned(nvm_path: Path) -> None:
     bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND))
     enter_extended(bench)
@@ -211,7 +216,7 @@ def test_counter_is_on_disk_before_the_response_is_returned(nvm_path: Path) -> N
         response = send_wrong_key(bench, LEVEL_DIAG)
         stored = _stored(nvm_path)  # read right after the call, before anything else runs
         assert response == bytes([0x7F, 0x27, nrc])  # negative, SA, invalidKey / exceeded
-        assert stored == {NVM_FAILED_ATTEMPTS: count, NVM_LAST_ATTEMPT_FAILED: True}
+        assert stored == _record(diag=(count, True))
         assert FileNvm(nvm_path, kind=KIND).load() == stored  # valid file (checksum and all)
 
 
@@ -220,7 +225,7 @@ def test_right_key_clears_the_counter_on_disk(nvm_path: Path) -> None:
     enter_extended(bench)
     assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
     unlock(bench, LEVEL_DIAG)
-    assert _stored(nvm_path) == {NVM_FAILED_ATTEMPTS: 0, NVM_LAST_ATTEMPT_FAILED: False}
+    assert _stored(nvm_path) == _record(diag=(0, False))
 
 
 # -- corrupt files ------------------------------------------------------------------------------
@@ -257,6 +262,23 @@ CORRUPT_CONTENTS = {
         {NVM_FAILED_ATTEMPTS: 300, NVM_LAST_ATTEMPT_FAILED: True}
     ),
     "flag not a bool": _valid_document({NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: "yes"}),
+    "levels not an object": _valid_document({NVM_LEVELS: [1, 17]}),
+    "level not a number": _valid_document(
+        {NVM_LEVELS: {"one": {NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: True}}}
+    ),
+    "level even": _valid_document(
+        {NVM_LEVELS: {"2": {NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: True}}}
+    ),
+    "level not canonical": _valid_document(
+        {NVM_LEVELS: {"017": {NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: True}}}
+    ),
+    "level entry not an object": _valid_document({NVM_LEVELS: {"17": 3}}),
+    "level counter out of range": _valid_document(
+        {NVM_LEVELS: {"17": {NVM_FAILED_ATTEMPTS: 256, NVM_LAST_ATTEMPT_FAILED: True}}}
+    ),
+    "level flag not a bool": _valid_document(
+        {NVM_LEVELS: {"17": {NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: 1}}}
+    ),
 }
 
 
@@ -309,3 +331,91 @@ def test_correct_key_does_not_unlock_when_the_counter_cannot_be_saved() -> None:
     # negative response, SecurityAccess, generalProgrammingFailure
     assert response == bytes([0x7F, 0x27, 0x72])
     assert bench.server.security.unlocked_level is None
+
+
+# -- per level ----------------------------------------------------------------------------------
+
+
+def test_each_level_keeps_its_own_state_across_a_power_cycle(store: StoreFactory) -> None:
+    bench = make_bench(nvm=store())
+    enter_extended(bench)
+    for expected in (0x35, 0x35, 0x36):  # invalidKey, invalidKey, exceededNumberOfAttempts
+        assert send_wrong_key(bench, LEVEL_IMMO) == bytes([0x7F, 0x27, expected])  # neg, SA, NRC
+        unlock(bench, LEVEL_DIAG)  # a right level-0x01 key clears only level 0x01
+        enter_extended(bench)  # re-lock
+    rebooted = power_cycle(bench, nvm=store())
+    # level 0x01: clean, no delay; level 0x11: 3 failed attempts, 10 s boot delay
+    assert status(rebooted) == security_status_response(diag=(0, 0), immo=(3, 10))
+    enter_extended(rebooted)
+    response = rebooted.handle(bytes([0x27, 0x11]))  # SecurityAccess, requestSeed level 0x11
+    assert response == bytes([0x7F, 0x27, 0x37])  # negative, SA, requiredTimeDelayNotExpired
+    unlock(rebooted, LEVEL_DIAG)  # level 0x01's last attempt succeeded: no boot delay
+
+
+class _CountingNvm(MemoryNvm):
+    """Memory that keeps a copy of every record saved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[object] = []
+
+    def save(self, data: Mapping[str, JsonValue]) -> None:
+        self.saved.append(json.loads(json.dumps(data)))
+        super().save(data)
+
+
+def test_every_level_is_saved_in_one_write() -> None:
+    store = _CountingNvm()
+    bench = make_bench(nvm=store)
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_IMMO) == bytes([0x7F, 0x27, 0x35])  # neg, SA, invalidKey
+    assert store.saved == [_record(diag=(0, False), immo=(1, True))]
+    unlock(bench, LEVEL_DIAG)
+    assert store.saved[1:] == [_record(diag=(0, False), immo=(1, True))]  # one write, 0x11 kept
+
+
+@pytest.mark.parametrize("last_failed", [True, False])
+def test_the_flat_record_of_earlier_versions_applies_to_every_level(
+    nvm_path: Path, last_failed: bool
+) -> None:
+    """Fail safe: the one counter and flag of a state folder written before per-level state
+    become every level's."""
+    flat: dict[str, object] = {NVM_FAILED_ATTEMPTS: 2, NVM_LAST_ATTEMPT_FAILED: last_failed}
+    nvm_path.write_text(_valid_document(flat), encoding="utf-8")
+    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND))
+    delay = 10 if last_failed else 0  # the boot delay, on every level whose last attempt failed
+    assert status(bench) == security_status_response(diag=(2, delay), immo=(2, delay))
+    bench.advance(SECURITY_DELAY_S)
+    enter_extended(bench)
+    assert send_wrong_key(bench, LEVEL_DIAG) == bytes([0x7F, 0x27, 0x36])  # 3rd on 0x01: exceeded
+    assert send_wrong_key(bench, LEVEL_IMMO) == bytes([0x7F, 0x27, 0x36])  # 3rd on 0x11: exceeded
+    assert _stored(nvm_path) == _record(diag=(3, True), immo=(3, True))  # rewritten per level
+
+
+def test_a_level_missing_from_the_record_starts_clean_and_an_unknown_one_is_dropped(
+    nvm_path: Path,
+) -> None:
+    record: dict[str, object] = {
+        NVM_LEVELS: {
+            "17": {NVM_FAILED_ATTEMPTS: 1, NVM_LAST_ATTEMPT_FAILED: True},
+            "5": {NVM_FAILED_ATTEMPTS: 9, NVM_LAST_ATTEMPT_FAILED: True},  # not configured
+        }
+    }
+    nvm_path.write_text(_valid_document(record), encoding="utf-8")
+    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND))
+    assert status(bench) == security_status_response(diag=(0, 0), immo=(1, 10))
+    enter_extended(bench)
+    unlock(bench, LEVEL_DIAG)
+    assert _stored(nvm_path) == _record(diag=(0, False), immo=(1, True))
+
+
+def test_an_unreadable_record_after_ecu_reset_delays_every_level(nvm_path: Path) -> None:
+    """ECUReset powers on leniently: a record that became unreadable fails safe, with the boot
+    delay on every level."""
+    bench = make_bench(nvm=FileNvm(nvm_path, kind=KIND))
+    enter_extended(bench)
+    unlock(bench, LEVEL_DIAG)
+    nvm_path.write_text("garbage", encoding="utf-8")
+    response = bench.handle(bytes([0x11, 0x01]))  # ECUReset, hardReset
+    assert response == bytes([0x51, 0x01])  # positive SID, hardReset
+    assert status(bench) == security_status_response(diag=(0, 10), immo=(0, 10))
