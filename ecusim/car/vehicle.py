@@ -354,7 +354,8 @@ class Vehicle:
 
     def install_blank_key_ecu(self) -> None:
         """Fit a new, blank ECU in place of the one holding the key codes (immobilizer, or the
-        ECM on ECM-integrated cars): no codes stored, automatic registration open."""
+        ECM on ECM-integrated cars): no codes stored, automatic registration open, and no VIN
+        until the one 0x2E F190 write it accepts (diagnostic-contract.md §4)."""
         with self.lock:
             self.system.install_blank_key_ecu()
 

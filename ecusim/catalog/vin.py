@@ -20,8 +20,11 @@ __all__ = [
     "VinError",
     "VinInfo",
     "check_digit",
+    "check_vin_matches",
     "decode_vin",
     "is_valid_vin",
+    "lab_vin",
+    "model_year_code",
     "transliterate",
     "validate_vin",
 ]
@@ -188,6 +191,47 @@ def decode_vin(vin: str) -> VinInfo:
         model_year=_model_year(upper),
         check_digit_ok=_computed_check_digit(upper) == upper[CHECK_DIGIT_POSITION - 1],
     )
+
+
+def model_year_code(year: int) -> str:
+    """The position-10 character of model year ``year`` (49 CFR 565.15(d)); the 30-year cycle
+    repeats, so 1980 and 2010 share ``A``."""
+    if year < _FIRST_CYCLE_START:
+        raise VinError(f"no model-year code for {year}")
+    return _YEAR_CODES[(year - _FIRST_CYCLE_START) % _CYCLE_YEARS]
+
+
+def check_vin_matches(vin: str, model_year: int) -> str:
+    """Return ``vin`` upper-cased if it is a valid VIN of a Lexus of ``model_year``, else raise
+    :class:`VinError` naming the reason (domain.md §9).
+
+    Checked in order: the structure and check digit (:func:`validate_vin`), the WMI (one of
+    :data:`LEXUS_WMIS`), then the model year that :func:`decode_vin` reads from position 10,
+    with position 7 telling the two 30-year cycles apart as NHTSA does (the same year
+    ``ecusim vin`` shows).
+    """
+    upper = validate_vin(vin)
+    info = decode_vin(upper)
+    if not info.is_lexus:
+        raise VinError(
+            f"{upper} is not a Lexus VIN: WMI {info.wmi!r} (positions 1-3) is not one of "
+            f"{', '.join(sorted(LEXUS_WMIS))}",
+            position=1,
+        )
+    if info.model_year != model_year:
+        code = upper[MODEL_YEAR_POSITION - 1]
+        if info.model_year is None:
+            read = "is not a model-year code"
+        else:
+            seventh = upper[6]
+            cycle = "a letter: 2010 on" if seventh.isalpha() else "a digit: before 2010"
+            read = f"reads {info.model_year} (position 7 {seventh!r} is {cycle})"
+        raise VinError(
+            f"{upper} is not a {model_year} VIN: position {MODEL_YEAR_POSITION} {code!r} {read}; "
+            f"{model_year} is {model_year_code(model_year)!r}",
+            position=MODEL_YEAR_POSITION,
+        )
+    return upper
 
 
 def lab_vin(model: str, year: int, serial: int = 1) -> str:

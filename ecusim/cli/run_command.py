@@ -15,7 +15,7 @@ from can.cli import add_bus_arguments, create_bus_from_namespace
 from ecusim.car.keyless import KeylessError, RomChip
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import CatalogError, KeylessEntry
-from ecusim.catalog.vin import VinError, validate_vin
+from ecusim.catalog.vin import VinError, check_vin_matches, validate_vin
 from ecusim.cli.errors import CliError
 from protocol.can_bus import BusConnection
 from protocol.errors import NvmError
@@ -45,7 +45,16 @@ def add_subparser(subparsers: Any) -> None:
     car.add_argument(
         "--year", type=int, default=DEFAULT_YEAR, help=f"model year (default {DEFAULT_YEAR})"
     )
-    car.add_argument("--vin", help="the VIN (default: a lab VIN for the model-year)")
+    car.add_argument(
+        "--vin",
+        help="the VIN (default: a lab VIN for the model-year); a Lexus WMI and the model-year "
+        "character of --year (position 10, as 'ecusim vin' reads it) are required",
+    )
+    car.add_argument(
+        "--allow-foreign-vin",
+        action="store_true",
+        help="accept a --vin of another make or model year (its check digit must still be right)",
+    )
     car.add_argument(
         "--state-dir", type=Path, help="keep each ECU's NVM here (default: memory only)"
     )
@@ -117,11 +126,25 @@ def open_bus(args: argparse.Namespace) -> can.BusABC:
         raise CliError(f"cannot open the CAN bus ({where}): {cause}") from exc
 
 
-def _build(args: argparse.Namespace) -> Vehicle:
+def _checked_vin(args: argparse.Namespace) -> str | None:
+    """``--vin``: a valid VIN of a Lexus of ``--year`` (domain.md §9), or with
+    ``--allow-foreign-vin`` any valid VIN; else a one-line usage error naming the reason."""
+    if args.vin is None:
+        return None
     try:
-        vin = validate_vin(args.vin) if args.vin is not None else None
+        vin = validate_vin(args.vin)
     except VinError as exc:
         raise CliError(f"--vin: {exc}", exit_code=2) from exc
+    if args.allow_foreign_vin:
+        return vin
+    try:
+        return check_vin_matches(vin, args.year)
+    except VinError as exc:
+        raise CliError(f"--vin: {exc} (--allow-foreign-vin to run it anyway)", 2) from exc
+
+
+def _build(args: argparse.Namespace) -> Vehicle:
+    vin = _checked_vin(args)
     try:
         return Vehicle.from_catalog(
             args.model,

@@ -1,7 +1,10 @@
 """``ecusim vin``: check a VIN and show what it says (WMI, model year, check digit).
 
-Exit status: 0 when the VIN is valid, 1 when it is not (the verdict says why), 2 for a usage
-error (no VIN given).
+With ``--year`` it also checks, with the rule ``ecusim run --vin`` applies
+(:func:`ecusim.catalog.vin.check_vin_matches`), that the VIN is a Lexus VIN of that model year.
+
+Exit status: 0 when the VIN is valid (and matches ``--year``), 1 when it is not (the verdict says
+why), 2 for a usage error (no VIN given).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ecusim.catalog.vin import (
     VinError,
     VinInfo,
     check_digit,
+    check_vin_matches,
     decode_vin,
     validate_vin,
 )
@@ -37,12 +41,18 @@ def add_subparser(subparsers: Any) -> None:
         epilog="Exit status: 0 valid, 1 invalid (the first line says why), 2 usage error.",
     )
     parser.add_argument("vin", metavar="VIN", help="the VIN to check (any case)")
+    parser.add_argument(
+        "--year",
+        type=int,
+        help="also check that it is a Lexus VIN of this model year (what 'ecusim run --vin' "
+        "requires)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = check(args.vin.strip())
+    report = check(args.vin.strip(), year=args.year)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -50,13 +60,25 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_VALID if report["valid"] else EXIT_INVALID
 
 
-def check(vin: str) -> dict[str, Any]:
-    """Everything ``ecusim vin`` reports about ``vin``, JSON-ready."""
+def check(vin: str, *, year: int | None = None) -> dict[str, Any]:
+    """Everything ``ecusim vin`` reports about ``vin``, JSON-ready; with ``year``, whether it is
+    a Lexus VIN of that model year (``matches_year``; if not, ``valid`` is false and ``reason``
+    says why, as ``ecusim run --vin`` would)."""
     report: dict[str, Any] = {"vin": vin, "valid": True, "reason": None, "position": None}
     try:
         validate_vin(vin)
     except VinError as exc:
         report.update(valid=False, reason=exc.reason, position=exc.position)
+    if year is not None:
+        report["year"] = year
+        report["matches_year"] = False
+        if report["valid"]:
+            try:
+                check_vin_matches(vin, year)
+            except VinError as exc:
+                report.update(valid=False, reason=exc.reason, position=exc.position)
+            else:
+                report["matches_year"] = True
     try:
         info = decode_vin(vin)
     except VinError:
@@ -115,6 +137,7 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines += [
         f"VIN          {report['vin']}",
+        *([f"car          a {report['year']} Lexus"] if report.get("matches_year") else []),
         f"WMI          {wmi_text}",
         f"model year   {year_text}",
         f"check digit  {digit_text}",

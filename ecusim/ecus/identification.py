@@ -18,6 +18,10 @@ DID_SERIAL_NUMBER = 0xF18C
 DID_VIN = 0xF190
 DID_SYSTEM_NAME = 0xF197
 
+UNSET_VIN = b" " * 17
+"""DID 0xF190 of a blank key-code ECU whose VIN is not written yet: 17 ASCII spaces (a space is
+never a VIN character, so a scan tool reading it asks for the VIN instead)."""
+
 LEVEL_EXTENDED_DIAGNOSTICS = 0x01
 """SecurityAccess level of extended diagnostics (diagnostic-contract.md §3)."""
 LEVEL_IMMOBILIZER_RESET = 0x11
@@ -34,21 +38,41 @@ def ascii_bytes(text: str) -> bytes:
     return text.encode("ascii")
 
 
-def vin_did(read: Callable[[], str], write: Callable[[str], None]) -> DataIdentifier:
-    """0xF190: 17 ASCII bytes; writable only in the extended session with level 0x01 unlocked,
-    only with a valid check digit (else 0x31)."""
+def vin_did(
+    read: Callable[[], str | None],
+    write: Callable[[str], None],
+    *,
+    written_once: Callable[[], bool] | None = None,
+) -> DataIdentifier:
+    """0xF190: 17 ASCII bytes (17 spaces while a blank key-code ECU has none); writable only in
+    the extended session with level 0x01 unlocked, only with a valid check digit (else 0x31).
+
+    ``written_once`` (key-code ECUs, diagnostic-contract.md §4): whether the VIN is set; a set
+    VIN is never written again: 0x22 conditionsNotCorrect, whatever the value. ISO 14229-1
+    §11.7.4 (the NRC handling figure of WriteDataByIdentifier) checks 0x22 after the DID
+    (0x31), security (0x33) and exact length (0x13): a locked tester gets 0x33, and the value
+    is never looked at, so a set VIN answers 0x22 even for a bad check digit.
+    """
 
     def write_vin(value: bytes) -> None:
+        if written_once is not None and written_once():
+            raise NegativeResponseError(
+                Nrc.CONDITIONS_NOT_CORRECT, "this ECU's VIN is set: it is written only once"
+            )
         try:
             vin = validate_vin(value.decode("ascii"))
         except (UnicodeDecodeError, VinError) as exc:
             raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, f"invalid VIN: {exc}") from exc
         write(vin)
 
+    def read_vin() -> bytes:
+        vin = read()
+        return UNSET_VIN if vin is None else ascii_bytes(vin)
+
     return DataIdentifier(
         DID_VIN,
         "VIN",
-        read=lambda: ascii_bytes(read()),
+        read=read_vin,
         write=write_vin,
         write_sessions=EXTENDED_ONLY,
         write_security=frozenset({LEVEL_EXTENDED_DIAGNOSTICS}),

@@ -60,9 +60,10 @@ class KeyCodeSystem(KeySystem):
         self.immobilizer.tick(now)
 
     def install_blank_key_ecu(self) -> None:
-        """A new (replacement) key-code ECU: no codes, automatic registration open."""
+        """A new (replacement) key-code ECU: no codes, no VIN yet, automatic registration open."""
         immobilizer = self.immobilizer
         immobilizer.keys.keep_only(set(), automatic_registration=True)
+        immobilizer.install_blank_identity()  # no VIN until its one write (contract §4)
         immobilizer.dtcs.clear(ALL_DTC_GROUPS)
         immobilizer.server.security.reset_counter()
         immobilizer.server.power_on(immobilizer.server.now)  # a new part: default session, locked

@@ -38,7 +38,8 @@ from ecusim.car.keys import Key
 
 MODEL: Final = "LS430"
 YEAR: Final = 2004
-VIN: Final = "JTHBL5EF0C5000001"
+VIN: Final = "JTHLSL1S045000001"
+"""A VIN of an LS430 2004 (Lexus WMI, model-year character '4'): `ecusim run` checks it."""
 TIME_SCALE: Final = 20.0
 """Vehicle clock speed: the reset's 2 s erase takes 0.1 s, but S3 (5 s) lasts only 0.25 s."""
 

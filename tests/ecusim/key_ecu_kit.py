@@ -208,6 +208,15 @@ def unlock_reset(car: KeyEcuCar) -> None:
     assert response == bytes([0x67, 0x12])  # positive SecurityAccess, sendKey echo
 
 
+def write_blank_vin(car: KeyEcuCar) -> None:
+    """Extended session must be active. The one VIN write of a blank replacement key-code ECU
+    (diagnostic-contract.md §4): unlocks level 0x01 and writes the car's VIN."""
+    unlock_diag(car)
+    vin = car.vehicle.vin.encode("ascii")
+    # 2E = WriteDataByIdentifier, F1 90 = VIN, then its 17 ASCII bytes
+    assert car.handle(bytes([0x2E, 0xF1, 0x90]) + vin) == bytes([0x6E, 0xF1, 0x90])  # positive
+
+
 def send_wrong_pass_code(car: KeyEcuCar) -> bytes | None:
     """requestSeed 0x11 and a wrong Pass-Code (every bit flipped); returns the sendKey answer."""
     seed = request_seed(car, LEVEL_RESET)

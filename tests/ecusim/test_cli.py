@@ -12,6 +12,7 @@ import can
 import pytest
 
 from ecusim import __version__
+from ecusim.catalog.vin import lab_vin
 from ecusim.cli.main import main
 from protocol.nvm import FileNvm
 
@@ -52,6 +53,56 @@ def test_bad_vin_is_one_line_usage_error(
     err = capsys.readouterr().err
     assert err.startswith("ecusim: error: ") and message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        # issue 11, finding 5: a Honda VIN (WMI 1HG, model year 2003) for the default LS430 2004
+        (["--model", "LS430", "--year", "2004", "--vin", "1HGCM82633A004352"],
+         "--vin: 1HGCM82633A004352 is not a Lexus VIN: WMI '1HG' (positions 1-3)"),
+        # the docs' old example: a 2012 VIN (position 10 'C', position 7 'E') for a 2004 LS430
+        (["--model", "LS430", "--year", "2004", "--vin", "JTHBL5EF0C5000001"],
+         "--vin: JTHBL5EF0C5000001 is not a 2004 VIN: position 10 'C' reads 2012"),
+        # the default car is an LS430 2004 too
+        (["--vin", "JTHBL5EF0C5000001"], "is not a 2004 VIN"),
+        # an LS430 2004 VIN for an LS460 2007
+        (["--model", "LS460", "--year", "2007", "--vin", "JTHLSL1S045000001"],
+         "is not a 2007 VIN: position 10 '4' reads 2004"),
+    ],
+)  # fmt: skip
+def test_a_vin_of_another_make_or_year_is_refused_with_the_reason(
+    argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", *argv, "-i", "virtual", "-c", _channel(), "--duration", "0.1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("ecusim: error: ") and reason in captured.err
+    assert "(--allow-foreign-vin to run it anyway)" in captured.err
+    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "ready" not in captured.out  # no car ran
+
+
+def test_allow_foreign_vin_runs_a_foreign_vin_but_still_checks_its_structure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["run", "-i", "virtual", "-c", _channel(), "--duration", "0.1", "--allow-foreign-vin"]
+    assert main([*argv, "--vin", "1HGCM82633A004352"]) == 0
+    assert "LS430 2004 (transponder key ECU), VIN 1HGCM82633A004352" in capsys.readouterr().out
+    assert main([*argv, "--vin", "1HGCM82643A004352"]) == 2  # wrong check digit: still refused
+    err = capsys.readouterr().err
+    assert err.startswith("ecusim: error: --vin: wrong check digit") and "allow" not in err
+
+
+@pytest.mark.parametrize(
+    ("model", "year"), [("LS430", 2004), ("LS460", 2007), ("ES300", 1997), ("CT200H", 2015)]
+)
+def test_the_lab_vin_of_a_car_is_accepted(
+    model: str, year: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vin = lab_vin(model, year)
+    argv = ["run", "--model", model, "--year", str(year), "--vin", vin, "--duration", "0.1"]
+    assert main([*argv, "-i", "virtual", "-c", _channel()]) == 0
+    assert f"VIN {vin}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -120,7 +171,7 @@ def test_python_dash_m_entry_point() -> None:
     assert "ecusim: stopped" in result.stdout
 
 
-FD_RUN = ["run", "-i", "virtual", "--fd", "--duration", "3", "--vin", "JTHBL5EF0C5000001"]
+FD_RUN = ["run", "-i", "virtual", "--fd", "--duration", "3", "--vin", "JTHLSL1S045000001"]
 
 
 def test_fd_flag_makes_the_node_answer_in_fd_frames() -> None:
@@ -155,7 +206,7 @@ def test_fd_flag_makes_the_node_answer_in_fd_frames() -> None:
     frame = received[0]
     # FD single frame with escape: 00 <length 20> 62 F1 90 <17 VIN bytes>
     assert frame.is_fd and bytes(frame.data[:5]) == bytes([0x00, 20, 0x62, 0xF1, 0x90])
-    assert bytes(frame.data[5:22]) == b"JTHBL5EF0C5000001"
+    assert bytes(frame.data[5:22]) == b"JTHLSL1S045000001"
 
 
 def test_invalid_security_record_is_refused_before_ready(

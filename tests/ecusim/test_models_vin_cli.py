@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -214,3 +215,29 @@ def test_vin_missing_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str
         main(["vin"])
     assert info.value.code == 2
     assert "required: VIN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("vin", "year", "valid", "reason"),
+    [
+        ("JTHLSL1S045000001", 2004, True, None),  # lab_vin("LS430", 2004)
+        ("JTHBL5EF0C5000001", 2004, False, "is not a 2004 VIN: position 10 'C' reads 2012"),
+        ("1HGCM82633A004352", 2004, False, "is not a Lexus VIN: WMI '1HG'"),
+    ],
+)
+def test_vin_with_year_applies_the_rule_of_ecusim_run(
+    vin: str, year: int, valid: bool, reason: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ecusim vin --year` and `ecusim run --vin` give one verdict (check_vin_matches)."""
+    assert main(["vin", vin, "--year", str(year), "--json"]) == (0 if valid else 1)
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is valid and report["matches_year"] is valid
+    assert (report["reason"] is None) if reason is None else reason in report["reason"]
+    assert main(["vin", vin, "--year", str(year)]) == (0 if valid else 1)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "VALID" if valid else first.startswith("INVALID: ")
+    run = ["run", "-i", "virtual", "-c", f"vin-{uuid.uuid4().hex}", "--duration", "0.1"]
+    assert main([*run, "--year", str(year), "--vin", vin]) == (0 if valid else 2)
+    captured = capsys.readouterr()
+    if reason is not None:
+        assert reason in captured.err

@@ -14,8 +14,11 @@ from ecusim.catalog.vin import (
     VinError,
     VinInfo,
     check_digit,
+    check_vin_matches,
     decode_vin,
     is_valid_vin,
+    lab_vin,
+    model_year_code,
     transliterate,
     validate_vin,
 )
@@ -178,3 +181,47 @@ def test_validate_never_crashes(text: str) -> None:
         return
     assert len(result) == VIN_LENGTH
     assert set(result) <= set(VIN_ALPHABET)
+
+
+# -- check_vin_matches: the car-match rule of `ecusim run --vin` (domain.md §9) ----------------
+
+
+@pytest.mark.parametrize("year", range(1990, 2016))
+def test_a_lab_vin_matches_its_year_and_decodes_to_it(year: int) -> None:
+    vin = lab_vin("LS430", year)
+    assert check_vin_matches(vin, year) == vin
+    assert decode_vin(vin).model_year == year  # what `ecusim vin` shows
+    assert vin[9] == model_year_code(year)
+
+
+@pytest.mark.parametrize("wmi", sorted(LEXUS_WMIS))
+def test_every_lexus_wmi_is_accepted(wmi: str) -> None:
+    draft = wmi + lab_vin("LS430", 2004)[3:]
+    vin = draft[:8] + check_digit(draft) + draft[9:]
+    assert check_vin_matches(vin, 2004) == vin
+
+
+@pytest.mark.parametrize(
+    ("vin", "year", "position", "reason"),
+    [
+        ("1HGCM82633A004352", 2004, 1, "not a Lexus VIN: WMI '1HG'"),  # Honda
+        ("JTDKB20U093000001", 2009, 1, "not a Lexus VIN: WMI 'JTD'"),  # a Toyota WMI
+        (LAB_VIN_1, 2004, 10, "position 10 'C' reads 2012 (position 7 'E' is a letter"),
+        ("JTHLSL1S045000001", 2007, 10, "position 10 '4' reads 2004"),
+        # 'W' with a digit at position 7 is 1998; with a letter it would be 2028
+        ("JTHLSLAS0W5000001", 1998, 10, "position 10 'W' reads 2028"),
+    ],
+)
+def test_a_vin_of_another_make_or_year_is_refused_with_the_reason(
+    vin: str, year: int, position: int, reason: str
+) -> None:
+    draft = vin[:8] + check_digit(vin) + vin[9:]  # a right check digit: only the match fails
+    with pytest.raises(VinError) as info:
+        check_vin_matches(draft, year)
+    assert reason in info.value.reason
+    assert info.value.position == position
+
+
+def test_check_vin_matches_checks_the_structure_first() -> None:
+    with pytest.raises(VinError, match="wrong check digit"):
+        check_vin_matches("JTHLSL1S145000001", 2004)

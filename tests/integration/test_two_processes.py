@@ -22,7 +22,7 @@ import can
 import pytest
 from udsoncan.client import Client
 
-from ecusim.ecus.engine import DEFAULT_VIN
+from ecusim.catalog.vin import lab_vin
 from ecusim.tool.console import TextConsole
 from ecusim.tool.contract import open_client
 from ecusim.tool.errors import BusLostError, ToolError
@@ -48,6 +48,9 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 
 READY_LINE = r"^ecusim: .*ready"
+
+VIN = lab_vin("LS430", 2004)
+"""The VIN of the default car of `ecusim run` (LS430 2004): `--vin` must match the car."""
 
 
 class Process:
@@ -149,7 +152,7 @@ def hub_url(hub: tuple[Process, str]) -> str:
 
 def _ecusim_args(hub_url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "ecusim", "run", "-i", "remote", "-c", hub_url,
-            "--duration", "60", "--vin", DEFAULT_VIN, *extra]  # fmt: skip
+            "--duration", "60", "--vin", VIN, *extra]  # fmt: skip
 
 
 def _start_ecusim(processes: Starter, hub_url: str, *extra: str) -> Process:
@@ -178,7 +181,7 @@ def test_udsoncan_through_the_hub_to_an_ecusim_process(
     client = remote_client
     node = _start_ecusim(processes, hub_url)
 
-    assert client.read_data_by_identifier_first(DID_VIN) == DEFAULT_VIN
+    assert client.read_data_by_identifier_first(DID_VIN) == VIN
     client.change_session(EXTENDED_SESSION)
     assert client.read_data_by_identifier_first(DID_ACTIVE_SESSION) == 0x03
     client.unlock_security_access(0x01)

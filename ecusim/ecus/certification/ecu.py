@@ -109,9 +109,11 @@ class CertificationEcu(KeyCodeEcu):
             raise self._refusal_nvm.corrupt(f"unknown refusal reason {reason}") from None
 
     def install_blank(self) -> None:
-        """A new (replacement) certification ECU: no smart keys, no refusal logged."""
+        """A new (replacement) certification ECU: no smart keys, no refusal logged, no VIN until
+        its one 0x2E F190 write (diagnostic-contract.md §4)."""
         with self.lock:
             self.keys.keep_only(set(), automatic_registration=False)
+            self.install_blank_identity()
             self._log_refusal(RegistrationRefusal.NONE)
             self.power_cycle()
 

@@ -52,7 +52,10 @@ class KeyEcuState(Protocol):
     def clock(self) -> Clock: ...
 
     @property
-    def vin(self) -> str: ...
+    def vin(self) -> str | None: ...
+
+    @property
+    def vin_set(self) -> bool: ...
 
     def store_vin(self, vin: str) -> None: ...
 
@@ -117,7 +120,7 @@ def build_key_ecu_server(
     server: UdsServer  # the session and security-status DIDs read the server they belong to
     reset = surface.reset
     dids = [
-        vin_did(lambda: ecu.vin, ecu.store_vin),
+        vin_did(lambda: ecu.vin, ecu.store_vin, written_once=lambda: ecu.vin_set),
         *identification_dids(
             serial_number=serial_number,
             part_number=config.part_number,

@@ -126,12 +126,24 @@ class KeyCodeEcu(DiagnosableEcu):
     # -- state every key-code ECU shows --------------------------------------------------------
 
     @property
-    def vin(self) -> str:
+    def vin(self) -> str | None:
+        """The ECU's own VIN (the Pass-Code's and the vehicle key's); ``None`` on a blank
+        replacement ECU until its one write."""
         return self._vin.vin
 
+    @property
+    def vin_set(self) -> bool:
+        """Whether the VIN is written: then 0x2E F190 answers 0x22 (diagnostic-contract.md §4)."""
+        return self._vin.is_set
+
     def store_vin(self, vin: str) -> None:
-        """0x2E F190: the new VIN is kept in NVM; Pass-Codes are computed for it from now on."""
+        """0x2E F190 on a blank ECU: its one VIN write, kept in NVM; Pass-Codes are computed for
+        it from now on. A set VIN is never written again (0x22)."""
         self._vin.store(vin)
+
+    def install_blank_identity(self) -> None:
+        """A new, blank replacement ECU: no VIN until its one 0x2E F190 write."""
+        self._vin.erase_for_blank_part()
 
     @property
     @abc.abstractmethod

@@ -103,26 +103,67 @@ def test_a_right_key_resets_the_failed_attempt_counter(car: Car) -> None:
     assert read_did(car, DID_SECURITY_STATUS) == security_status()  # 0x11's own right key
 
 
-def test_vin_write_follows_the_contract_and_the_pass_code_follows_the_vin(
-    tmp_path: Path,
-) -> None:
-    """diagnostic-contract.md §4: 0xF190 is writable in the extended session with level 0x01
-    unlocked and only with a valid check digit (else 0x31). The immobilizer keeps the new VIN in NVM
-    and computes Pass-Codes for it from then on."""
-    car = make_car(tmp_path)
+def test_the_vin_write_needs_extended_session_and_level_0x01(car: Car) -> None:
+    """diagnostic-contract.md §4: 0xF190 is writable only in the extended session (else 0x31)
+    and with level 0x01 unlocked (else 0x33), before the write-once rule is looked at."""
     # 2E = WriteDataByIdentifier, F1 90 = VIN, then 17 ASCII bytes: locked in the default session
     write = bytes([0x2E, 0xF1, 0x90]) + OTHER_VALID_VIN
     assert car.handle(write) == bytes([0x7F, 0x2E, 0x31])  # not writable here: requestOutOfRange
     enter_extended(car)
     assert car.handle(write) == bytes([0x7F, 0x2E, 0x33])  # level 0x01 locked: securityDenied
+
+
+def test_a_set_vin_is_never_written_again_and_the_pass_code_stays_its_own(
+    tmp_path: Path,
+) -> None:
+    """diagnostic-contract.md §4: the transponder key ECU's VIN is written once; with level 0x01
+    unlocked any write answers 0x22 (another VIN, the same VIN, a bad check digit alike) and
+    changes nothing, in RAM and in NVM."""
+    car = make_car(tmp_path)
+    enter_extended(car)
     unlock_diag(car)
-    bad = bytes([0x2E, 0xF1, 0x90]) + b"1M8GDM9A1KP042788"  # check digit should be X
+    write = bytes([0x2E, 0xF1, 0x90]) + OTHER_VALID_VIN  # WDBI, DID F190, 17 ASCII bytes
+    assert car.handle(write) == bytes([0x7F, 0x2E, 0x22])  # negative, WDBI, conditionsNotCorrect
+    same = bytes([0x2E, 0xF1, 0x90]) + VIN.encode("ascii")  # WDBI, DID F190, its own VIN
+    assert car.handle(same) == bytes([0x7F, 0x2E, 0x22])  # negative, WDBI, conditionsNotCorrect
+    bad = bytes([0x2E, 0xF1, 0x90]) + b"1M8GDM9A1KP042788"  # WDBI, F190, check digit should be X
+    assert car.handle(bad) == bytes([0x7F, 0x2E, 0x22])  # the value is not even looked at
+    assert read_did(car, DID_VIN) == VIN.encode("ascii")
+    seed = request_seed(car, LEVEL_RESET)
+    # 27 = SecurityAccess, 12 = sendKey level 0x11, then the Pass-Code of the OTHER VIN
+    other_code = pass_code(OTHER_VALID_VIN.decode("ascii"), seed)
+    assert car.handle(bytes([0x27, 0x12]) + other_code) == bytes([0x7F, 0x27, 0x35])  # invalidKey
+    restarted = restart(car, tmp_path)
+    assert read_did(restarted, DID_VIN) == VIN.encode("ascii")  # NVM unchanged
+
+
+def test_a_blank_replacement_ecu_takes_one_vin_write(tmp_path: Path) -> None:
+    """diagnostic-contract.md §4: a blank replacement ECU has no VIN (0xF190 reads 17 spaces) and
+    accepts no Pass-Code; its one write (extended, level 0x01, valid check digit) sets it, in
+    NVM; a second write answers 0x22."""
+    car = make_car(tmp_path)
+    car.vehicle.install_blank_key_ecu()
+    assert read_did(car, DID_VIN) == b" " * 17  # 17 ASCII spaces: no VIN yet
+    enter_extended(car)
+    assert send_wrong_pass_code(car) == bytes([0x7F, 0x27, 0x35])  # no VIN: no Pass-Code fits
+    seed = request_seed(car, LEVEL_RESET)
+    # 27 = SecurityAccess, 12 = sendKey level 0x11, then the Pass-Code of the car's VIN: refused
+    code = pass_code(VIN, seed)
+    assert car.handle(bytes([0x27, 0x12]) + code) == bytes([0x7F, 0x27, 0x35])  # invalidKey
+    unlock_diag(car)
+    bad = bytes([0x2E, 0xF1, 0x90]) + b"1M8GDM9A1KP042788"  # WDBI, F190, check digit should be X
     assert car.handle(bad) == bytes([0x7F, 0x2E, 0x31])  # negative, WDBI, requestOutOfRange
+    write = bytes([0x2E, 0xF1, 0x90]) + OTHER_VALID_VIN  # WDBI, DID F190, 17 ASCII bytes
     assert car.handle(write) == bytes([0x6E, 0xF1, 0x90])  # positive WDBI, DID echo
     assert read_did(car, DID_VIN) == OTHER_VALID_VIN
-    seed = request_seed(car, LEVEL_RESET)
-    new_code = pass_code(OTHER_VALID_VIN.decode("ascii"), seed)
-    # 27 = SecurityAccess, 12 = sendKey level 0x11, then the Pass-Code for the NEW VIN
-    assert car.handle(bytes([0x27, 0x12]) + new_code) == bytes([0x67, 0x12])  # unlocked
+    again = bytes([0x2E, 0xF1, 0x90]) + VIN.encode("ascii")  # WDBI, DID F190, a second write
+    assert car.handle(again) == bytes([0x7F, 0x2E, 0x22])  # negative, WDBI, conditionsNotCorrect
     restarted = restart(car, tmp_path)
     assert read_did(restarted, DID_VIN) == OTHER_VALID_VIN  # kept in NVM
+    enter_extended(restarted)
+    seed = request_seed(restarted, LEVEL_RESET)
+    # 27 = SecurityAccess, 12 = sendKey level 0x11, then the Pass-Code for the written VIN
+    new_code = pass_code(OTHER_VALID_VIN.decode("ascii"), seed)
+    assert restarted.handle(bytes([0x27, 0x12]) + new_code) == bytes([0x67, 0x12])  # unlocked
+    unlock_diag(restarted)
+    assert restarted.handle(again) == bytes([0x7F, 0x2E, 0x22])  # still set after a restart

@@ -100,7 +100,10 @@ def test_an_unregistered_smart_key_leaves_the_immobilizer_set(car: Car) -> None:
     assert not car.certification.key_verified
 
 
-def test_the_vin_is_writable_only_with_level_0x01(car: Car) -> None:
+def test_the_vin_is_written_once_with_level_0x01(car: Car) -> None:
+    """diagnostic-contract.md §4: 0xF190 needs the extended session (else 0x31) and level 0x01
+    (else 0x33); the certification ECU's VIN is set, so with both any write answers 0x22 and
+    changes nothing."""
     write = bytes([0x2E, 0xF1, 0x90]) + OTHER_VIN.encode("ascii")  # WDBI, DID F190, 17 ASCII
     # negative, WriteDataByIdentifier, requestOutOfRange: F190 is not writable by default
     assert car.handle(write) == bytes([0x7F, 0x2E, 0x31])
@@ -108,13 +111,22 @@ def test_the_vin_is_writable_only_with_level_0x01(car: Car) -> None:
     # negative, WriteDataByIdentifier, securityAccessDenied
     assert car.handle(write) == bytes([0x7F, 0x2E, 0x33])
     unlock_diag(car)
-    bad = bytearray(write)
-    bad[3 + 8] = ord("1")  # a wrong check digit
-    # negative, WriteDataByIdentifier, requestOutOfRange
-    assert car.handle(bytes(bad)) == bytes([0x7F, 0x2E, 0x31])
+    # negative, WriteDataByIdentifier, conditionsNotCorrect: the VIN is set
+    assert car.handle(write) == bytes([0x7F, 0x2E, 0x22])
+    assert read_did(car, DID_VIN) == VIN.encode("ascii")
+    assert car.certification.vin == VIN
+
+
+def test_a_blank_certification_ecu_takes_one_vin_write(car: Car) -> None:
+    car.vehicle.install_blank_key_ecu()  # a new certification ECU: no keys, no VIN
+    assert read_did(car, DID_VIN) == b" " * 17  # 17 ASCII spaces: not written yet
+    enter_extended(car)
+    unlock_diag(car)
+    write = bytes([0x2E, 0xF1, 0x90]) + OTHER_VIN.encode("ascii")  # WDBI, DID F190, 17 ASCII
     assert car.handle(write) == bytes([0x6E, 0xF1, 0x90])  # positive WDBI, DID echo
-    assert read_did(car, DID_VIN) == OTHER_VIN.encode("ascii")
     assert car.certification.vin == OTHER_VIN
+    # negative, WriteDataByIdentifier, conditionsNotCorrect: written once
+    assert car.handle(write) == bytes([0x7F, 0x2E, 0x22])
 
 
 def test_security_status_counts_wrong_keys(car: Car) -> None:

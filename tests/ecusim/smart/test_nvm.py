@@ -132,8 +132,9 @@ def test_the_refusal_log_survives_a_restart(tmp_path: Path) -> None:
     assert refusal(again) == (REFUSED_MOVING, "vehicle moving")
 
 
-def test_a_written_vin_survives_a_restart(tmp_path: Path) -> None:
+def test_a_blank_ecus_written_vin_survives_a_restart(tmp_path: Path) -> None:
     car = make_car(tmp_path)
+    car.vehicle.install_blank_key_ecu()  # a new certification ECU: no VIN until its one write
     enter_extended(car)
     unlock_diag(car)
     # 2E F1 90 = WriteDataByIdentifier VIN, then 17 ASCII bytes → 6E F1 90
@@ -145,6 +146,17 @@ def test_a_written_vin_survives_a_restart(tmp_path: Path) -> None:
     seed = request_seed(again, 0x11)
     # 27 12 = sendKey level 0x11 with the Pass-Code of the new VIN → 67 12
     assert again.handle(bytes([0x27, 0x12]) + pass_code(OTHER_VIN, seed)) == bytes([0x67, 0x12])
+    unlock_diag(again)
+    # 2E F1 90 = WriteDataByIdentifier VIN → 7F 2E 22 conditionsNotCorrect: set, also after restart
+    assert again.handle(bytes([0x2E, 0xF1, 0x90]) + VIN.encode()) == bytes([0x7F, 0x2E, 0x22])
+
+
+def test_a_blank_ecu_without_its_vin_stays_blank_after_a_restart(tmp_path: Path) -> None:
+    car = make_car(tmp_path)
+    car.vehicle.install_blank_key_ecu()
+    again = restart(car, tmp_path)
+    assert read_did(again, DID_VIN) == b" " * 17  # 17 ASCII spaces: still no VIN
+    assert again.certification.vin is None
 
 
 def test_the_failed_attempt_counter_survives_a_restart(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from tests.ecusim.key_ecu_kit import (
     read_did,
     unlock_diag,
     unlock_reset,
+    write_blank_vin,
 )
 
 from .conftest import (
@@ -67,6 +68,7 @@ def test_registration_accepts_level_0x11_too(car: Car) -> None:
     car.vehicle.install_blank_key_ecu()
     car.vehicle.set_ignition("on")
     enter_extended(car)
+    write_blank_vin(car)  # a blank ECU has no VIN, so no Pass-Code, until its one VIN write
     unlock_reset(car)
     assert routine(car, START_REGISTRATION) == (RUNNING, int(WAITING_S), 0)
 
