@@ -49,8 +49,8 @@ def test_the_car_and_the_portal_share_the_marker_s_secret_file(
 def test_without_a_secret_file_both_keep_the_lab_secret(
     virtual_car: VirtualCar, uds_client: Client, portal: VirtualPortal
 ) -> None:
-    assert virtual_car.vehicle.secrets.source is None
     uds_client.change_session(0x03)
+    uds_client.unlock_security_access(0x01)  # the lab level 0x01 key
     seed = bytes(uds_client.request_seed(0x11).service_data.seed)
     assert portal.pass_code(virtual_car.vin, seed) == pass_code(virtual_car.vin, seed)
     assert uds_client.send_key(0x12, pass_code(virtual_car.vin, seed)).positive
