@@ -10,10 +10,11 @@ import pytest
 from udsoncan.client import Client
 from udsoncan.exceptions import NegativeResponseException
 
+from ecusim.portal.client import PortalClient
 from ecusim.secret_file import write_new
 from ecusim.testing import VirtualCar
-from ecusim.testing.portal import VirtualPortal
-from protocol.passcode import pass_code
+from ecusim.testing.portal import TOOL_VERSION, VirtualPortal
+from protocol.passcode import parse_code, pass_code
 
 TRANSPONDER_VIN = "JTHBL5EF0C5000001"
 
@@ -43,6 +44,21 @@ def test_the_car_and_the_portal_share_the_marker_s_secret_file(
     seed = bytes(uds_client.request_seed(0x11).service_data.seed)
     response = uds_client.send_key(0x12, portal.pass_code(virtual_car.vin, seed))
     assert response.positive
+
+
+def test_the_portal_s_http_api_issues_the_file_s_pass_code(
+    car_secret_file: Path, virtual_car: VirtualCar, uds_client: Client, portal: VirtualPortal
+) -> None:
+    """The scan tool's way: the Pass-Code from the portal's HTTP API opens the car."""
+    approval = portal.approve(virtual_car.vin)
+    uds_client.change_session(0x03)
+    seed = bytes(uds_client.request_seed(0x11).service_data.seed)
+    with PortalClient(portal.url) as client:
+        client.login(portal.technician, portal.password)
+        issued = client.issue_pass_code(approval.number, portal.password, TOOL_VERSION, seed)
+    code = parse_code(issued.pass_code)
+    assert code != pass_code(virtual_car.vin, seed)  # not the public lab secret's
+    assert uds_client.send_key(0x12, code).positive
 
 
 @pytest.mark.ecusim_car(model="LS430", year=2004, vin=TRANSPONDER_VIN)
