@@ -34,6 +34,7 @@ from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.errors import VehicleError
+from ecusim.secret_file import LAB_SECRETS, Secrets, load
 from ecusim.systems.base import CarContext, KeySystem
 from ecusim.systems.registry import build_key_system
 from protocol.can_bus import BusConnection
@@ -75,6 +76,7 @@ class Vehicle:
         seed: int | None = None,
         seed_source: SeedSource | None = None,
         isotp: IsoTpParameters | None = None,
+        secrets: Secrets | Path | str | None = None,
     ) -> None:
         if clock is not None and time_scale != 1.0:
             raise ConfigurationError("give either a clock or a time scale, not both")
@@ -86,6 +88,12 @@ class Vehicle:
         self.protocol_clock: Clock = clock if clock is not None else MonotonicClock()
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.isotp = isotp if isotp is not None else IsoTpParameters()
+        # None: the public lab secret, with a warning at start; LAB_SECRETS given: chosen, quiet.
+        self._secrets_chosen = secrets is not None
+        if secrets is None:
+            self.secrets: Secrets = LAB_SECRETS
+        else:
+            self.secrets = secrets if isinstance(secrets, Secrets) else load(secrets)
         self.lock = threading.RLock()
         self.physical = PhysicalState()
         self.faults = FaultPlan()
@@ -101,6 +109,7 @@ class Vehicle:
             isotp=self.isotp,
             nvm=self._nvm,
             seed_source=seed_source,
+            secrets=self.secrets,
         )
         builder = build_key_system(model_year)  # refuses what is not simulated, before any I/O
         self._check_identity()
@@ -135,11 +144,14 @@ class Vehicle:
         seed: int | None = None,
         seed_source: SeedSource | None = None,
         isotp: IsoTpParameters | None = None,
+        secrets: Secrets | Path | str | None = None,
     ) -> Vehicle:
         """The car of the support chart's ``model`` and ``year`` (``CatalogError`` if unknown).
         ``vin``: default a lab VIN for the model-year. ``state_dir``: keep each ECU's NVM there
         (else in memory). ``clock`` or ``time_scale``: the vehicle clock (long waits run fast).
-        ``isotp``: transport parameters of every ECU (e.g. ``IsoTpParameters(fd=True)``)."""
+        ``isotp``: transport parameters of every ECU (e.g. ``IsoTpParameters(fd=True)``).
+        ``secrets``: the master secret and level 0x01 key, or the path of a secret file
+        (``None``: the public lab secret, with a warning at start; docs/secrets.md)."""
         entry = Catalog.load().lookup(model, year)
         return cls(
             entry,
@@ -150,6 +162,7 @@ class Vehicle:
             seed=seed,
             seed_source=seed_source,
             isotp=isotp,
+            secrets=secrets,
         )
 
     # -- construction --------------------------------------------------------------------------
@@ -257,6 +270,13 @@ class Vehicle:
         self._body_thread = threading.Thread(target=self._body_loop, name="body", daemon=True)
         self._body_thread.start()
         logger.info("%s VIN %s running", self.model_year.name, self.vin)
+        if not self._secrets_chosen:
+            logger.warning(
+                "%s VIN %s runs on the public lab secret (anyone can compute its Pass-Codes): "
+                "give Vehicle(secrets=<secret file>) (docs/secrets.md)",
+                self.model_year.name,
+                self.vin,
+            )
 
     def stop(self) -> None:
         self._stop.set()

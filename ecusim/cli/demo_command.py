@@ -12,6 +12,7 @@ from typing import Any
 from ecusim.catalog import CatalogError
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import _time_scale
+from ecusim.cli.secret_options import add_secret_argument, load_secrets
 from ecusim.demo.scenario import (
     DEFAULT_MODEL,
     DEFAULT_TIME_SCALE,
@@ -49,10 +50,12 @@ def add_subparser(subparsers: Any) -> None:
         default=DEFAULT_TIME_SCALE,
         help=f"run the car's own waits this many times faster (default {DEFAULT_TIME_SCALE:g})",
     )
+    add_secret_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    secrets = load_secrets(args)
     folder = args.dir if args.dir is not None else Path(tempfile.mkdtemp(prefix="ecusim-demo-"))
     console = TextConsole(assume_yes=True)
     if not getattr(args, "verbose", 0):  # the tool explains every failure itself
@@ -60,7 +63,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = run_demo(
-            console, folder, model=args.model, year=args.year, time_scale=args.time_scale
+            console,
+            folder,
+            model=args.model,
+            year=args.year,
+            time_scale=args.time_scale,
+            secrets=secrets,
         )
     except CatalogError as exc:
         raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc

@@ -17,6 +17,7 @@ from ecusim.cli import (
     remote_command,
     rom_command,
     run_command,
+    secret_command,
     tool_command,
     vin_command,
 )
@@ -33,6 +34,7 @@ SUBCOMMANDS = (
     remote_command,
     tool_command,
     portal_command,
+    secret_command,
 )
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
 

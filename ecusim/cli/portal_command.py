@@ -28,6 +28,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from ecusim.cli.errors import CliError
+from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
 from ecusim.portal import audit, reports
 from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.db import URL_ENV_VAR, database_url, make_engine, make_session_factory, upgrade
@@ -39,6 +40,8 @@ from ecusim.portal.rules import (
     IdentificationConfirmations,
 )
 from ecusim.portal.service import Portal, RequestView
+from ecusim.secret_file import Secrets
+from protocol.passcode import DEFAULT_MASTER_SECRET
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PASSWORD_ENV_VAR", "add_subparser", "run"]
 
@@ -68,6 +71,13 @@ def _db_option() -> argparse.ArgumentParser:
     value given before the action (``ecusim portal --db URL init``) when it is absent."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="database URL")
+    return parent
+
+
+def _secret_option() -> argparse.ArgumentParser:
+    """``--secret-file`` after the action too, as :func:`_db_option` does for ``--db``."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_secret_argument(parent, suppress=True)
     return parent
 
 
@@ -103,6 +113,7 @@ def add_subparser(subparsers: Any) -> None:
         help=f"database URL (default: ${URL_ENV_VAR}, else ./ecusim-portal.db); PostgreSQL: "
         "postgresql+psycopg://user:password@host/dbname",
     )
+    add_secret_argument(parser)
     db = [_db_option()]
     actions = parser.add_subparsers(dest="portal_command", metavar="ACTION", required=True)
     _add_setup_actions(actions, db)
@@ -126,7 +137,9 @@ def _add_setup_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
         help="the demo users' password (default: a random one each)",
     )
 
-    serve = actions.add_parser("serve", parents=db, help="serve the HTTP API (/api/v1, /docs)")
+    serve = actions.add_parser(
+        "serve", parents=[*db, _secret_option()], help="serve the HTTP API (/api/v1, /docs)"
+    )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
 
@@ -191,7 +204,9 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
     refuse.add_argument("--reason", required=True, help="shown to the technician")
 
     passcode = actions.add_parser(
-        "passcode", parents=db, help="issue the Pass-Code for a Seed Number (approved request)"
+        "passcode",
+        parents=[*db, _secret_option()],
+        help="issue the Pass-Code for a Seed Number (approved request)",
     )
     passcode.add_argument("number", help="request number")
     _acting_user(passcode, "the staff member obtaining the code (password re-checked)")
@@ -317,9 +332,21 @@ def _require_schema(engine: Engine) -> None:
         raise CliError(f"{shown} is not a portal database: {hint}")
 
 
-def _portal(engine: Engine) -> Portal:
+def _portal(engine: Engine, master_secret: bytes = DEFAULT_MASTER_SECRET) -> Portal:
+    """The portal on ``engine``; ``master_secret`` matters only where Pass-Codes are issued."""
     _require_schema(engine)
-    return Portal(make_session_factory(engine))
+    return Portal(make_session_factory(engine), master_secret=master_secret)
+
+
+def _issuing_secrets(args: argparse.Namespace) -> Secrets:
+    """The secrets of ``serve`` and ``passcode``, the actions that issue Pass-Codes."""
+    return load_secrets(args)
+
+
+def _say_if_lab(secrets: Secrets, stream: Any) -> None:
+    """Once, at start: a portal on the public lab secret gates nothing (docs/secrets.md)."""
+    if secrets.source is None:
+        print(f"ecusim: note: the portal is {LAB_NOTICE}", file=stream, flush=True)
 
 
 def _describe(request: RequestView) -> str:
@@ -348,7 +375,8 @@ def _init(engine: Engine, args: argparse.Namespace) -> int:
     print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
     if not args.demo:
         return 0
-    demo = add_demo_dealer(Portal(make_session_factory(engine)), args.demo_password)
+    portal = Portal(make_session_factory(engine), master_secret=DEFAULT_MASTER_SECRET)
+    demo = add_demo_dealer(portal, args.demo_password)
     print(f"demo dealer {demo.code} {demo.name}:")
     width = max(len(user.username) for user in demo.users)
     for user in demo.users:
@@ -359,7 +387,8 @@ def _init(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _serve(engine: Engine, args: argparse.Namespace) -> int:
-    portal = _portal(engine)
+    secrets = _issuing_secrets(args)
+    portal = _portal(engine, secrets.master_secret)
     try:
         from ecusim.portal import api  # noqa: PLC0415 - FastAPI only when serving
     except ImportError as exc:
@@ -379,6 +408,7 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
             f"(docs /docs), database {engine.url.render_as_string(hide_password=True)}",
             flush=True,
         )
+        _say_if_lab(secrets, sys.stdout)
         api.serve(portal, host, port, sock=sock)
     return 0
 
@@ -391,7 +421,11 @@ def _scripting(engine: Engine, args: argparse.Namespace) -> int:
         password = _password(args)
     else:
         password = None
-    portal = _portal(engine)
+    if command == "passcode":
+        secrets = _issuing_secrets(args)
+        portal = _portal(engine, secrets.master_secret)
+    else:
+        portal = _portal(engine)
     if command == "dealer":
         dealer = portal.enroll_dealer(args.code, args.name, actor="cli")
         print(f"dealer {dealer.code} enrolled: {dealer.name}")
@@ -431,6 +465,7 @@ def _scripting(engine: Engine, args: argparse.Namespace) -> int:
         issued = portal.issue_pass_code(
             args.user, args.number, password, args.tool_version, args.seed
         )
+        _say_if_lab(secrets, sys.stderr)  # stdout carries the code alone; a failure, one line
         print(issued.pass_code)
     return 0
 

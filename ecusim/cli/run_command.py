@@ -17,6 +17,7 @@ from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import CatalogError, KeylessEntry
 from ecusim.catalog.vin import VinError, check_vin_matches, validate_vin
 from ecusim.cli.errors import CliError
+from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
 from protocol.can_bus import BusConnection
 from protocol.errors import NvmError
 from protocol.isotp_binding import IsoTpParameters
@@ -65,6 +66,7 @@ def add_subparser(subparsers: Any) -> None:
         help="run the vehicle clock this many times faster (waits, delays; default 1)",
     )
     car.add_argument("--seed", type=int, help="seed of the car's random numbers (new keys)")
+    add_secret_argument(car)
     car.add_argument(
         "--rom",
         type=Path,
@@ -145,6 +147,7 @@ def _checked_vin(args: argparse.Namespace) -> str | None:
 
 def _build(args: argparse.Namespace) -> Vehicle:
     vin = _checked_vin(args)
+    secrets = load_secrets(args)
     try:
         return Vehicle.from_catalog(
             args.model,
@@ -155,6 +158,7 @@ def _build(args: argparse.Namespace) -> Vehicle:
             seed=args.seed,
             # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
             isotp=IsoTpParameters(fd=bool(getattr(args, "fd", False))),
+            secrets=secrets,
         )
     except CatalogError as exc:
         raise CliError(str(exc), exit_code=2) from exc
@@ -196,6 +200,10 @@ def _announce(car: Vehicle, args: argparse.Namespace) -> None:
     if args.log is not None:
         details.append(f"trace to {args.log}")
     print(f"ecusim: {'; '.join(details)}", flush=True)
+    if car.secrets.source is None:
+        print(f"ecusim: note: {LAB_NOTICE}", flush=True)
+    else:
+        print(f"ecusim: secrets from {car.secrets.source}", flush=True)
     print("ecusim: ready (Ctrl-C to stop)", flush=True)
 
 

@@ -25,6 +25,7 @@ from ecusim.catalog import Catalog, CatalogError
 from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
+from ecusim.cli.secret_options import add_secret_argument, load_secrets
 from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.client import PortalClient, PortalClientError
 from ecusim.portal.errors import ValidationError
@@ -151,6 +152,7 @@ def add_subparser(subparsers: Any) -> None:
         "--lab-keys", action="store_true", help="present new lab keys with LAB_KEY_CMD"
     )
     register.add_argument("--lab-seed", type=int, help="seed of the lab keys' transponder IDs")
+    add_secret_argument(register)  # its diag_key unlocks level 0x01
     register.add_argument(
         "--max-wait",
         type=_seconds,
@@ -282,6 +284,7 @@ def run_register(args: argparse.Namespace) -> int:
             "or use --lab-keys for a simulated car",
             exit_code=2,
         )
+    diag_key = load_secrets(args).diag_key
     with _connected(args) as (link, console):
         identity = _identity(link, console, args)
         smart = identity.system is KeySystem.SMART_KEY
@@ -294,7 +297,7 @@ def run_register(args: argparse.Namespace) -> int:
             else PromptPresenter(console)
         )
         outcome = KeyRegistration(
-            link, console, identity, presenter, kinds, max_wait_s=args.max_wait
+            link, console, identity, presenter, kinds, max_wait_s=args.max_wait, diag_key=diag_key
         ).run()
     registered = (
         f"{outcome.smart_keys} smart" if smart else f"{outcome.masters} master, {outcome.subs} sub"

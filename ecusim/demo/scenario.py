@@ -32,6 +32,7 @@ from ecusim.portal.client import PortalClient, RequestInfo
 from ecusim.portal.demo_data import DemoDealer, add_demo_dealer
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from ecusim.portal.service import Portal
+from ecusim.secret_file import LAB_SECRETS, Secrets
 from ecusim.tool import TOOL_VERSION
 from ecusim.tool.console import Console
 from ecusim.tool.errors import ToolError
@@ -149,10 +150,12 @@ def run_demo(
     model: str = DEFAULT_MODEL,
     year: int = DEFAULT_YEAR,
     time_scale: float = DEFAULT_TIME_SCALE,
+    secrets: Secrets = LAB_SECRETS,
 ) -> DemoResult:
-    """Run the demo (see the module docstring); artefacts go to ``folder``."""
+    """Run the demo (see the module docstring); artefacts go to ``folder``. ``secrets``: the
+    car's and the portal's (docs/secrets.md; default the public lab secret)."""
     _prepare_folder(folder, console)
-    car = Vehicle.from_catalog(model, year, time_scale=time_scale, seed=CAR_SEED)
+    car = Vehicle.from_catalog(model, year, time_scale=time_scale, seed=CAR_SEED, secrets=secrets)
     return _Demo(console, folder, car, time_scale).run()
 
 
@@ -175,8 +178,17 @@ class _Demo:
         console.info(
             f"the car's own waits run {self.time_scale:g} times fast; UDS timers are real time"
         )
+        secrets = car.secrets
+        console.info(
+            f"car and portal share the secrets of {secrets.source}"
+            if secrets.source is not None
+            else "car and portal run on the public lab secret (anyone can compute its "
+            "Pass-Codes): use --secret-file FILE"
+        )
         console.step("The portal: a demo dealer, two managers and a technician")
-        portal = Portal.open(f"sqlite:///{self.folder / PORTAL_NAME}")
+        portal = Portal.open(
+            f"sqlite:///{self.folder / PORTAL_NAME}", master_secret=secrets.master_secret
+        )
         dealer = add_demo_dealer(portal, self.password)
         console.info(f"dealer {dealer.code} {dealer.name}")
         names = ", ".join(u.username for u in dealer.users)
@@ -236,7 +248,9 @@ class _Demo:
         kinds = ["smart", "smart"] if self.smart else ["master", "master", "sub"]
         if not self.smart:
             self.car.withdraw_key()  # the blank that turned the ignition: new keys follow
-        KeyRegistration(link, self.console, identity, presenter, kinds).run()
+        KeyRegistration(
+            link, self.console, identity, presenter, kinds, diag_key=self.car.secrets.diag_key
+        ).run()
         self.car.set_ignition("off")
         return presenter.keys
 

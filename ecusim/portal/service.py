@@ -118,17 +118,26 @@ class Portal:
     """The dealer-side pass-code portal over one database.
 
     ``clock.now()`` gives POSIX seconds (:class:`~ecusim.portal.clock.SystemClock` by default);
-    ``master_secret`` must be the cars' (diagnostic-contract.md §5).
+    ``master_secret`` must be the cars' (diagnostic-contract.md §5; from a secret file:
+    ``ecusim.secret_file.load(path).master_secret``, docs/secrets.md). ``None``: the public lab
+    secret, with a warning (anyone can compute its Pass-Codes); pass
+    ``DEFAULT_MASTER_SECRET`` to choose it quietly.
     """
 
     def __init__(
         self,
         session_factory: sessionmaker[Session],
         clock: Clock | None = None,
-        master_secret: bytes = DEFAULT_MASTER_SECRET,
+        master_secret: bytes | None = None,
     ) -> None:
         self._sessions = session_factory
         self._clock: Clock = clock if clock is not None else SystemClock()
+        if master_secret is None:
+            logger.warning(
+                "the portal runs on the public lab secret (anyone can compute its Pass-Codes): "
+                "give it the cars' master secret (docs/secrets.md)"
+            )
+            master_secret = DEFAULT_MASTER_SECRET
         self._master_secret = master_secret
 
     @classmethod
@@ -136,7 +145,7 @@ class Portal:
         cls,
         url: str,
         clock: Clock | None = None,
-        master_secret: bytes = DEFAULT_MASTER_SECRET,
+        master_secret: bytes | None = None,
     ) -> Portal:
         """Connect to ``url``, bring its tables up to date and return a portal on it."""
         engine = make_engine(url)

@@ -18,6 +18,7 @@ from ecusim.ecus.engine import EngineConfig, EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
 from ecusim.ecus.start_control import StartControl, StartResult
 from ecusim.errors import VehicleError
+from ecusim.secret_file import LAB_SECRETS, Secrets
 from protocol.clock import Clock
 from protocol.isotp_binding import IsoTpParameters
 from protocol.nvm import NvmStore
@@ -41,6 +42,8 @@ class CarContext:
     isotp: IsoTpParameters
     nvm: Callable[[str], NvmStore]
     seed_source: SeedSource | None
+    secrets: Secrets = LAB_SECRETS
+    """The master secret and level 0x01 key of every ECU of the car (docs/secrets.md)."""
 
     @property
     def communication_id(self) -> int:
@@ -61,7 +64,12 @@ def build_engine(car: CarContext, communication_id: int | None) -> EngineEcu:
     """The car's engine ECU at the chart's ECM address; ``communication_id``: the ECU-ECM ID
     it shares with the immobilizer side (``None``: no immobilizer link, it always starts)."""
     return EngineEcu(
-        EngineConfig(vin=car.vin, addressing=car.model_year.ecm_addressing(), isotp=car.isotp),
+        EngineConfig(
+            vin=car.vin,
+            addressing=car.model_year.ecm_addressing(),
+            isotp=car.isotp,
+            diag_key=car.secrets.diag_key,
+        ),
         nvm=car.nvm("engine"),
         seed_source=car.seed_source,
         communication_id=communication_id,

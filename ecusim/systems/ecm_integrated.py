@@ -29,6 +29,8 @@ class EcmIntegratedSystem(KeyCodeSystem):
                 isotp=car.isotp,
                 addressing=car.model_year.ecm_addressing(),
                 ecm_codes=car.model_year.key_limits.ecm_codes or 3,
+                diag_key=car.secrets.diag_key,
+                master_secret=car.secrets.master_secret,
             ),
             physical=car.physical,
             lock=car.lock,

@@ -38,6 +38,8 @@ def certification_config(car: CarContext, **overrides: object) -> CertificationC
         "vin": car.vin,
         "isotp": car.isotp,
         "waiting_period_s": entry.waiting_period_s,
+        "diag_key": car.secrets.diag_key,
+        "master_secret": car.secrets.master_secret,
     }
     if entry.key_limits.smart_keys is not None:
         fields["smart_key_limit"] = entry.key_limits.smart_keys

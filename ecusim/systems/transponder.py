@@ -24,7 +24,12 @@ def immobilizer_config(car: CarContext, **overrides: object) -> ImmobilizerConfi
     entry: ModelYear = car.model_year
     automatic = entry.key_limits.automatic
     additional = entry.key_limits.additional
-    fields: dict[str, object] = {"vin": car.vin, "isotp": car.isotp}
+    fields: dict[str, object] = {
+        "vin": car.vin,
+        "isotp": car.isotp,
+        "diag_key": car.secrets.diag_key,
+        "master_secret": car.secrets.master_secret,
+    }
     if automatic is not None:
         fields["automatic_limits"] = KeySlots(automatic.masters, automatic.subs)
     if additional is not None:

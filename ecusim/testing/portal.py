@@ -17,6 +17,7 @@ from ecusim.portal.rules import (
     IdentificationConfirmations,
 )
 from ecusim.portal.service import Portal, RequestView
+from ecusim.secret_file import LAB_SECRETS, Secrets
 from protocol.passcode import format_code, parse_code
 
 if TYPE_CHECKING:
@@ -34,13 +35,22 @@ SERVER_STOP_TIMEOUT_S: Final = 10.0
 
 class VirtualPortal:
     """A pass-code portal on an SQLite file with the demo dealer (two managers, a technician,
-    all with :data:`PORTAL_PASSWORD`); the HTTP API is served at :attr:`url` from first use."""
+    all with :data:`PORTAL_PASSWORD`); the HTTP API is served at :attr:`url` from first use.
+    ``secrets``: the cars' (docs/secrets.md; default the public lab secret)."""
 
-    def __init__(self, database: Path, *, password: str = PORTAL_PASSWORD) -> None:
+    def __init__(
+        self,
+        database: Path,
+        *,
+        password: str = PORTAL_PASSWORD,
+        secrets: Secrets = LAB_SECRETS,
+    ) -> None:
         self._engine = make_engine(f"sqlite:///{database}")
         try:
             upgrade(self._engine)
-            self.service = Portal(make_session_factory(self._engine))
+            self.service = Portal(
+                make_session_factory(self._engine), master_secret=secrets.master_secret
+            )
             """The portal's in-process API (:class:`~ecusim.portal.service.Portal`)."""
             self.password = password
             self.dealer: DemoDealer = add_demo_dealer(self.service, password)

@@ -9,7 +9,7 @@ Fixtures: ``virtual_car`` (:class:`ecusim.testing.VirtualCar`), ``uds_client`` (
 of the key ECU), ``engine_client`` (of the ECM), ``portal``
 (:class:`ecusim.testing.portal.VirtualPortal`), ``car_faults`` and ``car_requests``. Marker:
 ``@pytest.mark.ecusim_car(model=..., year=..., vin=None, time_scale=20.0, state_dir=None,
-seed=0)``.
+seed=0, secret_file=None)``; the ``portal`` fixture uses the marker's ``secret_file`` too.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 MARKER: Final = "ecusim_car"
 MARKER_HELP: Final = (
-    f"{MARKER}(model='LS460', year=2012, vin=None, time_scale=20.0, state_dir=None, seed=0): "
-    "the car of ecusim's virtual_car fixture"
+    f"{MARKER}(model='LS460', year=2012, vin=None, time_scale=20.0, state_dir=None, seed=0, "
+    "secret_file=None): the car of ecusim's virtual_car fixture (and the portal's secret file)"
 )
 _CHANNEL_NUMBERS = itertools.count(1)
 """Makes every channel name unique in the process (python-can's virtual channels are global)."""
@@ -86,13 +86,21 @@ def engine_client(virtual_car: VirtualCar) -> Client:
 
 
 @pytest.fixture
-def portal(tmp_path: Path) -> Iterator[VirtualPortal]:
+def portal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VirtualPortal]:
     """An in-process pass-code portal (SQLite in ``tmp_path``) with the demo dealer: ``service``,
     ``dealer``, ``password``, ``url`` (HTTP API, started on first use), ``approve(vin)`` and
-    ``pass_code(vin, seed)``."""
+    ``pass_code(vin, seed)``. With the ``ecusim_car`` marker's ``secret_file``, on the same
+    secrets as the car."""
+    from ecusim.secret_file import LAB_SECRETS, SecretFileError, load  # noqa: PLC0415
     from ecusim.testing.portal import VirtualPortal  # noqa: PLC0415 - only when used
 
-    desk = VirtualPortal(tmp_path / "portal.db")
+    marker = request.node.get_closest_marker(MARKER)
+    secret_file = marker.kwargs.get("secret_file") if marker is not None else None
+    try:
+        secrets = load(secret_file) if secret_file is not None else LAB_SECRETS
+    except SecretFileError as exc:
+        pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+    desk = VirtualPortal(tmp_path / "portal.db", secrets=secrets)
     try:
         yield desk
     finally:

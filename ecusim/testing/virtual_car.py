@@ -26,6 +26,7 @@ from ecusim.car.keys import Key, KeyKind
 from ecusim.car.vehicle import Vehicle, VehicleError
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
+from ecusim.secret_file import LAB_SECRETS, Secrets, load
 from ecusim.tool.contract import (
     client_config,
     client_stack,
@@ -57,8 +58,9 @@ NOTIFIER_TIMEOUT_S: Final = 0.05
 @dataclass(frozen=True)
 class CarSpec:
     """The ``ecusim_car`` marker's options: which car, its VIN (``None``: the lab VIN of its
-    model-year), its clock speed, where it keeps its memory (``None``: in the process) and the
-    seed of its randomness (new keys, SecurityAccess seeds)."""
+    model-year), its clock speed, where it keeps its memory (``None``: in the process), the
+    seed of its randomness (new keys, SecurityAccess seeds) and its secret file (``None``: the
+    public lab secret; docs/secrets.md)."""
 
     model: str = DEFAULT_MODEL
     year: int = DEFAULT_YEAR
@@ -66,6 +68,11 @@ class CarSpec:
     time_scale: float = DEFAULT_TIME_SCALE
     state_dir: Path | str | None = None
     seed: int = 0
+    secret_file: Path | str | None = None
+
+    def secrets(self) -> Secrets:
+        """The secrets of :attr:`secret_file` (the lab secret without one)."""
+        return load(self.secret_file) if self.secret_file is not None else LAB_SECRETS
 
     def build(self) -> Vehicle:
         return Vehicle.from_catalog(
@@ -76,6 +83,7 @@ class CarSpec:
             time_scale=self.time_scale,
             seed=self.seed,
             seed_source=DeterministicSeedSource(self.seed),
+            secrets=self.secrets(),
         )
 
 
@@ -190,7 +198,12 @@ class VirtualCar:
             client = self._clients.get(target.name)
             if client is None:
                 client = open_client(
-                    self.bus, self.notifier, target.addressing, params=self.isotp_params()
+                    self.bus,
+                    self.notifier,
+                    target.addressing,
+                    params=self.isotp_params(),
+                    # lab_security_algo unlocks level 0x01 with the car's own K_diag
+                    config=client_config(security_algo_params=self.vehicle.secrets.diag_key),
                 )
                 self._clients[target.name] = client
             return client

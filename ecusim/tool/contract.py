@@ -252,12 +252,16 @@ def raw_did_codecs() -> dict[int, udsoncan.DidCodec]:
 
 
 def lab_security_algo(level: int, seed: bytes, params: Any = None) -> bytes:
-    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostic-contract.md §5) only.
+    """udsoncan ``security_algo``: the lab key of level 0x01 (diagnostic-contract.md §5) only,
+    with ``params`` (udsoncan's ``security_algo_params``) as ``K_diag`` when it is bytes (a
+    secret file's ``diag_key``, docs/secrets.md), else the public lab key.
 
     The reset level 0x11 needs the portal's Pass-Code for the Seed Number, as a real tool does:
     ``request_seed(0x11)``, then ``send_key(0x12, portal.pass_code(vin, seed))``.
     """
     if level in (LEVEL_DIAGNOSTIC, LEVEL_DIAGNOSTIC + 1):
+        if isinstance(params, bytes):
+            return diagnostic_key(bytes(seed), params)
         return diagnostic_key(bytes(seed))
     raise ValueError(
         f"no key for SecurityAccess level 0x{level:02X} in the client: the reset level's "

@@ -41,7 +41,7 @@ from ecusim.tool.errors import ToolError
 from ecusim.tool.identify import CarIdentity
 from ecusim.tool.link import DiagnosticLink, routine_record
 from ecusim.tool.targets import Target
-from protocol.passcode import diagnostic_key
+from protocol.passcode import DEFAULT_DIAG_KEY, diagnostic_key
 
 POLL_S: Final = 0.2
 """Real seconds between two reads while waiting (each read also keeps the session)."""
@@ -110,7 +110,10 @@ class KeyRegistration:
         kinds: list[str],
         *,
         max_wait_s: float = 1200.0,
+        diag_key: bytes = DEFAULT_DIAG_KEY,
     ) -> None:
+        """``diag_key``: the car's level 0x01 key ``K_diag`` (diagnostic-contract.md §5; a
+        secret file's, docs/secrets.md)."""
         if not kinds:
             raise ToolError("register at least one key")
         self.link = link
@@ -119,6 +122,7 @@ class KeyRegistration:
         self.presenter = presenter
         self.kinds = kinds
         self.max_wait_s = max_wait_s
+        self._diag_key = diag_key
 
     def run(self) -> RegistrationOutcome:
         target = self.identity.key_target
@@ -139,13 +143,14 @@ class KeyRegistration:
         return self.link.read_byte(target, did, context="registration")
 
     def _unlock(self, target: Target) -> None:
-        """Extended session and security level 0x01 (the lab diagnostic algorithm, §5)."""
+        """Extended session and security level 0x01 (the lab diagnostic algorithm with the
+        car's ``K_diag``, §5)."""
 
         def unlock(client: Client) -> None:
             client.change_session(EXTENDED_SESSION)
             seed = bytes(client.request_seed(LEVEL_DIAGNOSTIC).service_data.seed)
             if any(seed):
-                client.send_key(LEVEL_DIAGNOSTIC + 1, diagnostic_key(seed))
+                client.send_key(LEVEL_DIAGNOSTIC + 1, diagnostic_key(seed, self._diag_key))
 
         self.link.call(target, "unlocking the registration level", unlock, context="registration")
 

@@ -18,6 +18,8 @@ from ecusim.cli import portal_command as portal_cli
 from ecusim.cli.main import main
 from ecusim.portal.errors import AuthenticationError
 from ecusim.portal.service import Portal
+from ecusim.secret_file import load
+from protocol.passcode import format_code, parse_code, pass_code
 
 from .kit import VIN
 
@@ -47,8 +49,19 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
+LAB_NOTE = (
+    "ecusim: note: the portal is running on the public lab secret (anyone can compute its "
+    "Pass-Codes): use --secret-file FILE or $ECUSIM_SECRET_FILE (make one with 'ecusim secret "
+    "new FILE')\n"
+)
+"""What ``passcode`` says on stderr without a secret file (docs/secrets.md)."""
+
+
 def _ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     code, out, err = _run(capsys, *argv)
+    if "passcode" in argv and "--secret-file" not in argv:
+        assert err.startswith(LAB_NOTE), err
+        err = err.removeprefix(LAB_NOTE)
     assert (code, err) == (0, ""), f"{argv}: {err}"
     return out
 
@@ -312,3 +325,67 @@ def test_serve_on_an_unknown_host_is_one_line(capsys: pytest.CaptureFixture[str]
         capsys, 1, "portal", "serve", "--db", db, "--host", "no-such-host.invalid"
     )
     assert error.startswith("cannot listen on no-such-host.invalid:8077: ")
+
+
+# -- the secret file (docs/secrets.md) ---------------------------------------------------------
+
+
+def _secret_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
+    path = tmp_path / "portal.secrets.toml"
+    assert main(["secret", "new", str(path)]) == 0
+    capsys.readouterr()
+    return path
+
+
+def test_passcode_with_a_secret_file_issues_the_file_s_pass_code(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = _secret_file(capsys, tmp_path)
+    _demo(capsys, db)
+    number = _create_request(capsys, db)
+    _ok(capsys, "portal", "--db", db, "approve", number, "--as", MANAGER, "--confirmed")
+    passcode = ("portal", "passcode", number, "--db", db, "--as", TECHNICIAN, "--seed", SEED,
+                "--tool-version", "9.10.037", "--password", DEMO_PASSWORD)  # fmt: skip
+    expected = format_code(pass_code(VIN, parse_code(SEED), load(secret).master_secret))
+    assert expected != PASS_CODE  # the lab answer of diagnostic-contract.md §5
+    assert _ok(capsys, *passcode, "--secret-file", str(secret)) == expected + "\n"
+    before = ("portal", "--secret-file", str(secret), *passcode[1:])
+    assert _ok(capsys, *before) == expected + "\n"  # before the action, as --db
+    monkeypatch.setenv("ECUSIM_SECRET_FILE", str(secret))
+    code, out, err = _run(capsys, *passcode)
+    assert (code, out, err) == (0, expected + "\n", "")  # from the environment, no notice
+    # Without one: the lab answer, and the notice once on stderr.
+    monkeypatch.delenv("ECUSIM_SECRET_FILE")
+    code, out, err = _run(capsys, *passcode)
+    assert (code, out, err) == (0, PASS_CODE + "\n", LAB_NOTE)
+
+
+def test_a_bad_secret_file_is_one_line_and_issues_nothing(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _demo(capsys, db)
+    number = _create_request(capsys, db)
+    _ok(capsys, "portal", "--db", db, "approve", number, "--as", MANAGER, "--confirmed")
+    missing = tmp_path / "none.toml"
+    passcode = ("portal", "passcode", number, "--db", db, "--as", TECHNICIAN, "--seed", SEED,
+                "--tool-version", "9.10.037", "--password", DEMO_PASSWORD)  # fmt: skip
+    error = _one_line_error(capsys, 2, *passcode, "--secret-file", str(missing))
+    assert error == f"--secret-file: secret file {missing}: no such file"
+    monkeypatch.setenv("ECUSIM_SECRET_FILE", str(missing))
+    error = _one_line_error(capsys, 2, *passcode)
+    assert error == f"$ECUSIM_SECRET_FILE: secret file {missing}: no such file"
+
+
+def test_serve_says_once_that_it_runs_on_the_public_lab_secret(
+    capsys: pytest.CaptureFixture[str], db: str, served: list[tuple[Any, ...]], tmp_path: Path
+) -> None:
+    _ok(capsys, "portal", "init", "--db", db)
+    out = _ok(capsys, "portal", "serve", "--db", db, "--port", "18078")
+    assert out.count("public lab secret") == 1 and "anyone can compute its Pass-Codes" in out
+    secret = _secret_file(capsys, tmp_path)
+    out = _ok(capsys, "portal", "serve", "--db", db, "--secret-file", str(secret))
+    assert "public lab secret" not in out
+    portal = served[-1][1]
+    assert isinstance(portal, Portal)
+    issued = portal._master_secret  # the file's, handed to the API
+    assert issued == load(secret).master_secret

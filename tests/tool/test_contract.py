@@ -11,6 +11,7 @@ import udsoncan
 
 import ecusim.testing
 from ecusim.tool import contract
+from protocol.passcode import diagnostic_key
 
 DIAGNOSTIC_MODULES: Final = ("contract", "link", "targets", "identify", "reset", "registration")
 CAR_PACKAGES: Final = ("ecusim.car", "ecusim.ecus", "ecusim.systems")
@@ -61,3 +62,12 @@ def test_overrides_replace_single_keys() -> None:
     assert config["request_timeout"] == 0.5
     assert config["use_server_timing"] is False
     assert config["security_algo"] is contract.lab_security_algo
+
+
+def test_lab_security_algo_takes_a_secret_file_s_diag_key_as_its_params() -> None:
+    """``security_algo_params`` bytes are K_diag (docs/secrets.md); else the lab key (§5)."""
+    seed = bytes.fromhex("01020304")
+    assert contract.lab_security_algo(0x01, seed) == bytes.fromhex("354A1764")  # known answer
+    own = b"\x5a" * 32
+    assert contract.lab_security_algo(0x01, seed, own) == diagnostic_key(seed, own)
+    assert contract.lab_security_algo(0x01, seed, own) != bytes.fromhex("354A1764")

@@ -57,6 +57,43 @@ def test_demo_exits_0_within_a_minute_and_its_trace_decodes(tmp_path: Path) -> N
                      r"71 03 02 06 01 00 00 00", summary)  # fmt: skip
 
 
+@pytest.mark.slow
+def test_demo_runs_on_a_secret_file_made_by_ecusim_secret_new(tmp_path: Path) -> None:
+    """Car and portal share a generated secret file (docs/secrets.md): the portal's Pass-Code
+    and the tool's level 0x01 key are the file's, and the whole procedure still succeeds."""
+    secret = tmp_path / "demo.secrets.toml"
+    made = subprocess.run(
+        [sys.executable, "-m", "ecusim", "secret", "new", str(secret)],
+        capture_output=True, text=True, timeout=DEMO_LIMIT_S, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "ecusim", "demo", "--dir", str(tmp_path / "demo"),
+         "--secret-file", str(secret)],
+        capture_output=True, text=True, timeout=DEMO_LIMIT_S, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ecusim demo: done" in done.stdout and "reset and new keys verified" in done.stdout
+    assert f"car and portal share the secrets of {secret}" in done.stdout
+    assert "public lab secret" not in done.stdout + done.stderr
+
+
+def test_demo_says_when_it_runs_on_the_public_lab_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--model", "ES300", "--year", "1998", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("public lab secret") == 1 and "--secret-file" in out
+
+
+def test_demo_refuses_a_bad_secret_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "none.toml"
+    assert main(["demo", "--dir", str(tmp_path), "--secret-file", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"ecusim: error: --secret-file: secret file {missing}: no such file\n"
+    )
+
+
 @pytest.mark.parametrize(("model", "year", "outcome"),
                          [("LS430", 2004, "reset and new keys verified"),
                           ("ES300", 1998, "no reset possible")])  # fmt: skip

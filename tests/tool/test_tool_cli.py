@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -273,3 +274,30 @@ def test_smart_registration_with_the_ignition_off_is_explained(
     err = capsys.readouterr().err
     assert "ignition ON and vehicle stopped" in err
     assert "(NRC 0x22 conditionsNotCorrect)" in err
+
+
+def test_register_keys_unlocks_level_0x01_with_the_secret_file_s_key(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A car with a secret file refuses the public lab level 0x01 key (7F 27 35); the tool given
+    the same file (docs/secrets.md) registers."""
+    secret = tmp_path / "car.secrets.toml"
+    assert main(["secret", "new", str(secret)]) == 0
+    car = running_car(*SMART, time_scale=500.0, secrets=secret)
+    car.install_blank_key_ecu()  # no smart key: registration opens after the waiting period
+    car.set_ignition("on")
+    assert car.certification is not None
+    before = car.certification.key_count
+    capsys.readouterr()
+    assert main(tool(channel, "register-keys", "--lab-keys", "--keys", "1")) == 1
+    err = capsys.readouterr().err
+    assert "NRC 0x35" in err, err
+    assert car.certification.key_count == before
+    registered = tool(channel, "register-keys", "--lab-keys", "--keys", "1", "--secret-file",
+                      str(secret))  # fmt: skip
+    assert main(registered) == 0, capsys.readouterr()
+    assert "registration done (1 smart key(s) registered)" in capsys.readouterr().out
+    assert car.certification.key_count == before + 1
