@@ -192,6 +192,14 @@ class Portal:
         return staff
 
     @staticmethod
+    def _same_dealer(staff: Staff, dealer_code: str) -> None:
+        if dealer_code != staff.dealer_code:
+            raise PermissionDeniedError(
+                f"{staff.username} belongs to dealer {staff.dealer_code}, not {dealer_code}",
+                field="dealer",
+            )
+
+    @staticmethod
     def _manager(session: Session, username: str) -> Staff:
         """The user, who must be an approving manager: the audit log and the NICB export hold
         VINs and repair orders, for managers only [LAB]."""
@@ -647,6 +655,22 @@ class Portal:
 
     # -- the audit log and the reports --------------------------------------------------------
 
+    def require_manager(self, username: str) -> StaffView:
+        """The user as stored now, who must be an approving manager (else
+        :class:`PermissionDeniedError` on ``job_title``): the audit log and the NICB export are
+        for managers only [LAB]. The reads below check it again; the HTTP API asks first, so
+        that a user without the right learns nothing of the request's validation."""
+        with self._reading() as session:
+            return _staff_view(self._manager(session, username))
+
+    def require_dealer_member(self, username: str, dealer_code: str) -> StaffView:
+        """The user as stored now, who must belong to ``dealer_code`` (else
+        :class:`PermissionDeniedError` on ``dealer``)."""
+        with self._reading() as session:
+            staff = self._staff(session, username)
+            self._same_dealer(staff, dealer_code)
+            return _staff_view(staff)
+
     def audit_records(
         self, username: str, since_seq: int = 0, limit: int = 100
     ) -> tuple[AuditRecordView, ...]:
@@ -694,10 +718,5 @@ class Portal:
         """The Monthly Vehicle Security Transaction Report of the user's own dealer (any staff
         member) for a UTC calendar month."""
         with self._reading() as session:
-            staff = self._staff(session, username)
-            if dealer_code != staff.dealer_code:
-                raise PermissionDeniedError(
-                    f"{staff.username} belongs to dealer {staff.dealer_code}, not {dealer_code}",
-                    field="dealer",
-                )
+            self._same_dealer(self._staff(session, username), dealer_code)
             return reports.monthly_report(session, dealer_code, year, month)

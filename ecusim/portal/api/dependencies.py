@@ -11,7 +11,7 @@ from ecusim.portal.api.sessions import SessionStore
 from ecusim.portal.service import Portal
 from ecusim.portal.views import StaffView
 
-__all__ = ["CurrentUser", "PortalDep", "SessionsDep"]
+__all__ = ["CurrentManager", "CurrentUser", "PortalDep", "SessionsDep"]
 
 
 def _portal(request: Request) -> Portal:
@@ -45,3 +45,12 @@ def _current_user(
 
 CurrentUser = Annotated[StaffView, Depends(_current_user)]
 """The logged-in user (401 without a valid token)."""
+
+
+def _current_manager(portal: PortalDep, user: CurrentUser) -> StaffView:
+    return portal.require_manager(user.username)
+
+
+CurrentManager = Annotated[StaffView, Depends(_current_manager)]
+"""The logged-in user, an approving manager as stored now (403 otherwise). FastAPI resolves
+dependencies before it validates the query, so the refusal comes first."""

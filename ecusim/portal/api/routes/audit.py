@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ecusim.portal.api.dependencies import CurrentUser, PortalDep
+from ecusim.portal.api.dependencies import CurrentManager, PortalDep
 from ecusim.portal.api_models import AuditOut
 from ecusim.portal.service import MAX_AUDIT_LIMIT
 from ecusim.portal.views import AuditVerification
@@ -19,7 +19,7 @@ router = APIRouter(tags=["audit"])
 @router.get("/audit", summary="Audit records, oldest first")
 def audit_records(
     portal: PortalDep,
-    user: CurrentUser,
+    user: CurrentManager,
     since_seq: Annotated[
         int, Query(ge=0, description="Only records with a larger `seq` (a cursor).")
     ] = 0,
@@ -32,6 +32,6 @@ def audit_records(
 
 
 @router.get("/audit/verify", summary="Check the audit hash chain")
-def audit_verify(portal: PortalDep, user: CurrentUser) -> AuditVerification:
+def audit_verify(portal: PortalDep, user: CurrentManager) -> AuditVerification:
     """Managers only."""
     return portal.verify_audit(user.username)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from ecusim.portal import reports
-from ecusim.portal.api.dependencies import CurrentUser, PortalDep
+from ecusim.portal.api.dependencies import CurrentManager, CurrentUser, PortalDep
 from ecusim.portal.errors import ValidationError
 
 __all__ = ["router"]
@@ -49,7 +49,7 @@ def _year_month(text: str) -> tuple[int, int]:
 )
 def nicb_report(
     portal: PortalDep,
-    user: CurrentUser,
+    user: CurrentManager,
     since: Annotated[str, Query(description="Start, inclusive (ISO 8601; no offset: UTC)")],
     until: Annotated[str, Query(description="End, exclusive (ISO 8601; no offset: UTC)")],
 ) -> Response:
@@ -80,7 +80,9 @@ def monthly_report(
         Query(alias="format", description="`csv`, `text` or `html`"),
     ] = "csv",
 ) -> Response:
-    """Months are UTC calendar months; 403 for another dealer's report."""
+    """Months are UTC calendar months; 403 for another dealer's report (before the month is
+    read)."""
+    portal.require_dealer_member(user.username, dealer_code)
     year, month_number = _year_month(month)
     report = portal.monthly_report(user.username, dealer_code, year, month_number)
     return Response(_RENDERERS[fmt](report), media_type=_MEDIA_TYPES[fmt])
