@@ -1,9 +1,30 @@
-"""Suite-wide plugins.
+"""Suite-wide plugins and fixtures.
 
 ``pytester`` (pytest's own plugin for running pytest inside a test) is used by tests/plugin to
 run the ecusim plugin's documented examples in a fresh pytest session. pytest accepts
 ``pytest_plugins`` only in a top-level conftest (a deeper one is refused when the whole suite
 runs), so it is enabled here.
+
+``ecusim run`` keeps a car's state in the user data directory by default: every test gets its
+own (``XDG_DATA_HOME``, which platformdirs honours on Linux, and no ``ECUSIM_DATA_DIR``), also
+inherited by the subprocesses it starts, so no test ever touches the real one.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def user_data_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """This test's own user data directory (``$XDG_DATA_HOME``)."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.delenv("ECUSIM_DATA_DIR", raising=False)
+    return home
