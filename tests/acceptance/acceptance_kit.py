@@ -441,9 +441,7 @@ def registered_keys_printed(lines: list[str]) -> list[Key]:
         if match:
             return [
                 Key(int(number, 16))
-                for _, number in re.findall(
-                    r"(master|sub|smart) ([0-9A-Fa-f]{8})", match.group(1)
-                )
+                for _, number in re.findall(r"(master|sub|smart) ([0-9A-Fa-f]{8})", match.group(1))
             ]
     pytest.fail(f"ecusim run printed no registered keys: {lines}")
 
