@@ -91,8 +91,6 @@ def test_kill_9_of_the_default_car_keeps_its_attempt_counter_and_delay(
     processes: Starter, hub_url: str, remote_tester: Tester, user_data_home: Path
 ) -> None:
     node = start_ecusim(processes, _run_args(hub_url))
-    folder = user_data_home / "ecusim" / "cars" / CAR_VIN
-    assert any(f"state in {folder}" in line for line in node.lines), node.lines
     client = _wrong_key_client(remote_tester)
     assert nrc_of(client.unlock_security_access, LEVEL_DIAGNOSTIC) == INVALID_KEY  # attempt 1
     assert nrc_of(client.unlock_security_access, LEVEL_DIAGNOSTIC) == INVALID_KEY  # attempt 2
@@ -117,6 +115,9 @@ def test_kill_9_of_the_default_car_keeps_its_attempt_counter_and_delay(
     # The counter went on from 2: this third wrong key is the last allowed, and the delay starts.
     assert nrc_of(client.unlock_security_access, LEVEL_DIAGNOSTIC) == EXCEEDED_NUMBER_OF_ATTEMPTS
     assert nrc_of(client.request_seed, LEVEL_DIAGNOSTIC) == REQUIRED_TIME_DELAY_NOT_EXPIRED
+    folder = user_data_home / "ecusim" / "cars" / CAR_VIN  # where it was kept, as printed
+    assert any(f"state in {folder}" in line for line in node.lines), node.lines
+    assert (folder / "immobilizer.nvm.json").is_file()
 
 
 def _refused(processes: Starter, args: list[str]) -> list[str]:
