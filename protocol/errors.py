@@ -6,6 +6,8 @@ Every exception derives from :class:`ProtocolError` and, where it fits, from the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from protocol.constants import Nrc
 
 
@@ -40,6 +42,18 @@ class NvmCorruptError(NvmError):
 
     The message names the file and how to reinitialise it; the file is never replaced silently.
     """
+
+
+class NvmOwnerError(NvmCorruptError):
+    """An NVM file is valid but carries the ``owner`` of another device (e.g. another car's
+    identity): ``owner`` is what the file holds, ``expected`` who opened it."""
+
+    def __init__(
+        self, message: str, *, owner: Mapping[str, object], expected: Mapping[str, object]
+    ) -> None:
+        super().__init__(message)
+        self.owner = dict(owner)
+        self.expected = dict(expected)
 
 
 class CodeFormatError(ProtocolError, ValueError):

@@ -7,7 +7,14 @@ foreign file is refused, never replaced or deleted: the caller decides.
 File format (version 1), a JSON object::
 
     {"format": "ecusim-nvm", "kind": <kind>, "version": 1,
-     "sha256": <hex SHA-256 of the canonical JSON of "data">, "data": {...}}
+     "sha256": <hex SHA-256 of the canonical JSON of "data">, "data": {...},
+     "owner": {...}}
+
+``owner`` (optional) names the device the memory belongs to (for a car's ECUs: its VIN, model
+and year). A :class:`FileNvm` opened with an ``owner`` refuses a file that carries another one
+(:class:`~protocol.errors.NvmOwnerError`), accepts a file without one (written before owners
+existed) and writes its owner with the next save; the checksum covers ``data`` only, so files
+with and without an owner read the same everywhere.
 
 Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, ASCII only, no NaN/Infinity.
 """
@@ -27,7 +34,7 @@ from typing import Protocol, TypeAlias, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
 
-from protocol.errors import ConfigurationError, NvmCorruptError, NvmError
+from protocol.errors import ConfigurationError, NvmCorruptError, NvmError, NvmOwnerError
 
 __all__ = [
     "NVM_FORMAT",
@@ -143,11 +150,17 @@ class FileNvm:
     refuses to overwrite a file it has not read as valid first.
     """
 
-    def __init__(self, path: Path | str, *, kind: str) -> None:
+    def __init__(
+        self, path: Path | str, *, kind: str, owner: Mapping[str, JsonValue] | None = None
+    ) -> None:
         if not isinstance(kind, str) or not kind.strip():
             raise ConfigurationError(f"NVM kind must be a non-empty str, got {kind!r}")
+        if owner is not None:
+            _check_json(owner, "owner")
         self.path = Path(path)
         self.kind = kind
+        self.owner: dict[str, JsonValue] | None = dict(owner) if owner is not None else None
+        self._stored_owner: dict[str, JsonValue] | None = None
         self._checked = False
 
     def __repr__(self) -> str:
@@ -184,11 +197,24 @@ class FileNvm:
             return None
         except OSError as exc:
             raise NvmError(f"cannot read NVM file {self.path}: {exc}") from exc
-        data = self._parse(raw)
+        data, self._stored_owner = self._parse(raw)
         self._checked = True
         return data
 
-    def _parse(self, raw: bytes) -> dict[str, JsonValue]:
+    def read_owner(self) -> dict[str, JsonValue] | None:
+        """The ``owner`` the file carries (``None``: no file, or a file without one), without
+        judging it; NvmCorruptError for a file that is not a valid NVM file of this kind."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise NvmError(f"cannot read NVM file {self.path}: {exc}") from exc
+        return self._parse(raw, judge_owner=False)[1]
+
+    def _parse(
+        self, raw: bytes, *, judge_owner: bool = True
+    ) -> tuple[dict[str, JsonValue], dict[str, JsonValue] | None]:
         if not raw.strip():
             raise self._corrupt("is empty (truncated write?)")
         try:
@@ -234,7 +260,17 @@ class FileNvm:
             raise self._corrupt(
                 f"fails its checksum (stored sha256 {stored!r}, computed {computed})"
             )
-        return data
+        owner = document.get("owner")
+        if owner is not None and not isinstance(owner, dict):
+            raise self._corrupt(f"has an 'owner' field of type {type(owner).__name__}, not object")
+        if judge_owner and owner is not None and self.owner is not None and owner != self.owner:
+            raise NvmOwnerError(
+                f"NVM file {self.path} belongs to {_describe(owner)}, not {_describe(self.owner)}; "
+                "use another folder for this memory",
+                owner=dict(owner),
+                expected=dict(self.owner),
+            )
+        return data, owner
 
     def save(self, data: Mapping[str, JsonValue]) -> None:
         """Write ``data`` atomically; NvmError on OS errors, TypeError/ValueError on non-JSON data.
@@ -252,6 +288,9 @@ class FileNvm:
             "sha256": _sha256_hex(payload),
             "data": json.loads(payload),
         }
+        owner = self.owner if self.owner is not None else self._stored_owner
+        if owner is not None:
+            document["owner"] = owner  # a file keeps its owner, whoever saves it
         text = json.dumps(document, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
         directory = self.path.parent
         temp_name: str | None = None
@@ -275,6 +314,10 @@ class FileNvm:
         _fsync_directory(directory)
         self._checked = True
         _log.debug("saved NVM file %s", self.path)
+
+
+def _describe(owner: Mapping[str, object]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in sorted(owner.items())) or "no one"
 
 
 def _fsync_directory(directory: Path) -> None:

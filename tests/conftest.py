@@ -7,9 +7,15 @@ runs), so it is enabled here.
 
 ``$ECUSIM_SECRET_FILE`` of the developer's shell never reaches a test (nor its subprocesses): the
 suite's known answers are those of the public lab secret (docs/secrets.md).
+
+``ecusim run`` keeps a car's state in the user data directory by default: every test gets its
+own (``XDG_DATA_HOME``, which platformdirs honours on Linux, and no ``ECUSIM_DATA_DIR``), also
+inherited by the subprocesses it starts, so no test ever touches the real one.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +25,14 @@ pytest_plugins = ["pytester"]
 @pytest.fixture(autouse=True)
 def _no_secret_file_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ECUSIM_SECRET_FILE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def user_data_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """This test's own user data directory (``$XDG_DATA_HOME``)."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.delenv("ECUSIM_DATA_DIR", raising=False)
+    return home

@@ -27,12 +27,14 @@ from ecusim.car.keyless_setup import KeylessSetup
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.lab_control import BodyFrames, LabControl
 from ecusim.car.physical import DOORS, Ignition, KeyLocation, PhysicalState
+from ecusim.car.state_folder import FolderLock, check_owner, describe_owner, stamp_owner
 from ecusim.catalog import Catalog, ModelYear
 from ecusim.catalog.vin import lab_vin, validate_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
 from ecusim.ecus.immobilizer.ecu import TransponderKeyEcu
+from ecusim.ecus.key_ecu.key_store import RegisteredKey
 from ecusim.errors import VehicleError
 from ecusim.secret_file import LAB_SECRETS, Secrets, load
 from ecusim.systems.base import CarContext, KeySystem
@@ -100,6 +102,13 @@ class Vehicle:
         self.requests = RequestLog()
         self._rng = random.Random(seed)
         self._memory: dict[str, MemoryNvm] = {}
+        self.identity: dict[str, JsonValue] = {
+            "vin": self.vin,
+            "model": model_year.model,
+            "year": model_year.year,
+        }
+        """Who the state belongs to: written into every NVM file of the car (its ``owner``)."""
+        self._folder_lock = FolderLock(self.state_dir) if self.state_dir is not None else None
         context = CarContext(
             model_year=model_year,
             vin=self.vin,
@@ -112,9 +121,15 @@ class Vehicle:
             secrets=self.secrets,
         )
         builder = build_key_system(model_year)  # refuses what is not simulated, before any I/O
-        self._check_identity()
-        self.system: KeySystem = builder(context)
-        self.keyless = KeylessSetup(model_year, self.vin, self._nvm("keyless"))
+        # The folder is locked while the car is built (the ECUs manufacture their NVM) and while
+        # it runs, never in between: two cars can be built one after the other in one process.
+        try:
+            self._check_identity()
+            self.system: KeySystem = builder(context)
+            self.keyless = KeylessSetup(model_year, self.vin, self._nvm("keyless"))
+        finally:
+            if self._folder_lock is not None:
+                self._folder_lock.release()
         self._connection: BusConnection | None = None
         self._owns_connection = False
         self._bindings: list[UdsIsoTpBinding] = []
@@ -170,28 +185,32 @@ class Vehicle:
     def _nvm(self, name: str) -> NvmStore:
         if self.state_dir is None:
             return self._memory.setdefault(name, MemoryNvm())
-        store = FileNvm(self.state_dir / f"{name}.nvm.json", kind=name)
+        store = FileNvm(self.state_dir / f"{name}.nvm.json", kind=name, owner=self.identity)
         store.check_writable()
         return store
 
     def _check_identity(self) -> None:
-        """A state directory belongs to one car: refuse it for another VIN or model-year."""
+        """A state directory belongs to one car: refuse it for another VIN or model-year, by
+        any of its NVM files (each carries its car's identity), before anything is written;
+        then lock it and write the car's record."""
+        if self.state_dir is None or self._folder_lock is None:
+            return
+        check_owner(self.state_dir, self.identity)  # read-only: a refused folder is untouched
+        self._folder_lock.acquire()  # before any write, even of the record
+        check_owner(self.state_dir, self.identity)  # what the last holder left
         store = self._nvm("vehicle")
-        identity: dict[str, JsonValue] = {
-            "vin": self.vin,
-            "model": self.model_year.model,
-            "year": self.model_year.year,
-        }
         stored = store.load()
         if stored is None:
-            store.save(identity)
-        elif stored != identity:
-            where = self.state_dir if self.state_dir is not None else "memory"
+            store.save(self.identity)
+            return
+        if stored != self.identity:
             raise VehicleError(
-                f"state in {where} belongs to {stored.get('model')} {stored.get('year')} VIN "
-                f"{stored.get('vin')}, not {self.model_year.name} VIN {self.vin}: use another "
-                "state directory (or delete this one to build the car anew)"
+                f"state in {self.state_dir} belongs to {describe_owner(stored)}, not "
+                f"{describe_owner(self.identity)}: use another state directory (or delete this "
+                "one to build the car anew)"
             )
+        # A folder of an earlier ecusim: its record vouches for its files, which get the owner.
+        stamp_owner(self.state_dir, self.identity)
 
     # -- what the car is made of ---------------------------------------------------------------
 
@@ -204,6 +223,15 @@ class Vehicle:
     def factory_keys(self) -> tuple[Key, ...]:
         """The keys handed out with the new car (registered at manufacture)."""
         return self.system.factory_keys
+
+    @property
+    def registered_keys(self) -> tuple[RegisteredKey, ...] | None:
+        """The keys the key-code ECU holds now (after any reset and new registrations), in its
+        order; ``None`` for a car without one (no immobilizer: every key fits)."""
+        holder = self.system.immobilizer or self.system.certification
+        if holder is None:
+            return None
+        return tuple(holder.keys.all())
 
     @property
     def remotes(self) -> tuple[Remote, ...]:
@@ -247,6 +275,8 @@ class Vehicle:
     def start(self, bus: can.BusABC | BusConnection) -> None:
         if self._connection is not None:
             raise VehicleError("the vehicle is already running")
+        if self._folder_lock is not None:
+            self._folder_lock.acquire()  # no other car may run on the state folder meanwhile
         if isinstance(bus, BusConnection):
             connection, self._owns_connection = bus, False
         else:
@@ -295,6 +325,8 @@ class Vehicle:
             connection.unsubscribe(self._frames.on_frame)
             if self._owns_connection:
                 connection.close()
+        if self._folder_lock is not None:
+            self._folder_lock.release()
 
     @property
     def is_running(self) -> bool:

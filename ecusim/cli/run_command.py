@@ -13,9 +13,10 @@ import can
 from can.cli import add_bus_arguments, create_bus_from_namespace
 
 from ecusim.car.keyless import KeylessError, RomChip
+from ecusim.car.state_folder import DATA_DIR_VARIABLE, StateFolderError, default_state_dir
 from ecusim.car.vehicle import Vehicle
-from ecusim.catalog import CatalogError, KeylessEntry
-from ecusim.catalog.vin import VinError, check_vin_matches, validate_vin
+from ecusim.catalog import Catalog, CatalogError, KeylessEntry
+from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
 from ecusim.cli.errors import CliError
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
 from protocol.can_bus import BusConnection
@@ -56,8 +57,18 @@ def add_subparser(subparsers: Any) -> None:
         action="store_true",
         help="accept a --vin of another make or model year (its check digit must still be right)",
     )
-    car.add_argument(
-        "--state-dir", type=Path, help="keep each ECU's NVM here (default: memory only)"
+    state = car.add_mutually_exclusive_group()
+    state.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep each ECU's NVM in this folder (default: a folder per VIN in the user data "
+        f"directory, <data dir>/cars/<VIN>; ${DATA_DIR_VARIABLE} overrides the data dir)",
+    )
+    state.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep the car's state in memory only: a restart forgets keys, attempt counters "
+        "and delays",
     )
     car.add_argument(
         "--time-scale",
@@ -72,7 +83,7 @@ def add_subparser(subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help="install this keyless-entry ROM image ('ecusim rom new') in a ROM-receiver car "
-        "(1992-93 SC300/SC400) at start; kept in --state-dir",
+        "(1992-93 SC300/SC400) at start; kept in the state folder",
     )
     parser.add_argument(
         "--log",
@@ -153,7 +164,7 @@ def _build(args: argparse.Namespace) -> Vehicle:
             args.model,
             args.year,
             vin,
-            state_dir=args.state_dir,
+            state_dir=_state_folder(args, vin),
             time_scale=args.time_scale,
             seed=args.seed,
             # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
@@ -162,9 +173,25 @@ def _build(args: argparse.Namespace) -> Vehicle:
         )
     except CatalogError as exc:
         raise CliError(str(exc), exit_code=2) from exc
+    except StateFolderError as exc:  # another car's folder, or one a running car holds
+        prefix = "--state-dir: " if args.state_dir is not None else ""
+        raise CliError(f"{prefix}{exc}") from exc
     except NvmError as exc:
         prefix = "--state-dir: " if "not writable" in str(exc) else ""
         raise CliError(f"{prefix}{exc}") from exc
+
+
+def _state_folder(args: argparse.Namespace, vin: str | None) -> Path | None:
+    """``--state-dir``, else (unless ``--ephemeral``) the car's folder in the user data
+    directory: the default car remembers its keys, attempt counters and delays."""
+    if args.ephemeral:
+        return None
+    if args.state_dir is not None:
+        return Path(args.state_dir)
+    if vin is None:
+        entry = Catalog.load().lookup(args.model, args.year)
+        vin = lab_vin(entry.model, entry.year)
+    return default_state_dir(vin)
 
 
 def _trace(path: Path) -> can.Listener:
@@ -189,14 +216,20 @@ def _announce(car: Vehicle, args: argparse.Namespace) -> None:
             "bulletin: refer to the most recent SPOC bulletin)",
             flush=True,
         )
-    keys = ", ".join(f"{key.kind.value} {key.transponder_id:08X}" for key in car.factory_keys)
-    print(f"ecusim: factory keys: {keys or 'none'}", flush=True)
+    registered = car.registered_keys  # what the key-code ECU holds now, not the factory set
+    if registered is None:
+        print("ecusim: registered keys: none (no immobilizer)", flush=True)
+    else:
+        keys = ", ".join(f"{key.kind.value} {key.transponder_id:08X}" for key in registered)
+        print(f"ecusim: registered keys: {keys or 'none'}", flush=True)
     remotes = ", ".join(f"{remote.code:08X}" for remote in car.remotes)
     receiver = "ROM " + car.keyless.receiver.rom.part_number if car.keyless.receiver.rom else ""
     print(f"ecusim: keyless remotes: {remotes} ({receiver or 'programmable receiver'})", flush=True)
     details = [f"time scale {args.time_scale:g}"]
-    if args.state_dir is not None:
-        details.append(f"state in {args.state_dir}")
+    if car.state_dir is not None:
+        details.append(f"state in {car.state_dir}")
+    else:
+        details.append("state in memory only (--ephemeral): a restart forgets it")
     if args.log is not None:
         details.append(f"trace to {args.log}")
     print(f"ecusim: {'; '.join(details)}", flush=True)

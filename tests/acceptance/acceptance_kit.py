@@ -443,16 +443,22 @@ def ecusim_run_args(interface: str, channel: str, *extra: str) -> list[str]:
             "--time-scale", str(TIME_SCALE), *extra]  # fmt: skip
 
 
-def factory_keys_printed(lines: list[str]) -> list[Key]:
-    """The factory keys of ``ecusim run``'s ``ecusim: factory keys: master 1D395D07, ...``."""
+def registered_keys_printed(lines: list[str]) -> list[Key]:
+    """The keys registered now, from ``ecusim run``'s ``ecusim: registered keys: master
+    1D395D07, ...`` line."""
     for line in lines:
-        match = re.search(r"factory keys: (.*)$", line)
+        match = re.search(r"registered keys: (.*)$", line)
         if match:
             return [
                 Key(int(number, 16))
-                for _, number in re.findall(r"(master|sub) ([0-9A-Fa-f]{8})", match.group(1))
+                for _, number in re.findall(r"(master|sub|smart) ([0-9A-Fa-f]{8})", match.group(1))
             ]
-    pytest.fail(f"ecusim run printed no factory keys: {lines}")
+    pytest.fail(f"ecusim run printed no registered keys: {lines}")
+
+
+def factory_keys_printed(lines: list[str]) -> list[Key]:
+    """The factory keys, as ``ecusim run`` prints them for a new car (its registered keys)."""
+    return registered_keys_printed(lines)
 
 
 def start_ecusim(processes: Starter, args: list[str]) -> Process:

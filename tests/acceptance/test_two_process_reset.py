@@ -32,6 +32,7 @@ from tests.acceptance.acceptance_kit import (
     ecusim_run_args,
     factory_keys_printed,
     key_counts,
+    registered_keys_printed,
     registration_mode,
     start_ecusim,
 )
@@ -169,3 +170,13 @@ def test_bulletin_reset_across_two_processes(
         assert car.try_start(key.transponder_id) is False, f"old factory {key}"
 
     assert node.stop(signal.SIGTERM) == 0
+
+    # A restart prints the keys registered now, with their kind: the bench tester's next key.
+    restarted = start_ecusim(
+        processes, ecusim_run_args("remote", hub_url, "--state-dir", str(tmp_path / "state"))
+    )
+    printed_now = registered_keys_printed(restarted.lines)
+    assert sorted(key.transponder_id for key in printed_now) == sorted(new_keys)
+    assert any(f"master {NEW_MASTER_KEYS[0]:08X}" in line for line in restarted.lines)
+    assert any(f"sub {NEW_SUB_KEY:08X}" in line for line in restarted.lines)
+    assert restarted.stop(signal.SIGTERM) == 0

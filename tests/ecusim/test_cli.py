@@ -34,7 +34,7 @@ def test_run_serves_for_duration_and_stops(capsys: pytest.CaptureFixture[str]) -
     assert "LS430 2004 (transponder key ECU), VIN JTHLSL1S045000001" in out  # lab VIN
     assert "engine (ENGINE): 0x7E0 -> 0x7E8, functional 0x7DF" in out
     assert "immobilizer (IMMOBILISER): 0x750 -> 0x758 ext 0x57" in out
-    assert "factory keys: master " in out
+    assert "registered keys: master " in out
     assert out.rstrip().endswith("ecusim: stopped")
 
 
