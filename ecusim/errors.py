@@ -11,7 +11,8 @@ Where each family lives:
 - :class:`ecusim.catalog.CatalogError`, :class:`ecusim.catalog.vin.VinError`;
 - :class:`ecusim.car.keys.InvalidKeyError`, :class:`ecusim.car.keyless.KeylessError`;
 - :class:`ecusim.tool.errors.ToolError` (the scan tool);
-- :class:`ecusim.portal.errors.PortalError`, :class:`ecusim.portal.client.PortalClientError`;
+- :class:`ecusim.portal.errors.PortalError`, :class:`ecusim.portal.client.PortalClientError`,
+  :class:`ecusim.portal.api.ServerStartError`;
 - :class:`ecusim.demo.scenario.DemoError`, :class:`ecusim.cli.errors.CliError`.
 """
 

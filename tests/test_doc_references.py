@@ -161,8 +161,9 @@ def forbidden_mentions(text: str) -> Iterator[tuple[int, str]]:
 
 
 def scanned_files(root: Path) -> list[Path]:
-    """README.md, docs/*.md and the .py files of CODE_DIRS."""
-    files = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    """The top-level *.md (README, CHANGELOG, CONTRIBUTING), docs/*.md and the .py files of
+    CODE_DIRS."""
+    files = [*sorted(root.glob("*.md")), *sorted((root / "docs").glob("*.md"))]
     for directory in CODE_DIRS:
         files.extend(sorted(p for p in (root / directory).rglob("*.py") if p.is_file()))
     return files
@@ -170,7 +171,14 @@ def scanned_files(root: Path) -> list[Path]:
 
 def tracked_text_files(root: Path) -> list[Path]:
     """Git-tracked files of README.md, docs/ and CODE_DIRS (every file there without git)."""
-    places = ["README.md", "docs", *CODE_DIRS]
+    places = [
+        *sorted(path.name for path in root.glob("*.md")),
+        "docs",
+        ".ci",
+        "pyproject.toml",
+        ".pre-commit-config.yaml",
+        *CODE_DIRS,
+    ]
     try:
         listed = subprocess.run(
             ["git", "ls-files", "-z", "--", *places],
@@ -180,9 +188,10 @@ def tracked_text_files(root: Path) -> list[Path]:
             text=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        found = [root / "README.md"]
-        for place in places[1:]:
-            found.extend(p for p in (root / place).rglob("*") if p.is_file())
+        found: list[Path] = []
+        for place in places:
+            path = root / place
+            found.extend([path] if path.is_file() else (p for p in path.rglob("*") if p.is_file()))
         return sorted(found)
     return [root / name for name in listed.split("\0") if name and (root / name).is_file()]
 

@@ -50,10 +50,17 @@ def module_name(root: Path, path: Path) -> str:
     return ".".join(parts)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (not ``not TYPE_CHECKING``)."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
 def _type_checking_lines(tree: ast.Module) -> set[int]:
     lines: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
             for child in node.body:
                 for inner in ast.walk(child):
                     if hasattr(inner, "lineno"):
@@ -61,14 +68,58 @@ def _type_checking_lines(tree: ast.Module) -> set[int]:
     return lines
 
 
-def _resolve(name: str, modules: Iterable[str]) -> str | None:
-    """The module of ours that ``name`` (a module or a name in one) refers to, if any."""
+def _lazy_names(tree: ast.Module) -> dict[str, str]:
+    """A package's names imported on first use (PEP 562): its ``_LAZY = {"Name": "module"}``."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {
+                key.value: value.value
+                for key, value in zip(node.value.keys, node.value.values, strict=True)
+                if isinstance(key, ast.Constant)
+                and isinstance(key.value, str)
+                and isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+            }
+    return {}
+
+
+def _resolve(name: str, modules: Iterable[str], lazy: Mapping[str, dict[str, str]]) -> str | None:
+    """The module of ours that ``name`` (a module, or a name in one) refers to, if any; a lazy
+    name of a package (``from ecusim import Vehicle``) refers to the module it is loaded from."""
     known = set(modules)
+    package, _, attribute = name.rpartition(".")
+    if attribute in lazy.get(package, {}):
+        return _resolve(lazy[package][attribute], known, lazy)
     while name:
         if name in known:
             return name
         name = name.rpartition(".")[0]
     return None
+
+
+def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """The absolute module of a (possibly relative) ``from … import``."""
+    if node.level == 0:
+        return node.module or ""
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    base = parts[: len(parts) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _with_parents(target: str, source: str, known: Iterable[str]) -> list[str]:
+    """``target`` and the packages whose ``__init__`` importing it runs (not ``source``'s)."""
+    known = set(known)
+    found = [target]
+    parent = target.rpartition(".")[0]
+    while parent:
+        if parent in known and parent != source and not source.startswith(parent + "."):
+            found.append(parent)
+        parent = parent.rpartition(".")[0]
+    return found
 
 
 def import_graph(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, list[Edge]]:
@@ -78,21 +129,26 @@ def import_graph(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, li
         for package in packages
         for path in sorted((root / package).rglob("*.py"))
     }
+    trees = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in paths.items()}
+    lazy = {name: _lazy_names(tree) for name, tree in trees.items()}
     graph: dict[str, list[Edge]] = {name: [] for name in paths}
-    for name, path in paths.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for name, tree in trees.items():
         typing_lines = _type_checking_lines(tree)
+        is_package = paths[name].name == "__init__.py"
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                module = _absolute(name, is_package, node)
+                targets = [f"{module}.{alias.name}" for alias in node.names]
             else:
                 continue
             for target in targets:
-                resolved = _resolve(target, paths)
-                if resolved is not None and resolved != name:
-                    edge = Edge(name, resolved, node.lineno in typing_lines, node.lineno)
+                resolved = _resolve(target, paths, lazy)
+                if resolved is None or resolved == name:
+                    continue
+                for reached in _with_parents(resolved, name, paths):
+                    edge = Edge(name, reached, node.lineno in typing_lines, node.lineno)
                     graph[name].append(edge)
     return graph
 
@@ -193,7 +249,7 @@ def test_package_never_imports_ecusim(graph: Graph, package: str) -> None:
 
 
 def test_portal_never_imports_the_car_side(graph: Graph) -> None:
-    assert direct_violations(graph, ["ecusim.portal"], PORTAL_MAY_NOT_IMPORT) == []
+    assert reach_violations(graph, ["ecusim.portal"], PORTAL_MAY_NOT_IMPORT) == []
 
 
 def test_scan_tool_never_reaches_the_ecus(graph: Graph) -> None:
@@ -239,7 +295,9 @@ def test_a_forbidden_direct_import_is_reported(tmp_path: Path) -> None:
     )
     graph = import_graph(root, ["protocol", "ecusim"])
     assert direct_violations(graph, ["protocol"], ["ecusim"]) == [
-        "protocol.server:1 imports ecusim.car.vehicle"
+        "protocol.server:1 imports ecusim.car.vehicle",
+        "protocol.server:1 imports ecusim.car",  # their __init__ run too
+        "protocol.server:1 imports ecusim",
     ]
 
 
@@ -279,3 +337,37 @@ def test_a_cycle_behind_type_checking_is_reported(tmp_path: Path) -> None:
     graph = import_graph(root, ["ecusim"])
     assert cycles(graph, include_typing=False) == []
     assert cycles(graph, include_typing=True) == ["ecusim.diagnostics, ecusim.ecu"]
+
+
+def test_a_lazy_name_and_a_relative_import_are_followed(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "ecusim/__init__.py": '_LAZY = {"Vehicle": "ecusim.car.vehicle"}\n',
+            "ecusim/car/__init__.py": "",
+            "ecusim/car/vehicle.py": "Vehicle = object\n",
+            "ecusim/tool/__init__.py": "",
+            "ecusim/tool/identify.py": "from ecusim import Vehicle\n",
+            "ecusim/tool/reset.py": "from .identify import Vehicle\n",
+        },
+    )
+    graph = import_graph(root, ["ecusim"])
+    assert reach_violations(graph, ["ecusim.tool.identify"], ["ecusim.car"]) == [
+        "ecusim.tool.identify -> ecusim.car.vehicle"
+    ]
+    assert {edge.target for edge in graph["ecusim.tool.reset"]} == {"ecusim.tool.identify"}
+
+
+def test_not_type_checking_is_a_run_time_import(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "ecusim/__init__.py": "",
+            "ecusim/a.py": (
+                "from typing import TYPE_CHECKING\nif not TYPE_CHECKING:\n    import ecusim.b\n"
+            ),
+            "ecusim/b.py": "import ecusim.a\n",
+        },
+    )
+    graph = import_graph(root, ["ecusim"])
+    assert cycles(graph, include_typing=False) == ["ecusim.a, ecusim.b"]

@@ -1,4 +1,4 @@
-"""``ecusim demo``: the whole reset procedure in one process (see :mod:`ecusim.demo`)."""
+"""``ecusim demo``: the whole reset procedure in one process (see :mod:`ecusim.demo.scenario`)."""
 
 from __future__ import annotations
 

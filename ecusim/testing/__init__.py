@@ -24,8 +24,17 @@ if TYPE_CHECKING:
 
 __all__ = ["CarSpec", "VirtualCar", "client_config", "did_codecs", "lab_security_algo"]
 
+_LAZY = {
+    "CarSpec": "ecusim.testing.virtual_car",
+    "VirtualCar": "ecusim.testing.virtual_car",
+    "client_config": "ecusim.testing.virtual_car",
+    "did_codecs": "ecusim.testing.virtual_car",
+    "lab_security_algo": "ecusim.testing.virtual_car",
+}
+"""Where each name is imported from on first use (the import-rule tests read this table)."""
+
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("ecusim.testing.virtual_car"), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from ecusim.errors import EcusimError
 from ecusim.portal.api.app import create_app
 from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.service import Portal
@@ -84,7 +85,7 @@ def serve(
         server.run(sockets=[own])
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(EcusimError, RuntimeError):
     """The API did not come up (the port is taken, or it did not listen in time)."""
 
 
