@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from protocol.passcode import pass_code
+from protocol.uds.security import SecurityPolicy
 from tests.ecusim.key_ecu_kit import (
     DID_CAPABILITIES,
     DID_SECURITY_STATUS,
@@ -27,6 +28,8 @@ from tests.ecusim.key_ecu_kit import (
 from .conftest import Car, make_car
 
 OTHER_VALID_VIN = b"1M8GDM9AXKP042788"  # 17 ASCII bytes, valid check digit "X"
+BOOT_DELAY_S = SecurityPolicy().boot_delay_s + 0.5
+"""Past the boot delay of a level whose last attempt failed (diagnostic-contract.md §3)."""
 
 
 def test_capabilities_transponder_key_ecu_with_reset(car: Car) -> None:
@@ -161,6 +164,11 @@ def test_a_blank_replacement_ecu_takes_one_vin_write(tmp_path: Path) -> None:
     restarted = restart(car, tmp_path)
     assert read_did(restarted, DID_VIN) == OTHER_VALID_VIN  # kept in NVM
     enter_extended(restarted)
+    # Level 0x11's last attempt failed before the restart: its boot delay (§3, per level) first.
+    # 27 = SecurityAccess, 11 = requestSeed level 0x11 -> 7F 27 37 requiredTimeDelayNotExpired
+    assert restarted.handle(bytes([0x27, 0x11])) == bytes([0x7F, 0x27, 0x37])
+    restarted.advance(BOOT_DELAY_S)
+    enter_extended(restarted)  # the wait outlasted S3: the session fell back to default
     seed = request_seed(restarted, LEVEL_RESET)
     # 27 = SecurityAccess, 12 = sendKey level 0x11, then the Pass-Code for the written VIN
     new_code = pass_code(OTHER_VALID_VIN.decode("ascii"), seed)
