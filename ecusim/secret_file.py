@@ -139,6 +139,15 @@ def load(path: Path | str) -> Secrets:
     if unknown:
         raise SecretFileError(f"secret file {path}: unknown key(s) {', '.join(unknown)}")
     master_secret, diag_key = (_value(path, table, name) for name in _KEYS)
+    for name, value, public in (
+        ("master_secret", master_secret, DEFAULT_MASTER_SECRET),
+        ("diag_key", diag_key, DEFAULT_DIAG_KEY),
+    ):
+        if value == public:  # a file would hide that anyone can compute the car's codes
+            raise SecretFileError(
+                f"secret file {path}: {name} is the public lab value: make a new file with "
+                "'ecusim secret new', or give no file to run on the lab secret (with its notice)"
+            )
     return Secrets(master_secret, diag_key, source=path)
 
 

@@ -123,7 +123,10 @@ class FolderLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock, or :class:`StateFolderInUseError` naming the holder's pid."""
+        """Take the lock, or :class:`StateFolderInUseError` naming the holder's pid.
+
+        The ``flock`` is on the folder itself (a directory descriptor), so deleting or replacing
+        the ``lock`` file does not free a running car's folder; the file only tells the pid."""
         if self._fd is not None:
             return
         if sys.platform == "win32":  # pragma: no cover - POSIX only (documented)
@@ -133,7 +136,7 @@ class FolderLock:
 
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
             raise StateFolderError(
                 f"NVM folder {self.folder} is not writable: {exc.strerror or exc}"
@@ -141,28 +144,38 @@ class FolderLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = _read_pid(fd)
             os.close(fd)
             raise StateFolderInUseError(
-                f"state folder {self.folder} is in use by another running car ({holder})"
+                f"state folder {self.folder} is in use by another running car ({self._holder()})"
             ) from None
+        self._write_pid()
+        self._fd = fd
+
+    def _holder(self) -> str:
+        try:
+            text = self.path.read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            return "pid unknown"
+        return f"pid {text}" if text.isdigit() else "pid unknown"
+
+    def _write_pid(self) -> None:
+        """The pid into ``lock``; O_NOFOLLOW: a symlink planted there is refused, never
+        truncated."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            logger.warning("could not write the pid into %s", self.path)
+            return
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         except OSError:
             logger.debug("could not write the pid into %s", self.path)
-        self._fd = fd
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)  # closing drops the flock
-
-
-def _read_pid(fd: int) -> str:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        text = ""
-    return f"pid {text}" if text.isdigit() else "pid unknown"

@@ -27,7 +27,13 @@ from ecusim.car.keyless_setup import KeylessSetup
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.lab_control import BodyFrames, LabControl
 from ecusim.car.physical import DOORS, Ignition, KeyLocation, PhysicalState
-from ecusim.car.state_folder import FolderLock, check_owner, describe_owner, stamp_owner
+from ecusim.car.state_folder import (
+    FolderLock,
+    StateFolderError,
+    check_owner,
+    describe_owner,
+    stamp_owner,
+)
 from ecusim.catalog import Catalog, ModelYear
 from ecusim.catalog.vin import lab_vin, validate_vin
 from ecusim.ecus.base import DiagnosableEcu
@@ -201,6 +207,17 @@ class Vehicle:
         store = self._nvm("vehicle")
         stored = store.load()
         if stored is None:
+            others = sorted(
+                path.name
+                for path in self.state_dir.glob("*.nvm.json")
+                if path.name != "vehicle.nvm.json"
+            )
+            if others:  # files whose car cannot be told: never take them over
+                raise StateFolderError(
+                    f"state folder {self.state_dir} has {', '.join(others)} but no car record "
+                    "(vehicle.nvm.json): its car cannot be told, so it is not used (move the "
+                    "folder away to build the car anew)"
+                )
             store.save(self.identity)
             return
         if stored != self.identity:

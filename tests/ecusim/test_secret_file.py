@@ -231,3 +231,16 @@ def test_a_portal_without_a_master_secret_warns(
         engine.dispose()
     assert quiet == 1 and "public lab secret" in caplog.records[0].getMessage()
     assert len(caplog.records) == 1
+
+
+@pytest.mark.parametrize("lab_key", ["master_secret", "diag_key"])
+def test_a_file_holding_a_public_lab_value_is_refused(tmp_path: Path, lab_key: str) -> None:
+    """A file of the lab values would make the car say 'secrets from FILE' while anyone can
+    compute its codes: refused, naming the value."""
+    values = {"master_secret": MASTER, "diag_key": DIAG}
+    values[lab_key] = (
+        DEFAULT_MASTER_SECRET if lab_key == "master_secret" else DEFAULT_DIAG_KEY
+    ).hex()
+    path = _write(tmp_path / "lab.toml", _toml(format=FORMAT, **values))
+    with pytest.raises(SecretFileError, match=rf"{lab_key} is the public lab value"):
+        load(path)

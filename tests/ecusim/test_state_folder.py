@@ -134,3 +134,48 @@ def test_ephemeral_and_state_dir_exclude_each_other(
     err = capsys.readouterr().err.splitlines()
     assert err[-1].endswith("error: argument --state-dir: not allowed with argument --ephemeral")
     assert not list(tmp_path.iterdir())
+
+
+def test_deleting_the_lock_file_does_not_free_a_running_car_s_folder(tmp_path: Path) -> None:
+    """The attacker removes ``lock`` while a car runs; a second car must still be refused."""
+    car = _ls430(tmp_path)
+    bus = can.Bus(interface="virtual", channel=f"state-{uuid.uuid4().hex}")
+    try:
+        with car.running(bus):
+            (tmp_path / "lock").unlink()
+            with pytest.raises(StateFolderInUseError, match=r"in use by another running car"):
+                _ls430(tmp_path)
+    finally:
+        bus.shutdown()
+
+
+def test_a_symlink_planted_as_the_lock_file_is_never_written_through(tmp_path: Path) -> None:
+    folder = tmp_path / "car"
+    _ls430(folder)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious data", encoding="ascii")
+    (folder / "lock").unlink(missing_ok=True)
+    (folder / "lock").symlink_to(victim)
+    car = _ls430(folder)
+    bus = can.Bus(interface="virtual", channel=f"state-{uuid.uuid4().hex}")
+    try:
+        with car.running(bus):
+            pass
+    finally:
+        bus.shutdown()
+    assert victim.read_text(encoding="ascii") == "precious data"
+
+
+def test_files_without_a_car_record_are_not_taken_over(tmp_path: Path) -> None:
+    """An earlier ecusim's LS430 folder (files without an owner) whose vehicle.nvm.json was
+    deleted: an LS460 must not take on its remotes and engine link."""
+    _ls430(tmp_path)
+    for path in tmp_path.glob("*.nvm.json"):  # as an earlier ecusim wrote them: no owner
+        document = json.loads(path.read_text(encoding="ascii"))
+        document.pop("owner", None)
+        path.write_text(json.dumps(document), encoding="ascii")
+    (tmp_path / "vehicle.nvm.json").unlink()
+    before = _snapshot(tmp_path)
+    with pytest.raises(StateFolderError, match=r"no car record"):
+        Vehicle.from_catalog("LS460", 2012, state_dir=tmp_path, clock=FakeClock())
+    assert _snapshot(tmp_path) == before

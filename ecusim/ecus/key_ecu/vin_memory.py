@@ -46,7 +46,8 @@ class VinMemory:
     def store(self, vin: str) -> None:
         """The one write into a blank ECU: saved first, then used (Pass-Codes are computed for
         it from now on). Once the VIN is set: 0x22 conditionsNotCorrect, nothing changes."""
-        if self.vin is not None:
+        stored = self._nvm.load()  # what NVM holds now, not what this object read at build
+        if self.vin is not None or (stored is not None and stored.get("vin") is not None):
             raise NegativeResponseError(
                 Nrc.CONDITIONS_NOT_CORRECT, "the VIN of a key-code ECU is written once"
             )
