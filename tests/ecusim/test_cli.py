@@ -14,7 +14,7 @@ import pytest
 from ecusim import __version__
 from ecusim.catalog.vin import lab_vin
 from ecusim.cli.main import main
-from protocol.nvm import FileNvm
+from protocol.nvm import FileNvm, JsonValue
 
 
 def _channel() -> str:
@@ -213,7 +213,11 @@ def test_invalid_security_record_is_refused_before_ready(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "engine.nvm.json"
-    FileNvm(state, kind="engine").save({"security": {"failed_attempts": "three"}})
+    # The folder of the default LS430 2004, each file naming its car (a folder without its car
+    # record is refused before any record is read).
+    car: dict[str, JsonValue] = {"vin": lab_vin("LS430", 2004), "model": "LS430", "year": 2004}
+    FileNvm(tmp_path / "vehicle.nvm.json", kind="vehicle", owner=car).save(dict(car))
+    FileNvm(state, kind="engine", owner=car).save({"security": {"failed_attempts": "three"}})
     before = state.read_bytes()
     argv = ["run", "-i", "virtual", "-c", _channel(), "--state-dir", str(tmp_path)]
     assert main([*argv, "--duration", "0.1"]) == 1
