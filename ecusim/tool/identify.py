@@ -78,6 +78,27 @@ def _read_vin(link: DiagnosticLink, targets: list[Target]) -> str | None:
     return None
 
 
+def _checked_identity(
+    link: DiagnosticLink, engine: Target, read: str | None, identity: CarIdentity
+) -> CarIdentity:
+    """``identity``, once its VIN is checked against the key-code ECU's: the Pass-Code is
+    derived from the key-code ECU's own, write-once VIN (diagnostic-contract.md §4, §5), and
+    that VIN is what the portal logs. An engine VIN (writable with the level 0x01 key) that
+    differs from it is refused, never sent on."""
+    key_target = identity.key_target
+    if read is None or key_target is None or key_target == engine:
+        return identity
+    held = _read_vin(link, [key_target])  # a blank replacement ECU reads spaces: None
+    if held is not None and held != read:
+        raise ToolError(
+            f"the engine ECU reports VIN {read} but the {key_target.name}, whose VIN the "
+            f"Pass-Code is derived from, holds {held}: the car's identity does not add up "
+            "(a rewritten engine VIN or a swapped ECU); check the car and its papers before "
+            "any reset"
+        )
+    return identity
+
+
 def _given_vin(console: Console, vin: str | None) -> str:
     if vin is None:
         try:
@@ -150,8 +171,10 @@ def identify(
     else:
         system_type, reset_supported, key_target = SystemType.NONE, False, None
 
-    identity = CarIdentity(the_vin, read is not None, entry, system_type, reset_supported,
-                           key_target)  # fmt: skip
+    identity = _checked_identity(
+        link, engine, read, CarIdentity(the_vin, read is not None, entry, system_type,
+                                        reset_supported, key_target)
+    )  # fmt: skip
     if entry is not None:
         console.info(f"vehicle: {entry.name}")
     label = "no immobilizer" if system_type is SystemType.NONE else system_type.label
