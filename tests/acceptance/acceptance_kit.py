@@ -44,6 +44,23 @@ TIME_SCALE: Final = 20.0
 """Vehicle clock speed: the reset's 2 s erase takes 0.1 s, but S3 (5 s) lasts only 0.25 s."""
 
 EXTENDED_SESSION: Final = 0x03
+
+EXTENDED_SESSION_REQUEST: Final = bytes(
+    [
+        0x10,  # DiagnosticSessionControl
+        0x03,  # extendedDiagnosticSession
+    ]
+)
+EXTENDED_SESSION_RESPONSE: Final = bytes(
+    [
+        0x50,  # DiagnosticSessionControl positive response
+        0x03,  # extendedDiagnosticSession
+        0x00,  # P2server_max high byte
+        0x32,  # P2server_max low byte: 50 ms
+        0x01,  # P2*server_max high byte
+        0xF4,  # P2*server_max low byte: 500 x 10 ms = 5 s
+    ]
+)
 LEVEL_IMMOBILIZER_RESET: Final = 0x11
 """requestSeed sub-function of the "immobilizer reset" level; sendKey is 0x12."""
 SEED_LENGTH: Final = 16

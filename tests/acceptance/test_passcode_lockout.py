@@ -22,6 +22,8 @@ from protocol.seed_source import DeterministicSeedSource
 from tests.acceptance.acceptance_kit import (
     DID_SECURITY_STATUS,
     EXTENDED_SESSION,
+    EXTENDED_SESSION_REQUEST,
+    EXTENDED_SESSION_RESPONSE,
     LEVEL_IMMOBILIZER_RESET,
     MODEL,
     VIN,
@@ -36,22 +38,6 @@ from tests.acceptance.acceptance_kit import (
     wrong_pass_code,
 )
 
-EXTENDED_SESSION_REQUEST = bytes(
-    [
-        0x10,  # DiagnosticSessionControl
-        0x03,  # extendedDiagnosticSession
-    ]
-)
-EXTENDED_SESSION_RESPONSE = bytes(
-    [
-        0x50,  # DiagnosticSessionControl positive response
-        0x03,  # extendedDiagnosticSession
-        0x00,  # P2server_max high byte
-        0x32,  # P2server_max low byte: 50 ms
-        0x01,  # P2*server_max high byte
-        0xF4,  # P2*server_max low byte: 500 x 10 ms = 5 s
-    ]
-)
 REQUEST_SEED = bytes(
     [
         0x27,  # SecurityAccess

@@ -24,6 +24,8 @@ from udsoncan.client import Client
 
 from protocol.passcode import diagnostic_key
 from tests.acceptance.acceptance_kit import (
+    EXTENDED_SESSION_REQUEST,
+    EXTENDED_SESSION_RESPONSE,
     REQUEST_TIMEOUT_S,
     VIN,
     Process,
@@ -37,22 +39,6 @@ from tests.acceptance.acceptance_kit import (
 DELAY_END_TIMEOUT_S: Final = 60.0
 """Generous bound for the 10 s delay to run out (a busy 2-core box)."""
 
-EXTENDED_SESSION_REQUEST = bytes(
-    [
-        0x10,  # DiagnosticSessionControl
-        0x03,  # extendedDiagnosticSession
-    ]
-)
-EXTENDED_SESSION_RESPONSE = bytes(
-    [
-        0x50,  # DiagnosticSessionControl positive response
-        0x03,  # extendedDiagnosticSession
-        0x00,  # P2server_max high byte
-        0x32,  # P2server_max low byte: 50 ms
-        0x01,  # P2*server_max high byte
-        0xF4,  # P2*server_max low byte: 500 x 10 ms = 5 s
-    ]
-)
 TESTER_PRESENT = bytes(
     [
         0x3E,  # TesterPresent (restarts S3)

@@ -26,6 +26,7 @@ from protocol.seed_source import DeterministicSeedSource
 from tests.acceptance.acceptance_kit import (
     ENGINE_ADDRESS,
     EXTENDED_SESSION,
+    EXTENDED_SESSION_REQUEST,
     LEVEL_IMMOBILIZER_RESET,
     MODEL,
     VIN,
@@ -40,12 +41,6 @@ from tests.acceptance.acceptance_kit import (
 
 LAB_DIAG_KEY_LABEL: Final = b"ecusim-lab-diag-key-v1"
 
-EXTENDED_SESSION_REQUEST = bytes(
-    [
-        0x10,  # DiagnosticSessionControl
-        0x03,  # extendedDiagnosticSession
-    ]
-)
 REQUEST_RESET_SEED = bytes(
     [
         0x27,  # SecurityAccess
