@@ -15,8 +15,11 @@ __all__ = [
     "ConflictError",
     "ExpiredError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "PortalError",
+    "RateLimitedError",
+    "SettingsError",
     "ValidationError",
 ]
 
@@ -76,3 +79,25 @@ class ExpiredError(PortalError):
     """
 
     http_status = 409
+
+
+class RateLimitedError(PortalError):
+    """Too many attempts (failed logins, password re-entries, Pass-Codes per approval) within a
+    window: HTTP 429 with ``Retry-After`` = :attr:`retry_after_s` (OWASP ASVS V2.2.1)."""
+
+    http_status = 429
+
+    def __init__(self, reason: str, *, field: str | None = None, retry_after_s: int) -> None:
+        super().__init__(reason, field=field)
+        self.retry_after_s = max(1, int(retry_after_s))
+        """Whole seconds until the next attempt can succeed (at least 1)."""
+
+
+class PayloadTooLargeError(PortalError):
+    """The request body is over the size limit: HTTP 413 (ASVS V13.1.3)."""
+
+    http_status = 413
+
+
+class SettingsError(PortalError, ValueError):
+    """A portal setting (``ECUSIM_PORTAL_*``) is malformed."""

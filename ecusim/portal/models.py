@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -32,8 +33,10 @@ __all__ = [
     "Approval",
     "AuditHead",
     "AuditRecord",
+    "AuthFailure",
     "Base",
     "Dealer",
+    "LoginSession",
     "PassCodeIssue",
     "RequestStatus",
     "ResetRequest",
@@ -87,6 +90,8 @@ class RequestStatus:
     APPROVED = "approved"
     REFUSED = "refused"
     EXPIRED = "expired"
+    CLOSED = "closed"
+    """Never stored either: an ``approved`` row whose approval was closed (repair completed)."""
 
 
 class Action:
@@ -170,9 +175,12 @@ class Approval(Base):
     confirm_terms: Mapped[bool] = mapped_column(Boolean)
     approved_at: Mapped[datetime] = mapped_column(UtcDateTime())
     valid_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When the approval was closed ("the vehicle repair is completed"); no issue after it."""
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
     request: Mapped[ResetRequest] = relationship(back_populates="approval")
-    manager: Mapped[Staff] = relationship()
+    manager: Mapped[Staff] = relationship(foreign_keys=[manager_id])
 
 
 class PassCodeIssue(Base):
@@ -188,6 +196,8 @@ class PassCodeIssue(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     approval: Mapped[Approval] = relationship()
+
+    __table_args__ = (Index("ix_pass_code_issue_approval_seed", "approval_id", "seed_sha256"),)
 
 
 class AuditRecord(Base):
@@ -208,6 +218,9 @@ class AuditRecord(Base):
     """Canonical JSON object of the action's other facts."""
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scheme: Mapped[str] = mapped_column(String(16), default="sha256", server_default="sha256")
+    """How :attr:`hash` was made: ``sha256`` (records written before keyed chaining) or
+    ``hmac-sha256`` (see :mod:`ecusim.portal.audit`)."""
 
 
 class AuditHead(Base):
@@ -220,3 +233,41 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class LoginSession(Base):
+    """A logged-in session: only the SHA-256 of its bearer token is stored (OWASP ASVS V3.5).
+
+    The user's role is re-read on every request; revoking (logout, a change of the user's
+    enrolment or job title) sets :attr:`revoked_at`.
+    """
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    step_up_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """The password was re-entered on this session; Pass-Codes need no new one until then."""
+
+    staff: Mapped[Staff] = relationship()
+
+
+class AuthFailure(Base):
+    """One failed login or password re-entry, counted by the throttle (OWASP ASVS V2.2.1).
+
+    Rows older than the failure window are deleted as new ones are written.
+    """
+
+    __tablename__ = "auth_failure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``login`` or ``password`` (a re-entry)."""
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), index=True)

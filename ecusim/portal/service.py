@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select
@@ -49,6 +50,7 @@ from ecusim.portal.models import (
 )
 from ecusim.portal.passwords import hash_password, verify_password
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
+from ecusim.portal.settings import PortalSettings
 from ecusim.portal.views import (
     AuditProblemView,
     AuditRecordView,
@@ -129,8 +131,11 @@ class Portal:
         session_factory: sessionmaker[Session],
         clock: Clock | None = None,
         master_secret: bytes | None = None,
+        settings: PortalSettings | None = None,
     ) -> None:
         self._sessions = session_factory
+        self.settings: PortalSettings = settings if settings is not None else PortalSettings()
+        """The limits this portal applies (:class:`~ecusim.portal.settings.PortalSettings`)."""
         self._clock: Clock = clock if clock is not None else SystemClock()
         if master_secret is None:
             logger.warning(
@@ -146,11 +151,12 @@ class Portal:
         url: str,
         clock: Clock | None = None,
         master_secret: bytes | None = None,
+        settings: PortalSettings | None = None,
     ) -> Portal:
         """Connect to ``url``, bring its tables up to date and return a portal on it."""
         engine = make_engine(url)
         upgrade(engine)
-        return cls(make_session_factory(engine), clock, master_secret)
+        return cls(make_session_factory(engine), clock, master_secret, settings)
 
     def now(self) -> datetime:
         return utc_now(self._clock)
@@ -170,6 +176,18 @@ class Portal:
                 yield session, audit.lock_head(session)
         except IntegrityError as exc:  # a rule the checks missed, or a lost race
             raise ConflictError(f"the database refused the change: {exc.orig}") from exc
+
+    # -- the audit chain ------------------------------------------------------------------------
+
+    def _record(self, session: Session, head: AuditHead, **fields: Any) -> AuditRecord:
+        """Append an audit record in ``session``'s transaction (``head`` locked)."""
+        return audit.append(session, head, **fields)
+
+    def _record_for_request(
+        self, session: Session, head: AuditHead, request: ResetRequest, **fields: Any
+    ) -> AuditRecord:
+        """Append an audit record about ``request`` (its dealer, number, VIN, repair order)."""
+        return audit.append_for_request(session, head, request, **fields)
 
     # -- look-ups (inside a transaction) ------------------------------------------------------
 
@@ -193,11 +211,9 @@ class Portal:
 
     @staticmethod
     def _same_dealer(staff: Staff, dealer_code: str) -> None:
+        """Another dealer's objects answer as if they did not exist (no enumeration)."""
         if dealer_code != staff.dealer_code:
-            raise PermissionDeniedError(
-                f"{staff.username} belongs to dealer {staff.dealer_code}, not {dealer_code}",
-                field="dealer",
-            )
+            raise NotFoundError(f"no dealer {dealer_code}", field="dealer")
 
     @staticmethod
     def _manager(session: Session, username: str) -> Staff:
@@ -281,7 +297,7 @@ class Portal:
                 raise ConflictError(f"dealer {code} already exists", field="dealer_code")
             now = self.now()
             session.add(Dealer(code=code, name=name, created_at=now))
-            audit.append(
+            self._record(
                 session,
                 head,
                 at=now,
@@ -327,7 +343,7 @@ class Portal:
                 created_at=now,
             )
             session.add(staff)
-            audit.append(
+            self._record(
                 session,
                 head,
                 at=now,
@@ -412,7 +428,7 @@ class Portal:
             )
             session.add(request)
             session.flush()
-            audit.append_for_request(
+            self._record_for_request(
                 session,
                 head,
                 request,
@@ -488,12 +504,8 @@ class Portal:
         """Check that ``username`` may approve or refuse the request now; lock the request."""
         manager = self._staff(session, username)
         request = self._request(session, request_number, lock=True)
-        if request.dealer_code != manager.dealer_code:
-            raise PermissionDeniedError(
-                f"request No. {request.number} belongs to dealer {request.dealer_code}; "
-                f"{username} is a manager of dealer {manager.dealer_code}",
-                field="dealer",
-            )
+        if request.dealer_code != manager.dealer_code:  # another dealer's: as if absent
+            raise NotFoundError(f"no request No. {request_number}", field="request_number")
         if not rules.is_approving_title(manager.job_title):
             raise PermissionDeniedError(
                 f"job title {manager.job_title!r} cannot approve pass-code requests",
@@ -542,7 +554,7 @@ class Portal:
             request.approval = approval
             request.status = RequestStatus.APPROVED
             session.flush()
-            audit.append_for_request(
+            self._record_for_request(
                 session,
                 head,
                 request,
@@ -568,7 +580,7 @@ class Portal:
             request.refused_at = now
             request.refusal_reason = reason
             session.flush()
-            audit.append_for_request(
+            self._record_for_request(
                 session,
                 head,
                 request,
@@ -594,21 +606,27 @@ class Portal:
         """
         tool_version = rules.validate_tool_version(tool_version)
         seed_bytes = rules.validate_seed(seed)
+        self._check_issue_password(username, password)
+        return self._issue(username, request_number, tool_version, seed_bytes)
+
+    def _check_issue_password(self, username: str, password: str) -> None:
+        """The password re-entry before a Pass-Code (bulletin Section 5)."""
         with self._reading() as session:
             stored = session.scalar(select(Staff.password_hash).where(Staff.username == username))
         if not verify_password(password, stored):
             logger.info("pass-code refused: wrong password for %r", username)
             raise AuthenticationError("wrong password", field="password")
+
+    def _issue(
+        self, username: str, request_number: str, tool_version: str, seed_bytes: bytes
+    ) -> IssuedPassCode:
+        """The Pass-Code for ``seed_bytes`` under the request's approval, recorded."""
         with self._writing() as (session, head):
             now = self.now()
             staff = self._enrolled_staff(session, username)
             request = self._request(session, request_number)
-            if request.dealer_code != staff.dealer_code:
-                raise PermissionDeniedError(
-                    f"request No. {request.number} belongs to dealer {request.dealer_code}, "
-                    f"not {staff.dealer_code}",
-                    field="dealer",
-                )
+            if request.dealer_code != staff.dealer_code:  # another dealer's: as if absent
+                raise NotFoundError(f"no request No. {request_number}", field="request_number")
             self._require_two_managers(session, staff.dealer_code)
             approval = request.approval
             if approval is None:
@@ -634,7 +652,7 @@ class Portal:
                     issued_at=now,
                 )
             )
-            audit.append_for_request(
+            self._record_for_request(
                 session,
                 head,
                 request,
@@ -665,7 +683,7 @@ class Portal:
 
     def require_dealer_member(self, username: str, dealer_code: str) -> StaffView:
         """The user as stored now, who must belong to ``dealer_code`` (else
-        :class:`PermissionDeniedError` on ``dealer``)."""
+        :class:`NotFoundError` on ``dealer``: another dealer's objects are not shown to exist)."""
         with self._reading() as session:
             staff = self._staff(session, username)
             self._same_dealer(staff, dealer_code)
@@ -715,8 +733,9 @@ class Portal:
     def monthly_report(
         self, username: str, dealer_code: str, year: int, month: int
     ) -> reports.MonthlyReport:
-        """The Monthly Vehicle Security Transaction Report of the user's own dealer (any staff
-        member) for a UTC calendar month."""
+        """The Monthly Vehicle Security Transaction Report of the manager's own dealer for a UTC
+        calendar month: the Dealer GM's report (customer names, VINs, ROs), approving managers
+        only; another dealer's answers :class:`NotFoundError`."""
         with self._reading() as session:
-            self._same_dealer(self._staff(session, username), dealer_code)
+            self._same_dealer(self._manager(session, username), dealer_code)
             return reports.monthly_report(session, dealer_code, year, month)

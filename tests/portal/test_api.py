@@ -319,8 +319,8 @@ def test_other_dealers_manager_cannot_approve(
             headers=other,
             json={"confirmations": APPROVAL},
         ),
-        403,
-        "dealer",
+        404,  # another dealer's request answers as if it did not exist (no enumeration)
+        "request_number",
     )
     # … and cannot see it either.
     refused(
@@ -824,8 +824,14 @@ def test_monthly_report_refusals(
     headers = login(client, staff.manager)
     refused(
         lambda: client.get(f"{API}/reports/monthly/{OTHER_DEALER}/2014-07", headers=headers),
-        403,
+        404,  # another dealer's report: as if that dealer did not exist
         "dealer",
+    )
+    technician = login(client, staff.technician)
+    refused(  # the Dealer GM's report (customer names, VINs, ROs): managers only
+        lambda: client.get(f"{API}/reports/monthly/{DEALER}/2014-07", headers=technician),
+        403,
+        "job_title",
     )
     for month in ("2014-13", "2014", "July", "2014-07-01"):
         refused(

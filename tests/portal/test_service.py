@@ -241,10 +241,10 @@ def test_other_dealers_manager_cannot_approve(
     portal: Portal, engine: Engine, staff: Staffing
 ) -> None:
     request = make_request(portal, staff.technician)
-    refused(
+    refused(  # another dealer's request answers as if it did not exist (no enumeration)
         engine,
-        PermissionDeniedError,
-        "dealer",
+        NotFoundError,
+        "request_number",
         lambda: portal.approve(staff.other_manager, request.number, APPROVE),
     )
 
@@ -252,10 +252,10 @@ def test_other_dealers_manager_cannot_approve(
 def test_other_dealers_staff_cannot_issue(
     portal: Portal, engine: Engine, approved: RequestView
 ) -> None:
-    refused(
+    refused(  # another dealer's request answers as if it did not exist (no enumeration)
         engine,
-        PermissionDeniedError,
-        "dealer",
+        NotFoundError,
+        "request_number",
         lambda: portal.issue_pass_code("erin", approved.number, PASSWORD, TOOL, SEED),
     )
 
@@ -516,11 +516,14 @@ def test_technicians_cannot_read_the_audit_log(
     assert "not an approving manager" in caught.value.reason
 
 
-def test_monthly_report_of_the_users_own_dealer_only(
+def test_monthly_report_of_the_managers_own_dealer_only(
     portal: Portal, staff: Staffing, approved: RequestView
 ) -> None:
-    report = portal.monthly_report(staff.technician, DEALER, 2014, 7)  # any staff member
+    report = portal.monthly_report(staff.manager, DEALER, 2014, 7)
     assert (report.dealer_code, report.counts["approve"]) == (DEALER, 1)
-    with pytest.raises(PermissionDeniedError) as caught:
+    with pytest.raises(PermissionDeniedError) as denied:  # the Dealer GM's report, not a tech's
+        portal.monthly_report(staff.technician, DEALER, 2014, 7)
+    assert denied.value.field == "job_title"
+    with pytest.raises(NotFoundError) as caught:  # another dealer's: as if it did not exist
         portal.monthly_report(staff.other_manager, DEALER, 2014, 7)
     assert caught.value.field == "dealer"

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from ecusim.portal import reports
-from ecusim.portal.api.dependencies import CurrentManager, CurrentUser, PortalDep
+from ecusim.portal.api.dependencies import CurrentManager, PortalDep
 from ecusim.portal.errors import ValidationError
 
 __all__ = ["router"]
@@ -72,7 +72,7 @@ def nicb_report(
 )
 def monthly_report(
     portal: PortalDep,
-    user: CurrentUser,
+    user: CurrentManager,
     dealer_code: str,
     month: Annotated[str, Path(description="`YYYY-MM` (UTC)", examples=["2014-07"])],
     fmt: Annotated[
@@ -80,8 +80,8 @@ def monthly_report(
         Query(alias="format", description="`csv`, `text` or `html`"),
     ] = "csv",
 ) -> Response:
-    """Months are UTC calendar months; 403 for another dealer's report (before the month is
-    read)."""
+    """The Dealer GM's report: approving managers only (403), of their own dealer (another
+    dealer's answers 404, before the month is read). Months are UTC calendar months."""
     portal.require_dealer_member(user.username, dealer_code)
     year, month_number = _year_month(month)
     report = portal.monthly_report(user.username, dealer_code, year, month_number)
