@@ -28,33 +28,36 @@ class PortalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     session_lifetime: timedelta = Field(
-        timedelta(hours=8), gt=timedelta(0), description="How long a login token works."
+        default=timedelta(hours=8), gt=timedelta(0), description="How long a login token works."
     )
     step_up_window: timedelta = Field(
-        timedelta(minutes=5),
+        default=timedelta(minutes=5),
         gt=timedelta(0),
         description="How long a password re-entry lets the session obtain Pass-Codes.",
     )
     failure_window: timedelta = Field(
-        timedelta(minutes=15),
+        default=timedelta(minutes=15),
         gt=timedelta(0),
         description="Failed logins and re-entries count this long (ASVS V2.2.1).",
     )
     login_failure_budget: int = Field(
-        5, ge=1, le=1000, description="Failures per account within the window before 429."
+        default=5, ge=1, le=1000, description="Failures per account within the window before 429."
     )
     address_failure_budget: int = Field(
-        20, ge=1, le=100000, description="Failures per client address within the window."
+        default=20, ge=1, le=100000, description="Failures per client address within the window."
     )
     issue_rate_limit: int = Field(
-        20, ge=1, le=100000, description="Pass-Codes per approval within the issue window."
+        default=20, ge=1, le=100000, description="Pass-Codes per approval within the issue window."
     )
-    issue_rate_window: timedelta = Field(timedelta(hours=1), gt=timedelta(0))
+    issue_rate_window: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     max_body_bytes: int = Field(
-        64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest HTTP request body."
+        default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest HTTP request body."
     )
     scrypt_n: int = Field(
-        2**17, ge=2**10, le=2**22, description="scrypt cost N of new hashes (OWASP: ≥ 2^17)."
+        default=2**17,
+        ge=2**10,
+        le=2**22,
+        description="scrypt cost N of new hashes (OWASP: ≥ 2^17).",
     )
 
     @field_validator("scrypt_n")
