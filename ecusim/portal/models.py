@@ -104,8 +104,24 @@ class Action:
     REFUSE = "refuse"
     ISSUE = "issue"
 
-    TRANSACTIONS = (REQUEST, APPROVE, REFUSE, ISSUE)
+    CLOSE = "close"
+    """An approval closed: the vehicle repair is completed; no Pass-Code after it."""
+    ISSUE_REFUSED = "issue-refused"
+    """A Pass-Code asked for and refused by the rules (closed, expired, rate limit …)."""
+    LOGIN_FAILED = "login-failed"
+    PASSWORD_FAILED = "password-failed"
+    """A wrong password at the re-entry before Pass-Codes (step-up)."""
+    THROTTLED = "throttled"
+    """A failure that used up the budget: the account or address now gets 429."""
+    STEP_UP = "step-up"
+    """The password re-entered: the session may obtain Pass-Codes for a short window."""
+    CHANGE_STAFF = "change-staff"
+    """A member's enrolment or job title changed; their sessions are revoked."""
+
+    TRANSACTIONS = (REQUEST, APPROVE, REFUSE, ISSUE, CLOSE)
     """The vehicle security transactions (reported to the dealer GM and the NICB)."""
+    ATTEMPTS = (ISSUE_REFUSED, LOGIN_FAILED, PASSWORD_FAILED, THROTTLED)
+    """Refused and failed attempts (security events; the NICB export carries them too)."""
 
 
 class Dealer(Base):

@@ -236,6 +236,7 @@ _LABELS = {
     Action.APPROVE: "Approvals",
     Action.REFUSE: "Refusals",
     Action.ISSUE: "Pass-codes issued",
+    Action.CLOSE: "Approvals closed",
 }
 
 

@@ -57,7 +57,7 @@ def test_nicb_export(engine: Engine, july: RequestView) -> None:
 def test_monthly_report(engine: Engine, july: RequestView) -> None:
     with Session(engine) as session:
         report = reports.monthly_report(session, DEALER, 2014, 7)
-    assert report.counts == {"request": 1, "approve": 1, "refuse": 0, "issue": 1}
+    assert report.counts == {"request": 1, "approve": 1, "refuse": 0, "issue": 1, "close": 0}
     assert report.vins == (VIN,)
     table = list(csv.DictReader(io.StringIO(reports.monthly_report_csv(report))))
     assert [r["action"] for r in table] == ["request", "approve", "issue"]

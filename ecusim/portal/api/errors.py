@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecusim.portal.api_models import ErrorOut
-from ecusim.portal.errors import PortalError
+from ecusim.portal.errors import PortalError, RateLimitedError
 
 __all__ = ["ERROR_RESPONSES", "add_error_handlers"]
 
@@ -30,7 +30,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The rules do not let this user do this"),
         (404, "No such request, approval or dealer"),
         (409, "The request is not in a state that allows this (e.g. expired: a new one is needed)"),
+        (413, "The request body is over the size limit"),
         (422, "A field is malformed or missing"),
+        (429, "Too many attempts: wait `Retry-After` seconds"),
     )
 }
 """The error answers every endpoint documents (OpenAPI)."""
@@ -50,7 +52,10 @@ def _error(
 
 def _on_portal_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PortalError)
-    return _error(exc.http_status, exc.field, exc.reason)
+    headers = None
+    if isinstance(exc, RateLimitedError):  # RFC 9110 §10.2.3, RFC 6585 §4
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return _error(exc.http_status, exc.field, exc.reason, headers)
 
 
 _UNPROCESSABLE = 422  # HTTP_422_UNPROCESSABLE_CONTENT (named _ENTITY in older Starlette)
