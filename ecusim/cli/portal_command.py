@@ -4,7 +4,7 @@
 in ``SUBCOMMANDS``). The HTTP server (FastAPI, uvicorn) is imported only by ``serve``.
 
 The scripting actions (``dealer add``, ``staff add``, ``request create``, ``approve``,
-``refuse``, ``passcode``) work directly on the database through :class:`Portal`, without the
+``refuse``, ``close``, ``passcode``) work directly on the database through :class:`Portal`, without the
 server: whoever can open the database is trusted to act as the ``--as`` user, except that
 ``passcode`` re-checks that user's password as the portal always does. Passwords come from
 ``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt; ``--password`` exists
@@ -203,6 +203,13 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
     _acting_user(refuse, "the refusing manager")
     refuse.add_argument("--reason", required=True, help="shown to the technician")
 
+    close = actions.add_parser(
+        "close", parents=db, help="close an approval: the vehicle repair is completed"
+    )
+    close.add_argument("number", help="request number")
+    _acting_user(close, "an enrolled staff member of the request's dealer")
+    close.add_argument("--note", metavar="TEXT", help="for the audit log (at most 200 characters)")
+
     passcode = actions.add_parser(
         "passcode",
         parents=[*db, _secret_option()],
@@ -357,6 +364,8 @@ def _describe(request: RequestView) -> str:
     )
     if request.status == "requested":
         return f"{line}; expires {_when(request.expires_at)}"
+    if request.closed_by is not None:
+        return f"{line}; closed by {request.closed_by} at {_when(request.closed_at)}"
     if request.approved_by is not None:
         valid = _when(request.valid_until)
         return f"{line}; approved by {request.approved_by}, valid until {valid}"
@@ -460,6 +469,8 @@ def _scripting(engine: Engine, args: argparse.Namespace) -> int:
         print(_describe(portal.approve(args.user, args.number, approvals)))
     elif command == "refuse":
         print(_describe(portal.refuse(args.user, args.number, args.reason)))
+    elif command == "close":
+        print(_describe(portal.close_approval(args.user, args.number, args.note)))
     else:  # passcode
         assert password is not None
         issued = portal.issue_pass_code(

@@ -278,6 +278,12 @@ class PortalClient:
         path = f"/requests/{_segment(number)}/refuse"
         return self._ask(RequestView, "POST", path, body={"reason": reason})
 
+    def close_approval(self, number: str, note: str | None = None) -> RequestInfo:
+        """Close request ``number``'s approval: the vehicle repair is completed, no Pass-Code
+        after it (any enrolled staff member of the dealer; ``note`` goes to the audit log)."""
+        body = {} if note is None else {"note": note}
+        return self._ask(RequestView, "POST", f"/requests/{_segment(number)}/close", body=body)
+
     def issue_pass_code(
         self, number: str, password: str, tool_version: str, seed: str | bytes
     ) -> PassCodeInfo:

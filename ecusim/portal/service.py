@@ -3,9 +3,10 @@
 Every writing operation first locks the audit chain head (:func:`ecusim.portal.audit.lock_head`),
 so writers run one after the other on both SQLite and PostgreSQL: of two managers approving the
 same request at once, the second finds it approved and gets :class:`ConflictError`; racing
-pass-code issues are all recorded and the chain stays unbroken. Any error raised inside the
-transaction rolls it back: a refused operation leaves the database exactly as it was (refusals
-are logged with :mod:`logging`, not written).
+pass-code issues are all recorded (the same seed twice: once) and the chain stays unbroken. Any
+error raised inside the transaction rolls it back: a refused operation leaves the database
+exactly as it was (refusals are logged with :mod:`logging`), except that a refused Pass-Code is
+then audited in a transaction of its own (:data:`Action.ISSUE_REFUSED`).
 
 Callers identify the acting user by username; every rule about who may do or read what is checked
 here, the HTTP layer only authenticates the bearer token. Issuing a pass-code re-checks the
@@ -16,14 +17,15 @@ in one read-only transaction each.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecusim.portal import audit, reports, rules
@@ -35,6 +37,8 @@ from ecusim.portal.errors import (
     ExpiredError,
     NotFoundError,
     PermissionDeniedError,
+    PortalError,
+    RateLimitedError,
     ValidationError,
 )
 from ecusim.portal.models import (
@@ -65,6 +69,7 @@ from protocol.clock import Clock
 from protocol.passcode import DEFAULT_MASTER_SECRET, format_code, pass_code
 
 __all__ = [
+    "CLOSE_NOTE_CHARS",
     "MAX_AUDIT_LIMIT",
     "Action",
     "DealerView",
@@ -82,6 +87,11 @@ REQUEST_SEQUENCE_DIGITS = 5
 """Request number = ``YYMMDD`` + this many digits (``14070100021``)."""
 MAX_AUDIT_LIMIT = 1000
 """Most audit records one :meth:`Portal.audit_records` call returns."""
+CLOSE_NOTE_CHARS = 200
+"""Longest note of :meth:`Portal.close_approval`."""
+REQUEST_NUMBER_CHARS = 16
+ACTOR_CHARS = 64
+"""Column widths: what an audit record keeps of a typed request number and username."""
 
 
 def seed_sha256(seed: bytes) -> str:
@@ -92,12 +102,27 @@ def seed_sha256(seed: bytes) -> str:
 
 
 def _effective_status(request: ResetRequest, now: datetime) -> str:
+    """The stored status, or ``expired`` past the deadline, or ``closed`` once the approval was
+    closed (closing wins over a later expiry: it is what ended the approval)."""
     if request.status == RequestStatus.REQUESTED and now > request.expires_at:
         return RequestStatus.EXPIRED
     approval = request.approval
-    if request.status == RequestStatus.APPROVED and approval and now > approval.valid_until:
-        return RequestStatus.EXPIRED
+    if request.status == RequestStatus.APPROVED and approval is not None:
+        if approval.closed_at is not None:
+            return RequestStatus.CLOSED
+        if now > approval.valid_until:
+            return RequestStatus.EXPIRED
     return request.status
+
+
+def _duration(span: timedelta) -> str:
+    """``1 h``, ``15 min`` or ``90 s``: a window as a reason states it."""
+    seconds = int(span.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _can_approve(staff: Staff) -> bool:
@@ -253,6 +278,8 @@ class Portal:
     def _view(self, session: Session, request: ResetRequest, now: datetime) -> RequestView:
         approval = request.approval
         refused_by = session.get(Staff, request.refused_by_id) if request.refused_by_id else None
+        closed_by_id = approval.closed_by_id if approval else None
+        closed_by = session.get(Staff, closed_by_id) if closed_by_id else None
         return RequestView(
             number=request.number,
             dealer_code=request.dealer_code,
@@ -271,6 +298,8 @@ class Portal:
             refused_by=refused_by.name if refused_by else None,
             refused_at=request.refused_at,
             refusal_reason=request.refusal_reason,
+            closed_at=approval.closed_at if approval else None,
+            closed_by=closed_by.name if closed_by else None,
         )
 
     @staticmethod
@@ -385,8 +414,8 @@ class Portal:
     ) -> RequestView:
         """Send a reset request to the dealer's managers (bulletin Sections 2 and 3).
 
-        Refused if the dealer already holds a valid approval for the VIN: that approval is to be
-        reused (bulletin Section 3 note).
+        Refused if the dealer already holds a valid approval for the VIN, not closed: that
+        approval is to be reused (bulletin Section 3 note). A closed one does not count.
         """
         vin = rules.validate_vin_field(vin)
         repair_order = rules.require_text("repair_order", repair_order)
@@ -403,6 +432,7 @@ class Portal:
                     ResetRequest.dealer_code == technician.dealer_code,
                     ResetRequest.vin == vin,
                     Approval.valid_until >= now,
+                    Approval.closed_at.is_(None),
                 )
             ).scalar()
             if reusable is not None:
@@ -453,7 +483,8 @@ class Portal:
             return self._view(session, request, self.now())
 
     def find_approval(self, username: str, vin: str) -> RequestView | None:
-        """The request whose approval the user's dealer can use now for ``vin``, if any."""
+        """The request whose approval the user's dealer can use now for ``vin`` (valid, not
+        closed), if any."""
         vin = rules.validate_vin_field(vin)
         with self._reading() as session:
             staff = self._staff(session, username)
@@ -465,6 +496,7 @@ class Portal:
                     ResetRequest.dealer_code == staff.dealer_code,
                     ResetRequest.vin == vin,
                     Approval.valid_until >= now,
+                    Approval.closed_at.is_(None),
                 )
                 .order_by(Approval.valid_until.desc())
             ).scalar()
@@ -537,7 +569,9 @@ class Portal:
     def approve(
         self, username: str, request_number: str, confirmations: ApprovalConfirmations
     ) -> RequestView:
-        """Approve a request (bulletin Section 4): valid 72 h for any number of seeds [LAB]."""
+        """Approve a request (bulletin Section 4): valid 72 h [LAB] until closed
+        (:meth:`close_approval`), for at most ``settings.issue_rate_limit`` new seeds per
+        ``settings.issue_rate_window``."""
         rules.check_confirmations(confirmations, "confirmations")
         with self._writing() as (session, head):
             now = self.now()
@@ -620,56 +654,223 @@ class Portal:
     def _issue(
         self, username: str, request_number: str, tool_version: str, seed_bytes: bytes
     ) -> IssuedPassCode:
-        """The Pass-Code for ``seed_bytes`` under the request's approval, recorded."""
+        """The Pass-Code for ``seed_bytes`` under the request's approval, recorded once.
+
+        One writing transaction (the head lock serialises workers): the rules, then a seed
+        already issued under this approval gets the same code and its first ``issued_at`` again,
+        writing nothing; else at most ``settings.issue_rate_limit`` new issues per approval
+        within ``settings.issue_rate_window`` (:class:`RateLimitedError`; OWASP ASVS V11.1.4).
+        A refusal rolls back, then is audited on its own (:meth:`_audit_refused_issue`).
+        """
+        digest = seed_sha256(seed_bytes)
+        try:
+            with self._writing() as (session, head):
+                now = self.now()
+                staff, request, approval = self._usable_approval(
+                    session, username, request_number, now
+                )
+                code = format_code(pass_code(request.vin, seed_bytes, self._master_secret))
+                issued = IssuedPassCode(
+                    pass_code=code,
+                    request_number=request.number,
+                    vin=request.vin,
+                    seed_sha256=digest,
+                    issued_at=now,
+                    approval_valid_until=approval.valid_until,
+                )
+                first = session.scalar(
+                    select(PassCodeIssue.issued_at)
+                    .where(
+                        PassCodeIssue.approval_id == approval.id,
+                        PassCodeIssue.seed_sha256 == digest,
+                    )
+                    .order_by(PassCodeIssue.id)
+                    .limit(1)
+                )
+                if first is not None:  # the same seed again: the same code, one record
+                    return issued.model_copy(update={"issued_at": first})
+                self._check_issue_rate(session, request, approval, now)
+                session.add(
+                    PassCodeIssue(
+                        approval_id=approval.id,
+                        technician_id=staff.id,
+                        seed_sha256=digest,
+                        tool_version=tool_version,
+                        issued_at=now,
+                    )
+                )
+                self._record_for_request(
+                    session,
+                    head,
+                    request,
+                    at=now,
+                    actor=staff.username,
+                    action=Action.ISSUE,
+                    seed_sha256=digest,
+                    details={"technician": staff.name, "tool_version": tool_version},
+                )
+                return issued
+        except PortalError as exc:
+            self._audit_refused_issue(username, request_number, tool_version, digest, exc)
+            raise
+
+    def _usable_approval(
+        self, session: Session, username: str, request_number: str, now: datetime
+    ) -> tuple[Staff, ResetRequest, Approval]:
+        """The user, the request and its approval, if the user may obtain a Pass-Code now."""
+        staff = self._enrolled_staff(session, username)
+        request = self._request(session, request_number)
+        if request.dealer_code != staff.dealer_code:  # another dealer's: as if absent
+            raise NotFoundError(f"no request No. {request_number}", field="request_number")
+        self._require_two_managers(session, staff.dealer_code)
+        approval = request.approval
+        status = _effective_status(request, now)
+        if approval is None:
+            raise (ExpiredError if status == RequestStatus.EXPIRED else ConflictError)(
+                f"request No. {request.number} is {status}, not approved",
+                field="request_number",
+            )
+        if status == RequestStatus.CLOSED:
+            raise ConflictError(
+                f"the approval of request No. {request.number} was closed at "
+                f"{approval.closed_at:%Y-%m-%d %H:%M:%S} UTC (repair completed): "
+                "a new request is needed",
+                field="request_number",
+            )
+        if now > approval.valid_until:
+            raise ExpiredError(
+                f"the approval of request No. {request.number} expired at "
+                f"{approval.valid_until:%Y-%m-%d %H:%M:%S} UTC: a new request is needed",
+                field="request_number",
+            )
+        return staff, request, approval
+
+    def _check_issue_rate(
+        self, session: Session, request: ResetRequest, approval: Approval, now: datetime
+    ) -> None:
+        """At most ``settings.issue_rate_limit`` Pass-Codes per approval within the window
+        (counted from the :class:`PassCodeIssue` rows issued after ``now - window``)."""
+        limit, window = self.settings.issue_rate_limit, self.settings.issue_rate_window
+        counted = select(PassCodeIssue.issued_at).where(
+            PassCodeIssue.approval_id == approval.id, PassCodeIssue.issued_at > now - window
+        )
+        count = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+        if count < limit:
+            return
+        # The issue whose leaving the window brings the count below the limit (the oldest,
+        # unless the limit was lowered since).
+        edge = session.scalar(
+            counted.order_by(PassCodeIssue.issued_at).offset(count - limit).limit(1)
+        )
+        assert edge is not None
+        raise RateLimitedError(
+            f"{count} Pass-Codes were issued under request No. {request.number} within "
+            f"{_duration(window)}; at most {limit} are allowed: try again later",
+            field="request_number",
+            retry_after_s=math.ceil((edge + window - now).total_seconds()),
+        )
+
+    def _audit_refused_issue(
+        self,
+        username: str,
+        request_number: str,
+        tool_version: str,
+        digest: str,
+        error: PortalError,
+    ) -> None:
+        """One :data:`Action.ISSUE_REFUSED` record, in its own transaction after the refused
+        one rolled back (OWASP ASVS V7.2.2: failed access decisions are logged).
+
+        About the request when it is the user's dealer's; else (unknown number, another
+        dealer's) under the user's dealer with only the number as typed in ``details``: the
+        other dealer's VIN and repair order are not copied into this dealer's log. A failure to
+        write it is logged and the original error is still raised.
+        """
+        number = str(request_number).strip()
+        details: dict[str, Any] = {
+            "reason": error.reason,
+            "status": error.http_status,
+            "field": error.field,
+            "tool_version": tool_version,
+        }
+        try:
+            with self._writing() as (session, head):
+                now = self.now()
+                staff = session.execute(
+                    select(Staff).where(Staff.username == username)
+                ).scalar_one_or_none()
+                fits = len(number) <= REQUEST_NUMBER_CHARS
+                request = session.get(ResetRequest, number) if fits else None
+                fields: dict[str, Any] = {
+                    "at": now,
+                    "actor": username[:ACTOR_CHARS],
+                    "action": Action.ISSUE_REFUSED,
+                    "seed_sha256": digest,
+                }
+                dealer_code = staff.dealer_code if staff is not None else None
+                if request is not None and dealer_code == request.dealer_code:
+                    self._record_for_request(session, head, request, **fields, details=details)
+                    return
+                details["request_number"] = number[:REQUEST_NUMBER_CHARS]
+                self._record(session, head, **fields, dealer_code=dealer_code, details=details)
+        except (PortalError, SQLAlchemyError):
+            logger.exception("could not audit a refused pass-code issue for %r", username)
+
+    def close_approval(
+        self, username: str, request_number: str, note: str | None = None
+    ) -> RequestView:
+        """Close a request's approval: the vehicle repair is completed (bulletin Section 5).
+
+        Afterwards no Pass-Code is issued under it (:class:`ConflictError`), :meth:`find_approval`
+        no longer offers it and a new request for the VIN may be sent; the request reads
+        ``closed``. Any enrolled staff member of the request's dealer may close it (the
+        technician or a manager: closing only takes a right away); another dealer's request
+        answers :class:`NotFoundError`. Only an approved, unexpired, open approval can be closed:
+        not approved or already closed → :class:`ConflictError`, expired →
+        :class:`ExpiredError` (both 409). Audited as :data:`Action.CLOSE` with the ``note``
+        (at most :data:`CLOSE_NOTE_CHARS` characters; blank = none).
+        """
+        if note is not None and not (isinstance(note, str) and not note.strip()):
+            note = rules.require_text("note", note, CLOSE_NOTE_CHARS)
+        else:
+            note = None
         with self._writing() as (session, head):
             now = self.now()
             staff = self._enrolled_staff(session, username)
-            request = self._request(session, request_number)
+            request = self._request(session, request_number, lock=True)
             if request.dealer_code != staff.dealer_code:  # another dealer's: as if absent
                 raise NotFoundError(f"no request No. {request_number}", field="request_number")
-            self._require_two_managers(session, staff.dealer_code)
             approval = request.approval
-            if approval is None:
-                status = _effective_status(request, now)
-                raise (ExpiredError if status == RequestStatus.EXPIRED else ConflictError)(
-                    f"request No. {request.number} is {status}, not approved",
+            status = _effective_status(request, now)
+            if status == RequestStatus.CLOSED:
+                raise ConflictError(
+                    f"the approval of request No. {request.number} is already closed",
                     field="request_number",
                 )
-            if now > approval.valid_until:
+            if status == RequestStatus.EXPIRED:
                 raise ExpiredError(
-                    f"the approval of request No. {request.number} expired at "
-                    f"{approval.valid_until:%Y-%m-%d %H:%M:%S} UTC: a new request is needed",
+                    f"request No. {request.number} has expired: there is nothing to close",
                     field="request_number",
                 )
-            code = pass_code(request.vin, seed_bytes, self._master_secret)
-            digest = seed_sha256(seed_bytes)
-            session.add(
-                PassCodeIssue(
-                    approval_id=approval.id,
-                    technician_id=staff.id,
-                    seed_sha256=digest,
-                    tool_version=tool_version,
-                    issued_at=now,
+            if status != RequestStatus.APPROVED or approval is None:
+                raise ConflictError(
+                    f"request No. {request.number} is {status}, not approved: "
+                    "there is no approval to close",
+                    field="request_number",
                 )
-            )
+            approval.closed_at = now
+            approval.closed_by_id = staff.id
+            session.flush()
             self._record_for_request(
                 session,
                 head,
                 request,
                 at=now,
                 actor=staff.username,
-                action=Action.ISSUE,
-                seed_sha256=digest,
-                details={"technician": staff.name, "tool_version": tool_version},
+                action=Action.CLOSE,
+                details={"closed_by": staff.name, "job_title": staff.job_title, "note": note},
             )
-            return IssuedPassCode(
-                pass_code=format_code(code),
-                request_number=request.number,
-                vin=request.vin,
-                seed_sha256=digest,
-                issued_at=now,
-                approval_valid_until=approval.valid_until,
-            )
+            return self._view(session, request, now)
 
     # -- the audit log and the reports --------------------------------------------------------
 

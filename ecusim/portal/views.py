@@ -73,7 +73,7 @@ class StaffView(View):
 
 
 class RequestView(View):
-    """A reset request as its inbox entry shows it; `status` accounts for expiry."""
+    """A reset request as its inbox entry shows it; `status` accounts for expiry and closing."""
 
     number: str = Field(description="`YYMMDD` + 5 digits.", examples=["14070100001"])
     dealer_code: str
@@ -83,7 +83,10 @@ class RequestView(View):
     vin: str
     repair_order: str
     customer_last_name: str
-    status: str = Field(description="`requested`, `approved`, `refused` or `expired`.")
+    status: str = Field(
+        description="`requested`, `approved`, `refused`, `expired` or `closed` (an approval "
+        "closed when the repair was completed: no more Pass-Codes)."
+    )
     created_at: UtcTime
     expires_at: UtcTime = Field(description="An unapproved request expires 72 h after it is sent.")
     approved_by: str | None = Field(None, description="The approving manager's name.")
@@ -92,6 +95,8 @@ class RequestView(View):
     refused_by: str | None = Field(None, description="The refusing manager's name.")
     refused_at: UtcTime | None = None
     refusal_reason: str | None = None
+    closed_at: UtcTime | None = Field(None, description="When the approval was closed.")
+    closed_by: str | None = Field(None, description="The name of who closed the approval.")
 
 
 class Inbox(View):

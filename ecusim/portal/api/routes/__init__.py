@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ecusim.portal.api.routes import approvals, audit, auth, health, passcodes, reports, requests
+from ecusim.portal.api.routes import (
+    approvals,
+    audit,
+    auth,
+    closing,
+    health,
+    passcodes,
+    reports,
+    requests,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -14,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     requests.router,
     approvals.router,
     passcodes.router,
+    closing.router,
     audit.router,
     reports.router,
 )
