@@ -4,11 +4,11 @@
 in ``SUBCOMMANDS``). The HTTP server (FastAPI, uvicorn) is imported only by ``serve``.
 
 The scripting actions (``dealer add``, ``staff add``, ``request create``, ``approve``,
-``refuse``, ``close``, ``passcode``) work directly on the database through :class:`Portal`, without the
-server: whoever can open the database is trusted to act as the ``--as`` user, except that
-``passcode`` re-checks that user's password as the portal always does. Passwords come from
-``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt; ``--password`` exists
-for throwaway scripts only (other local users can read a command line).
+``refuse``, ``close``, ``passcode``) work directly on the database through :class:`Portal`,
+without the server: whoever can open the database is trusted to act as the ``--as`` user,
+except that ``passcode`` re-checks that user's password as the portal always does. Passwords
+come from ``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt;
+``--password`` exists for throwaway scripts only (other local users can read a command line).
 
 Every failure is one line ``ecusim: error: …``: exit status 2 for bad input, 1 when the portal
 refuses or the database fails.
