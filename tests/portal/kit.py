@@ -48,3 +48,30 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
             )
             for table in tables
         }
+
+
+AUDIT_TABLES = ("audit_head", "audit_record")
+"""The audit chain: what a refused Pass-Code writes to (its own ISSUE_REFUSED record)."""
+
+
+def without_audit(
+    tables: dict[str, list[tuple[object, ...]]],
+) -> dict[str, list[tuple[object, ...]]]:
+    """A :func:`snapshot` without the audit chain's tables: the business tables."""
+    return {table: rows for table, rows in tables.items() if table not in AUDIT_TABLES}
+
+
+def audit_actions(engine: Engine, since_seq: int = 0) -> list[str]:
+    """The actions of the audit records after ``since_seq``, in order."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT action FROM audit_record WHERE seq > :seq ORDER BY seq"),
+            {"seq": since_seq},
+        )
+        return [str(action) for (action,) in rows]
+
+
+def audit_seq(engine: Engine) -> int:
+    """The audit head's ``seq``: the number of the last record."""
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT seq FROM audit_head")).scalar_one())

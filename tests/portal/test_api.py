@@ -24,7 +24,18 @@ from ecusim.portal.rules import APPROVAL_VALIDITY, REQUEST_VALIDITY
 from ecusim.portal.service import Portal, RequestView
 from protocol.clock import FakeClock
 
-from .kit import DEALER, OTHER_DEALER, PASSWORD, VIN, Staffing, make_request, snapshot
+from .kit import (
+    DEALER,
+    OTHER_DEALER,
+    PASSWORD,
+    VIN,
+    Staffing,
+    audit_actions,
+    audit_seq,
+    make_request,
+    snapshot,
+    without_audit,
+)
 
 with warnings.catch_warnings():
     # Starlette >= 1.x prefers the "httpx2" package and warns when it falls back to httpx.
@@ -69,6 +80,8 @@ REQUEST_FIELDS = {
     "refused_by",
     "refused_at",
     "refusal_reason",
+    "closed_at",
+    "closed_by",
 }
 Headers = dict[str, str]
 
@@ -114,12 +127,23 @@ def assert_error(response: httpx.Response, status: int, field: str | None) -> di
 
 @pytest.fixture
 def refused(engine: Engine) -> Callable[..., dict[str, Any]]:
-    """``refused(call, status, field)``: the call is refused so, and the database is unchanged."""
+    """``refused(call, status, field)``: the call is refused so, and the database is unchanged
+    (but one audit record ``audited=``, if given: a refused Pass-Code is a security event)."""
 
-    def check(call: Callable[[], httpx.Response], status: int, field: str | None) -> dict[str, Any]:
-        before = snapshot(engine)
+    def check(
+        call: Callable[[], httpx.Response],
+        status: int,
+        field: str | None,
+        *,
+        audited: str | None = None,
+    ) -> dict[str, Any]:
+        before, seq = snapshot(engine), audit_seq(engine)
         error = assert_error(call(), status, field)
-        assert snapshot(engine) == before
+        if audited is None:
+            assert snapshot(engine) == before
+        else:
+            assert without_audit(snapshot(engine)) == without_audit(before)
+            assert audit_actions(engine, seq) == [audited]
         return error
 
     return check
@@ -262,6 +286,7 @@ def test_refuse(client: TestClient, staff: Staffing, refused: Callable[..., Any]
         lambda: client.post(f"{API}/requests/{number}/pass-codes", headers=tech, json=issue_body()),
         409,
         "request_number",
+        audited="issue-refused",
     )
     refused(
         lambda: client.post(
@@ -461,6 +486,7 @@ def test_expired_approval(
         lambda: client.post(f"{API}/requests/{number}/pass-codes", headers=tech, json=issue_body()),
         409,
         "request_number",
+        audited="issue-refused",
     )
     assert "expired" in error["reason"]
     assert_error(client.get(f"{API}/approvals", headers=tech, params={"vin": VIN}), 404, "vin")
@@ -867,6 +893,7 @@ def test_health_and_openapi(client: TestClient) -> None:
         f"{API}/requests/{{number}}/approve",
         f"{API}/requests/{{number}}/refuse",
         f"{API}/requests/{{number}}/pass-codes",
+        f"{API}/requests/{{number}}/close",
         f"{API}/audit",
         f"{API}/audit/verify",
         f"{API}/reports/nicb",

@@ -29,8 +29,11 @@ from .kit import (
     START,
     VIN,
     Staffing,
+    audit_actions,
+    audit_seq,
     make_request,
     snapshot,
+    without_audit,
 )
 
 SEED = "00010203-04050607-08090A0B-0C0D0E0F"
@@ -45,15 +48,25 @@ KNOWN_ANSWERS = [  # diagnostic-contract.md §5
 
 
 def refused(
-    engine: Engine, error: type[PortalError], field: str, action: Callable[[], object]
+    engine: Engine,
+    error: type[PortalError],
+    field: str,
+    action: Callable[[], object],
+    *,
+    audited: str | None = None,
 ) -> PortalError:
-    """Run ``action``; it must raise ``error`` naming ``field`` and change nothing."""
-    before = snapshot(engine)
+    """Run ``action``; it must raise ``error`` naming ``field`` and change nothing (but one
+    audit record ``audited``, if given: a refused Pass-Code is a security event)."""
+    before, seq = snapshot(engine), audit_seq(engine)
     with pytest.raises(error) as caught:
         action()
     assert caught.value.field == field, caught.value
     assert caught.value.reason
-    assert snapshot(engine) == before
+    if audited is None:
+        assert snapshot(engine) == before
+    else:
+        assert without_audit(snapshot(engine)) == without_audit(before)
+        assert audit_actions(engine, seq) == [audited]
     return caught.value
 
 
@@ -120,6 +133,7 @@ def test_approval_valid_72_hours_then_expired(
         ExpiredError,
         "request_number",
         lambda: portal.issue_pass_code("carol", approved.number, PASSWORD, TOOL, SEED),
+        audited="issue-refused",
     )
     assert portal.get_request("carol", approved.number).status == "expired"
     # an expired approval no longer blocks a new request for the VIN
@@ -181,6 +195,7 @@ def test_refuse(portal: Portal, staff: Staffing, engine: Engine) -> None:
         ConflictError,
         "request_number",
         lambda: portal.issue_pass_code(staff.technician, request.number, PASSWORD, TOOL, SEED),
+        audited="issue-refused",
     )
 
 
@@ -257,6 +272,7 @@ def test_other_dealers_staff_cannot_issue(
         NotFoundError,
         "request_number",
         lambda: portal.issue_pass_code("erin", approved.number, PASSWORD, TOOL, SEED),
+        audited="issue-refused",
     )
 
 
@@ -430,6 +446,7 @@ def test_unapproved_request_gives_no_pass_code(
         ConflictError,
         "request_number",
         lambda: portal.issue_pass_code("carol", request.number, PASSWORD, TOOL, SEED),
+        audited="issue-refused",
     )
 
 
