@@ -120,7 +120,10 @@ class IssuedPassCode(View):
     request_number: str
     vin: str
     seed_sha256: str = Field(description="Hex SHA-256 of the seed's 16 bytes (what is stored).")
-    issued_at: UtcTime
+    issued_at: UtcTime = Field(
+        description="When it was first issued: the same seed asked again under the approval gets "
+        "the same Pass-Code and this first time (nothing new is recorded)."
+    )
     approval_valid_until: UtcTime
 
 
