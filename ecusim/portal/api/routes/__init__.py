@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ecusim.portal.api.routes import approvals, audit, auth, health, passcodes, reports, requests
+from ecusim.portal.api.routes import (
+    approvals,
+    audit,
+    auth,
+    health,
+    passcodes,
+    reports,
+    requests,
+    staff,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -16,5 +25,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     passcodes.router,
     audit.router,
     reports.router,
+    staff.router,
 )
 """Every router of the API v1; the application mounts each under ``API_PREFIX``."""
