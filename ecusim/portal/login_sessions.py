@@ -96,7 +96,7 @@ def find(session: Session, token: str | None, now: datetime) -> tuple[LoginSessi
     ).one_or_none()
     if row is None:
         raise AuthenticationError(_DEAD, field="authorization")
-    login, staff = row.tuple()
+    login, staff = row[0], row[1]
     if login.revoked_at is not None or now > login.expires_at:
         raise AuthenticationError(_DEAD, field="authorization")
     return login, staff
