@@ -165,6 +165,12 @@ def _add_setup_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
         help="worker processes (default 1); more than 1: uvicorn's multiprocess supervisor, "
         "sessions and throttling shared through the database (PostgreSQL intended)",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRESSES",
+        help="behind a reverse proxy: its address(es), comma-separated; X-Forwarded-For from "
+        "them then names the client (default: never trusted, the TCP peer is the client)",
+    )
 
 
 def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
@@ -451,8 +457,11 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
             flush=True,
         )
         _say_if_lab(secrets, sys.stdout)
+        proxy: dict[str, Any] = {}
+        if args.forwarded_allow_ips:
+            proxy = {"proxy_headers": True, "forwarded_allow_ips": args.forwarded_allow_ips}
         if args.workers == 1:
-            api.serve(portal, host, port, sock=sock)
+            api.serve(portal, host, port, sock=sock, **proxy)
             return 0
         from ecusim.portal.api.workers import serve_workers  # noqa: PLC0415 - as above
 
@@ -462,6 +471,7 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
             args.workers,
             db_url=engine.url.render_as_string(hide_password=False),
             secret_file=secrets.source,
+            **proxy,
         )
     return 0
 

@@ -114,14 +114,11 @@ def info(login: LoginSession, user: StaffView) -> SessionInfo:
 
 
 def revoke_all(session: Session, staff_id: int, now: datetime) -> int:
-    """Revoke every live session of the member; how many."""
+    """Revoke every session of the member not revoked yet (expired or not: another process's
+    clock may differ); how many."""
     result = session.execute(
         update(LoginSession)
-        .where(
-            LoginSession.staff_id == staff_id,
-            LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at >= now,
-        )
+        .where(LoginSession.staff_id == staff_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -127,6 +127,7 @@ def serve_workers(
     os.environ.update(worker_environment(db_url, secret_file))
     host, port = sock.getsockname()[:2]
     options.setdefault("log_config", WORKER_LOG_CONFIG)
+    options.setdefault("proxy_headers", False)  # as make_server: the TCP peer is the client
     config = uvicorn.Config(
         APP_FACTORY, factory=True, host=host, port=port, workers=workers, **options
     )
