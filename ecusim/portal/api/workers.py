@@ -47,6 +47,7 @@ __all__ = [
     "APP_FACTORY",
     "LAB_SECRET_ENV_VAR",
     "WORKER_LOG_CONFIG",
+    "WorkerConfigError",
     "app_from_env",
     "serve_workers",
     "worker_environment",
