@@ -3,12 +3,14 @@
 ``add_subparser(subparsers)`` like the other subcommand modules (``ecusim/cli/main.py`` lists it
 in ``SUBCOMMANDS``). The HTTP server (FastAPI, uvicorn) is imported only by ``serve``.
 
-The scripting actions (``dealer add``, ``staff add``, ``request create``, ``approve``,
-``refuse``, ``close``, ``passcode``) work directly on the database through :class:`Portal`,
-without the server: whoever can open the database is trusted to act as the ``--as`` user,
-except that ``passcode`` re-checks that user's password as the portal always does. Passwords
-come from ``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt;
-``--password`` exists for throwaway scripts only (other local users can read a command line).
+The scripting actions (``dealer add``, ``staff add``, ``staff set``, ``request create``,
+``approve``, ``refuse``, ``close``, ``passcode``) work directly on the database through
+:class:`Portal`, without the server: whoever can open the database is trusted to act as the ``--as`` user (or as
+the administrator), except that ``passcode`` re-checks that user's password as the portal
+always does (throttled, client address ``cli``). ``serve --workers N`` runs N worker processes
+(:mod:`ecusim.portal.api.workers`). Passwords come from
+``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt; ``--password`` exists
+for throwaway scripts only (other local users can read a command line).
 
 Every failure is one line ``ecusim: error: …``: exit status 2 for bad input, 1 when the portal
 refuses or the database fails.
@@ -40,6 +42,7 @@ from ecusim.portal.rules import (
     IdentificationConfirmations,
 )
 from ecusim.portal.service import Portal, RequestView
+from ecusim.portal.settings import PortalSettings
 from ecusim.secret_file import Secrets
 from protocol.passcode import DEFAULT_MASTER_SECRET
 
@@ -51,6 +54,8 @@ DEFAULT_HOST: Final = "127.0.0.1"
 USAGE: Final = 2
 """Exit status of a bad input (argparse's own)."""
 _MAX_DB_ERROR_CHARS: Final = 300
+MAX_WORKERS: Final = 64
+"""Most worker processes ``serve --workers`` starts."""
 
 
 # -- the parser --------------------------------------------------------------------------------
@@ -64,6 +69,16 @@ def _port(text: str) -> int:
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
     return port
+
+
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {text!r}") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"workers must be 1-{MAX_WORKERS}, got {workers}")
+    return workers
 
 
 def _db_option() -> argparse.ArgumentParser:
@@ -142,6 +157,20 @@ def _add_setup_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
     )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1); more than 1: uvicorn's multiprocess supervisor, "
+        "sessions and throttling shared through the database (PostgreSQL intended)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRESSES",
+        help="behind a reverse proxy: its address(es), comma-separated; X-Forwarded-For from "
+        "them then names the client (default: never trusted, the TCP peer is the client)",
+    )
 
 
 def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
@@ -168,6 +197,24 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
         help="not (yet) enrolled in the pass-code programme",
     )
     _password_options(staff_add, "the new member's")
+    staff_set = staff_actions.add_parser(
+        "set",
+        parents=db,
+        help="change a member's job title or enrolment (revokes all their login sessions)",
+    )
+    staff_set.add_argument("username")
+    staff_set.add_argument("--job-title", help="the new job title")
+    enrolment = staff_set.add_mutually_exclusive_group()
+    enrolment.add_argument(
+        "--enrolled", dest="enrolled", action="store_const", const=True, help="enrol the member"
+    )
+    enrolment.add_argument(
+        "--not-enrolled",
+        dest="enrolled",
+        action="store_const",
+        const=False,
+        help="withdraw the member from the pass-code programme",
+    )
 
     request = actions.add_parser("request", help="reset requests")
     request_actions = request.add_subparsers(
@@ -342,7 +389,8 @@ def _require_schema(engine: Engine) -> None:
 def _portal(engine: Engine, master_secret: bytes = DEFAULT_MASTER_SECRET) -> Portal:
     """The portal on ``engine``; ``master_secret`` matters only where Pass-Codes are issued."""
     _require_schema(engine)
-    return Portal(make_session_factory(engine), master_secret=master_secret)
+    settings = PortalSettings.from_env()
+    return Portal(make_session_factory(engine), master_secret=master_secret, settings=settings)
 
 
 def _issuing_secrets(args: argparse.Namespace) -> Secrets:
@@ -418,12 +466,42 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
             flush=True,
         )
         _say_if_lab(secrets, sys.stdout)
-        api.serve(portal, host, port, sock=sock)
+        proxy: dict[str, Any] = {}
+        if args.forwarded_allow_ips:
+            proxy = {"proxy_headers": True, "forwarded_allow_ips": args.forwarded_allow_ips}
+        if args.workers == 1:
+            api.serve(portal, host, port, sock=sock, **proxy)
+            return 0
+        from ecusim.portal.api.workers import serve_workers  # noqa: PLC0415 - as above
+
+        print(f"ecusim: {args.workers} worker processes", flush=True)
+        serve_workers(
+            sock,
+            args.workers,
+            db_url=engine.url.render_as_string(hide_password=False),
+            secret_file=secrets.source,
+            **proxy,
+        )
+    return 0
+
+
+def _staff_set(engine: Engine, args: argparse.Namespace) -> int:
+    staff = _portal(engine).change_staff(
+        "cli", args.username, enrolled=args.enrolled, job_title=args.job_title, admin=True
+    )
+    role = "manager" if staff.can_approve else "technician"
+    enrolled = "enrolled" if staff.enrolled else "not enrolled"
+    print(
+        f"staff {staff.username} of dealer {staff.dealer_code}: {staff.job_title}, {role}, "
+        f"{enrolled}; their login sessions are revoked"
+    )
     return 0
 
 
 def _scripting(engine: Engine, args: argparse.Namespace) -> int:
     command = args.portal_command
+    if command == "staff" and args.staff_command == "set":
+        return _staff_set(engine, args)
     if command == "staff" and args.password is None and args.password_file is None:
         password: str | None = _password(args, confirm=True)
     elif command in ("staff", "passcode"):

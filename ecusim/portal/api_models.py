@@ -32,6 +32,9 @@ __all__ = [
     "PassCodeIn",
     "RefuseIn",
     "RequestIn",
+    "StaffChangeIn",
+    "StepUpIn",
+    "StepUpOut",
 ]
 
 API_PREFIX: Final = "/api/v1"
@@ -85,6 +88,34 @@ class LoginOut(BaseModel):
     token: str = Field(description="Bearer token for the `Authorization` header.")
     expires_at: UtcTime = Field(description="When the token stops working (portal clock).")
     user: StaffView
+
+
+class StepUpIn(_In):
+    password: str = Field(description="The logged-in user's password, entered again.")
+
+
+class StepUpOut(BaseModel):
+    """The session's step-up window: Pass-Codes need no password until then."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step_up_until: UtcTime = Field(description="End of the window (portal clock).")
+
+
+# -- staff ---------------------------------------------------------------------------------------
+
+
+class StaffChangeIn(_In):
+    """At least one of the two; every session of the member is revoked."""
+
+    job_title: str | None = Field(
+        None,
+        description="The new job title (an approving one makes a manager).",
+        examples=["Technician"],
+    )
+    enrolled: StrictBool | None = Field(
+        None, description="Enrolled in the pass-code programme (`true`/`false`)."
+    )
 
 
 # -- requests ------------------------------------------------------------------------------------
@@ -151,7 +182,11 @@ class RefuseIn(_In):
 
 
 class PassCodeIn(_In):
-    password: str = Field(description="The user's password, entered again.")
+    password: str | None = Field(
+        None,
+        description="The user's password, entered again: opens the step-up window. Omit it "
+        "inside the window (`POST /step-up`); outside, 401 on `password`.",
+    )
     tool_version: str = Field(
         description="Scan-tool software, 9.10.037 or later.", examples=["9.10.037"]
     )

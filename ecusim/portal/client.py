@@ -9,13 +9,15 @@ a manager approve it, and issue the Pass-Code for the Seed Number the car gave::
             vin, "RO-4711", "Smith", IdentificationConfirmations.all_confirmed()
         )
         ...  # a manager approves (portal.approve) in their own session
-        issued = portal.issue_pass_code(approval.number, password, "9.10.037", seed)
+        portal.step_up(password)  # the password again, once (bulletin Section 5)
+        issued = portal.issue_pass_code(approval.number, None, "9.10.037", seed)
         issued.pass_code  # display form, '68048306-E57DF5FB-1D818A1B-527791CD'
 
 Results are the API's own frozen pydantic models (:mod:`ecusim.portal.views`, decoded strictly:
 an answer of another shape is an error); every error is a :class:`PortalClientError` carrying the
-server's ``status``, ``field`` and ``reason`` (the contract's error body), and a server that
-cannot be reached raises :class:`PortalUnreachableError` (a subclass, ``status`` 0).
+server's ``status``, ``field`` and ``reason`` (the contract's error body; a 429 also carries
+``retry_after_s``, from ``Retry-After``), and a server that cannot be reached raises
+:class:`PortalUnreachableError` (a subclass, ``status`` 0).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import httpx
 import pydantic
 
 from ecusim.errors import EcusimError
-from ecusim.portal.api_models import API_PREFIX, HealthOut, LoginOut
+from ecusim.portal.api_models import API_PREFIX, HealthOut, LoginOut, StepUpOut
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from ecusim.portal.views import (
     AuditProblemView,
@@ -65,13 +67,17 @@ _M = TypeVar("_M", bound=pydantic.BaseModel)
 class PortalClientError(EcusimError):
     """The portal refused a call (``status`` is the HTTP status) or could not be reached."""
 
-    def __init__(self, status: int, field: str | None, reason: str) -> None:
+    def __init__(
+        self, status: int, field: str | None, reason: str, *, retry_after_s: int | None = None
+    ) -> None:
         self.status = status
         """HTTP status of the answer (422, 401, 403, 404, 409, ...); 0 without an answer."""
         self.field = field
         """The field the error is about (``"seed"``, ``"password"``), if the server named one."""
         self.reason = reason
         """A sentence for the user."""
+        self.retry_after_s = retry_after_s
+        """From a 429's ``Retry-After``: seconds to wait before trying again."""
         where = f"{field}: " if field else ""
         super().__init__(f"{where}{reason} (HTTP {status})" if status else f"{where}{reason}")
 
@@ -111,6 +117,12 @@ def _decode(response: httpx.Response, model: type[_M]) -> _M:
         ) from None
 
 
+def _retry_after(response: httpx.Response) -> int | None:
+    """``Retry-After`` in seconds (RFC 9110 §10.2.3; the portal sends seconds only)."""
+    value = response.headers.get("Retry-After", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 def _error_of(response: httpx.Response) -> PortalClientError:
     """The contract's ``{"error": {"status", "field", "reason"}}``, or the best we can say."""
     try:
@@ -118,7 +130,9 @@ def _error_of(response: httpx.Response) -> PortalClientError:
         reason = error["reason"]
         field = error.get("field")
         if isinstance(reason, str) and (field is None or isinstance(field, str)):
-            return PortalClientError(response.status_code, field, reason)
+            return PortalClientError(
+                response.status_code, field, reason, retry_after_s=_retry_after(response)
+            )
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
     text = " ".join(response.text.split())[:_MAX_REASON_CHARS]
@@ -236,8 +250,20 @@ class PortalClient:
         return self._session
 
     def logout(self) -> None:
-        """Forget the token (the server lets it expire)."""
-        self._session = None
+        """End the session on the server (``POST /logout``: the token stops working in every
+        worker) and forget it. Without a session: nothing to do."""
+        if self._session is None:
+            return
+        try:
+            self._call("POST", "/logout")
+        finally:
+            self._session = None
+
+    def step_up(self, password: str) -> datetime:
+        """Re-enter the password (``POST /step-up``): until the returned time the session
+        obtains Pass-Codes without it (:meth:`issue_pass_code` with ``password=None``).
+        Wrong password: 401; too many failures: 429."""
+        return self._ask(StepUpOut, "POST", "/step-up", body={"password": password}).step_up_until
 
     def me(self) -> User:
         return self._ask(StaffView, "GET", "/me")
@@ -285,12 +311,16 @@ class PortalClient:
         return self._ask(RequestView, "POST", f"/requests/{_segment(number)}/close", body=body)
 
     def issue_pass_code(
-        self, number: str, password: str, tool_version: str, seed: str | bytes
+        self, number: str, password: str | None, tool_version: str, seed: str | bytes
     ) -> PassCodeInfo:
         """The Pass-Code for ``seed`` (16 bytes, or the Seed Number as typed) under the approval
-        of request ``number``; the password is entered again (bulletin Section 5)."""
+        of request ``number`` (bulletin Section 5). ``password``: entered again with this call
+        (it also opens the step-up window); ``None``: within the window of :meth:`step_up`
+        (else 401 on ``password``), with no password hash on the server."""
         seed_text = format_code(seed) if isinstance(seed, bytes | bytearray) else seed
-        body = {"password": password, "tool_version": tool_version, "seed": seed_text}
+        body: dict[str, str] = {"tool_version": tool_version, "seed": seed_text}
+        if password is not None:
+            body["password"] = password
         path = f"/requests/{_segment(number)}/pass-codes"
         return self._ask(IssuedPassCode, "POST", path, body=body)
 

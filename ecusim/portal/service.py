@@ -9,9 +9,12 @@ exactly as it was (refusals are logged with :mod:`logging`), except that a refus
 then audited in a transaction of its own (:data:`Action.ISSUE_REFUSED`).
 
 Callers identify the acting user by username; every rule about who may do or read what is checked
-here, the HTTP layer only authenticates the bearer token. Issuing a pass-code re-checks the
-password itself (bulletin Section 5). Reads (a request, the inbox, the audit log, the reports) run
-in one read-only transaction each.
+here. Login sessions live in the database (:mod:`ecusim.portal.login_sessions`: the HTTP layer
+maps a bearer token to :meth:`Portal.session`, which re-reads the user every time), and every
+password check is throttled there too (:mod:`ecusim.portal.throttle`), so several worker
+processes share both. Issuing a pass-code needs the password re-entered (bulletin Section 5):
+each time on the command line, once per step-up window in a session. Reads (a request, the
+inbox, the audit log, the reports) run in one read-only transaction each.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecusim.portal import audit, reports, rules
+from ecusim.portal import audit, login_sessions, reports, rules, throttle
 from ecusim.portal.clock import SystemClock, utc_now
 from ecusim.portal.db import make_engine, make_session_factory, upgrade
 from ecusim.portal.errors import (
@@ -41,6 +44,7 @@ from ecusim.portal.errors import (
     RateLimitedError,
     ValidationError,
 )
+from ecusim.portal.login_sessions import SessionInfo
 from ecusim.portal.models import (
     Action,
     Approval,
@@ -55,6 +59,7 @@ from ecusim.portal.models import (
 from ecusim.portal.passwords import hash_password, verify_password
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from ecusim.portal.settings import PortalSettings
+from ecusim.portal.throttle import FailureKind
 from ecusim.portal.views import (
     AuditProblemView,
     AuditRecordView,
@@ -77,6 +82,7 @@ __all__ = [
     "IssuedPassCode",
     "Portal",
     "RequestView",
+    "SessionInfo",
     "StaffView",
     "seed_sha256",
 ]
@@ -402,6 +408,178 @@ class Portal:
             raise AuthenticationError("wrong username or password", field="password")
         return view
 
+    # -- sessions, the failure throttle and step-up (ASVS V2.2, V3) ---------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A writing transaction without the audit head: sessions are not audited."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def _verify(
+        self, kind: FailureKind, username: str, password: str, client_address: str | None
+    ) -> StaffView:
+        """The throttled password check (:mod:`ecusim.portal.throttle`): over a budget it is
+        refused (:class:`~ecusim.portal.errors.RateLimitedError`) before any hash is computed;
+        a wrong password is recorded (a failure row and an audit record) and refused."""
+        with self._reading() as session:
+            throttle.check(session, self.settings, self.now(), username, client_address)
+        try:
+            return self.authenticate(username, password)
+        except AuthenticationError:
+            self._record_failure(kind, username, client_address)
+            if kind is FailureKind.LOGIN:
+                raise
+            raise AuthenticationError("wrong password", field="password") from None
+
+    def _record_failure(self, kind: FailureKind, username: str, client_address: str | None) -> None:
+        """One failed login or re-entry: an ``auth_failure`` row and an audit record (the user's
+        dealer if the user exists), plus ``throttled`` when it used up a budget."""
+        action = Action.LOGIN_FAILED if kind is FailureKind.LOGIN else Action.PASSWORD_FAILED
+        actor = throttle.key(username) or ""
+        address = throttle.key(client_address)
+        logger.warning("%s: %r from %s", action, actor, address)
+        with self._writing() as (session, head):
+            now = self.now()
+            dealer_code = session.scalar(select(Staff.dealer_code).where(Staff.username == actor))
+            reached = throttle.record_failure(
+                session, self.settings, now, kind, username=username, client_address=client_address
+            )
+            fields = {"at": now, "actor": actor, "dealer_code": dealer_code}
+            self._record(
+                session, head, action=action, details={"client_address": address}, **fields
+            )
+            for scope in reached:
+                logger.warning("throttled: the %s of %r from %s", scope, actor, address)
+                self._record(
+                    session,
+                    head,
+                    action=Action.THROTTLED,
+                    details={
+                        "client_address": address,
+                        "scope": scope.value,
+                        "window_s": int(self.settings.failure_window.total_seconds()),
+                    },
+                    **fields,
+                )
+
+    def login(
+        self, username: str, password: str, client_address: str | None
+    ) -> tuple[str, datetime, StaffView]:
+        """Check the password (throttled) and open a login session: its bearer token (only its
+        SHA-256 is stored), when it expires (``settings.session_lifetime`` on the portal's
+        clock) and the user. A successful login forgets the account's failed logins."""
+        self._verify(FailureKind.LOGIN, username, password, client_address)
+        with self._transaction() as session:
+            staff = self._staff(session, username, field="password")
+            token, expires_at = login_sessions.open_session(
+                session,
+                staff,
+                throttle.key(client_address),
+                self.now(),
+                self.settings.session_lifetime,
+            )
+            throttle.clear_login_failures(session, username)
+            return token, expires_at, _staff_view(staff)
+
+    def session(self, token: str | None) -> SessionInfo:
+        """The live session of ``token`` with its user as stored now (role and enrolment
+        current); :class:`AuthenticationError` on ``authorization`` if the token is missing,
+        unknown, expired or revoked."""
+        with self._reading() as session:
+            login, staff = login_sessions.find(session, token, self.now())
+            return login_sessions.info(login, _staff_view(staff))
+
+    def logout(self, token: str | None) -> None:
+        """End the session of ``token`` (ASVS V3.3.1); a dead token is an
+        :class:`AuthenticationError` as for any call."""
+        with self._transaction() as session:
+            now = self.now()
+            login, _staff = login_sessions.find(session, token, now)
+            login.revoked_at = now
+
+    def step_up(self, token: str | None, password: str, client_address: str | None) -> SessionInfo:
+        """Re-enter the password (throttled, ASVS V2.2.1): the session may obtain Pass-Codes
+        without it for ``settings.step_up_window`` (audited as ``step-up``)."""
+        current = self.session(token)
+        self._verify(FailureKind.PASSWORD, current.user.username, password, client_address)
+        return self._open_step_up(token, client_address)
+
+    def _open_step_up(self, token: str | None, client_address: str | None) -> SessionInfo:
+        with self._writing() as (session, head):
+            now = self.now()
+            login, staff = login_sessions.find(session, token, now)
+            login.step_up_until = now + self.settings.step_up_window
+            self._record(
+                session,
+                head,
+                at=now,
+                actor=staff.username,
+                action=Action.STEP_UP,
+                dealer_code=staff.dealer_code,
+                details={
+                    "client_address": throttle.key(client_address),
+                    "until": login.step_up_until.isoformat(),
+                },
+            )
+            return login_sessions.info(login, _staff_view(staff))
+
+    def change_staff(
+        self,
+        actor: str,
+        username: str,
+        *,
+        enrolled: bool | None = None,
+        job_title: str | None = None,
+        admin: bool = False,
+    ) -> StaffView:
+        """Change a member's enrolment and/or job title and revoke all their sessions in the
+        same transaction (ASVS V3.3.3), audited as ``change-staff``.
+
+        ``admin``: ``actor`` is a label (the command line's ``cli``), trusted. Otherwise
+        ``actor`` is a username: an enrolled approving manager (else
+        :class:`PermissionDeniedError`) of the member's dealer (another dealer's member:
+        :class:`NotFoundError`).
+        """
+        if enrolled is None and job_title is None:
+            raise ValidationError(
+                "job_title", "nothing to change: give a job title, enrolled or both"
+            )
+        if job_title is not None:
+            job_title = rules.require_text("job_title", job_title, 60)
+        with self._writing() as (session, head):
+            now = self.now()
+            if admin:
+                member = self._staff(session, username)
+            else:
+                manager = self._manager(session, actor)
+                member = self._staff(session, username)
+                if member.dealer_code != manager.dealer_code:  # as if absent
+                    raise NotFoundError(f"no staff member {username!r}", field="username")
+            before = {"job_title": member.job_title, "enrolled": member.enrolled}
+            if job_title is not None:
+                member.job_title = job_title
+            if enrolled is not None:
+                member.enrolled = bool(enrolled)
+            session.flush()
+            revoked = login_sessions.revoke_all(session, member.id, now)
+            self._record(
+                session,
+                head,
+                at=now,
+                actor=actor,
+                action=Action.CHANGE_STAFF,
+                dealer_code=member.dealer_code,
+                details={
+                    "username": member.username,
+                    "job_title": member.job_title,
+                    "enrolled": member.enrolled,
+                    "before": before,
+                    "sessions_revoked": revoked,
+                },
+            )
+            return _staff_view(member)
+
     # -- the procedure ------------------------------------------------------------------------
 
     def create_request(
@@ -632,24 +810,62 @@ class Portal:
         password: str,
         tool_version: str,
         seed: str,
+        *,
+        client_address: str | None = throttle.CLI_ADDRESS,
     ) -> IssuedPassCode:
         """Give the Pass-Code for a Seed Number under an approval (bulletin Section 5).
 
-        The user re-enters the password; any enrolled staff member of the approving dealer may
-        use a valid approval, as often as needed [LAB]. Only the seed's SHA-256 is stored.
+        The user re-enters the password, checked every time and throttled by username and
+        ``client_address`` (the command line's is ``cli``); any enrolled staff member of the
+        approving dealer may use a valid approval, as often as needed [LAB]. Only the seed's
+        SHA-256 is stored. A login session uses :meth:`issue_pass_code_in_session`.
         """
         tool_version = rules.validate_tool_version(tool_version)
         seed_bytes = rules.validate_seed(seed)
-        self._check_issue_password(username, password)
+        self._check_issue_password(username, password, client_address)
         return self._issue(username, request_number, tool_version, seed_bytes)
 
-    def _check_issue_password(self, username: str, password: str) -> None:
-        """The password re-entry before a Pass-Code (bulletin Section 5)."""
-        with self._reading() as session:
-            stored = session.scalar(select(Staff.password_hash).where(Staff.username == username))
-        if not verify_password(password, stored):
-            logger.info("pass-code refused: wrong password for %r", username)
-            raise AuthenticationError("wrong password", field="password")
+    def _check_issue_password(
+        self, username: str, password: str, client_address: str | None = throttle.CLI_ADDRESS
+    ) -> None:
+        """The password re-entry before a Pass-Code (bulletin Section 5), throttled."""
+        self._verify(FailureKind.PASSWORD, username, password, client_address)
+
+    def issue_pass_code_in_session(
+        self,
+        token: str | None,
+        request_number: str,
+        password: str | None,
+        tool_version: str,
+        seed: str,
+        *,
+        client_address: str | None,
+    ) -> IssuedPassCode:
+        """:meth:`issue_pass_code` for the user of a login session (the HTTP API).
+
+        With ``password`` it is a re-entry: verified (throttled) and, once the Pass-Code is
+        issued, the session's step-up window opens as with :meth:`step_up`. Without it the
+        window must be open (else :class:`AuthenticationError` on ``password``): issues inside
+        the window compute no password hash (ASVS V2.2.1, V3.7.1).
+        """
+        tool_version = rules.validate_tool_version(tool_version)
+        seed_bytes = rules.validate_seed(seed)
+        current = self.session(token)
+        username = current.user.username
+        if password is not None:
+            self._verify(FailureKind.PASSWORD, username, password, client_address)
+        elif not current.stepped_up(self.now()):
+            raise AuthenticationError(
+                "re-enter your password (POST /step-up, or send it with the request)",
+                field="password",
+            )
+        issued = self._issue(username, request_number, tool_version, seed_bytes)
+        if password is not None:
+            try:
+                self._open_step_up(token, client_address)
+            except AuthenticationError:  # revoked meanwhile: the code is issued all the same
+                logger.warning("session of %r ended while a Pass-Code was issued", username)
+        return issued
 
     def _issue(
         self, username: str, request_number: str, tool_version: str, seed_bytes: bytes

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ecusim.catalog.vin import lab_vin
 from ecusim.portal import audit
-from ecusim.portal.api import TOKEN_LIFETIME, create_app
+from ecusim.portal.api import create_app
 from ecusim.portal.models import Approval, PassCodeIssue
 from ecusim.portal.rules import APPROVAL_VALIDITY, REQUEST_VALIDITY
 from ecusim.portal.service import Portal, RequestView
@@ -201,8 +201,12 @@ def test_happy_path(client: TestClient, staff: Staffing, engine: Engine) -> None
     assert found.json() == view
     assert client.get(f"{API}/requests/{request['number']}", headers=tech).json() == view
 
+    stepped_up = client.post(f"{API}/step-up", headers=tech, json={"password": PASSWORD})
+    assert stepped_up.json() == {"step_up_until": "2014-07-01T20:32:00+00:00"}
     issued = client.post(
-        f"{API}/requests/{request['number']}/pass-codes", headers=tech, json=issue_body()
+        f"{API}/requests/{request['number']}/pass-codes",
+        headers=tech,
+        json={"tool_version": "9.10.037", "seed": SEED},
     )
     assert issued.status_code == 201, issued.text
     assert issued.json() == {
@@ -216,7 +220,7 @@ def test_happy_path(client: TestClient, staff: Staffing, engine: Engine) -> None
     assert len(issued.json()["seed_sha256"]) == 64
 
     records = client.get(f"{API}/audit", headers=manager).json()["records"]
-    assert [r["action"] for r in records][-3:] == ["request", "approve", "issue"]
+    assert [r["action"] for r in records][-4:] == ["request", "approve", "step-up", "issue"]
     assert records[-1]["seed_sha256"] == issued.json()["seed_sha256"]
     assert client.get(f"{API}/audit/verify", headers=manager).json() == {
         "ok": True,
@@ -273,10 +277,11 @@ def test_refuse(client: TestClient, staff: Staffing, refused: Callable[..., Any]
         "no picture ID",
     )
     assert view["refused_at"] == "2014-07-01T20:27:00+00:00"
+    manager2 = login(client, staff.manager2)
     refused(
         lambda: client.post(
             f"{API}/requests/{number}/approve",
-            headers=login(client, staff.manager2),
+            headers=manager2,
             json={"confirmations": APPROVAL},
         ),
         409,
@@ -562,20 +567,26 @@ def test_malformed_seed(
 
 
 def test_wrong_password(
-    client: TestClient, staff: Staffing, approved: RequestView, refused: Callable[..., Any]
+    client: TestClient, engine: Engine, staff: Staffing, approved: RequestView
 ) -> None:
+    """A wrong password is refused, and recorded as a failure (nothing else changes)."""
     for username in (staff.technician, "nobody"):
-        error = refused(
-            lambda username=username: client.post(
-                f"{API}/login", json={"username": username, "password": "wrong password"}
-            ),
+        before = snapshot(engine)
+        error = assert_error(
+            client.post(f"{API}/login", json={"username": username, "password": "wrong password"}),
             401,
             "password",
         )
         assert error["reason"] == "wrong username or password"
+        assert changed_tables(before, snapshot(engine)) == {
+            "audit_head",
+            "audit_record",
+            "auth_failure",
+        }
     tech = login(client, staff.technician)
-    refused(
-        lambda: client.post(
+    before = snapshot(engine)
+    assert_error(
+        client.post(
             f"{API}/requests/{approved.number}/pass-codes",
             headers=tech,
             json=issue_body(password="wrong password"),
@@ -583,6 +594,17 @@ def test_wrong_password(
         401,
         "password",
     )
+    assert changed_tables(before, snapshot(engine)) == {
+        "audit_head",
+        "audit_record",
+        "auth_failure",
+    }
+
+
+def changed_tables(
+    before: dict[str, list[tuple[object, ...]]], after: dict[str, list[tuple[object, ...]]]
+) -> set[str]:
+    return {table for table in after if after[table] != before.get(table)}
 
 
 def test_reuse_the_valid_approval(
@@ -646,26 +668,31 @@ def test_token_required(
 
 
 def test_token_expires_on_the_portal_clock(
-    client: TestClient, staff: Staffing, clock: FakeClock
+    client: TestClient, portal: Portal, staff: Staffing, clock: FakeClock
 ) -> None:
     response = client.post(f"{API}/login", json={"username": staff.manager, "password": PASSWORD})
     assert response.json()["expires_at"] == "2014-07-02T04:27:00+00:00"
     headers = {"Authorization": f"Bearer {response.json()['token']}"}
-    clock.advance(TOKEN_LIFETIME.total_seconds())  # exactly 8 h: still valid
+    clock.advance(portal.settings.session_lifetime.total_seconds())  # exactly 8 h: still valid
     assert client.get(f"{API}/me", headers=headers).status_code == 200
     clock.advance(1)
     assert_error(client.get(f"{API}/me", headers=headers), 401, "authorization")
     assert client.get(f"{API}/me", headers=login(client, staff.manager)).status_code == 200
 
 
-def test_tokens_are_distinct_and_per_app(
-    client: TestClient, portal: Portal, staff: Staffing
+def test_tokens_are_distinct_and_held_by_the_database(
+    client: TestClient, portal: Portal, engine: Engine, staff: Staffing
 ) -> None:
     first, second = login(client, staff.manager), login(client, staff.manager)
     assert first != second
-    assert len(first["Authorization"].removeprefix("Bearer ")) >= 43  # 32 bytes, base64url
-    with TestClient(create_app(portal)) as other_server:
-        assert_error(other_server.get(f"{API}/me", headers=first), 401, "authorization")
+    token = first["Authorization"].removeprefix("Bearer ")
+    assert len(token) >= 43  # 32 bytes, base64url
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT token_sha256 FROM login_session")).scalars().all()
+    assert token not in stored  # only digests
+    assert len(stored) == 2
+    with TestClient(create_app(portal)) as other_server:  # another worker over the same database
+        assert other_server.get(f"{API}/me", headers=first).status_code == 200
 
 
 # -- concurrency ---------------------------------------------------------------------------------
@@ -885,7 +912,10 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert set(schema["paths"]) == {
         f"{API}/health",
         f"{API}/login",
+        f"{API}/logout",
+        f"{API}/step-up",
         f"{API}/me",
+        f"{API}/staff/{{username}}",
         f"{API}/requests",
         f"{API}/requests/{{number}}",
         f"{API}/approvals",

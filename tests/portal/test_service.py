@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from ecusim.portal.errors import (
     AuthenticationError,
@@ -429,12 +429,20 @@ def test_malformed_seed(
 
 
 def test_wrong_password(portal: Portal, engine: Engine, approved: RequestView) -> None:
-    refused(
-        engine,
-        AuthenticationError,
-        "password",
-        lambda: portal.issue_pass_code("carol", approved.number, "not my password", TOOL, SEED),
-    )
+    """Refused, and recorded as a failure of the command line's re-entry."""
+    with pytest.raises(AuthenticationError) as refusal:
+        portal.issue_pass_code("carol", approved.number, "not my password", TOOL, SEED)
+    assert refusal.value.field == "password"
+    with engine.connect() as connection:
+        failures = connection.execute(
+            text("SELECT kind, username, client_address FROM auth_failure")
+        ).all()
+        last = connection.execute(
+            text("SELECT action, actor, dealer_code FROM audit_record ORDER BY seq DESC LIMIT 1")
+        ).one()
+    assert [tuple(row) for row in failures] == [("password", "carol", "cli")]
+    assert tuple(last) == ("password-failed", "carol", DEALER)
+    assert portal.issue_pass_code("carol", approved.number, PASSWORD, TOOL, SEED).pass_code
 
 
 def test_unapproved_request_gives_no_pass_code(

@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from ecusim.portal.api.errors import ERROR_RESPONSES, add_error_handlers
 from ecusim.portal.api.routes import ROUTERS
-from ecusim.portal.api.sessions import SessionStore
 from ecusim.portal.api_models import API_PREFIX
 from ecusim.portal.service import Portal
 
@@ -16,13 +15,15 @@ _DESCRIPTION = """\
 The dealer side of the Immobilizer and Smart Key Reset (bulletin Sections 1-5): reset requests,
 manager approvals and Pass-Code issue, with the audit log and the reports.
 
-Log in with `POST /api/v1/login`, then send `Authorization: Bearer <token>` (valid 8 h).
+Log in with `POST /api/v1/login`, then send `Authorization: Bearer <token>` (valid 8 h by
+default); `POST /api/v1/logout` ends the session. Before Pass-Codes, re-enter the password
+(`POST /api/v1/step-up`). Too many failed passwords answer 429 with `Retry-After`.
 Every error answers `{"error": {"status", "field", "reason"}}`.
 """
 
 
 def create_app(portal: Portal) -> FastAPI:
-    """The API v1 over ``portal`` (its clock also times the login tokens)."""
+    """The API v1 over ``portal`` (its database holds the login sessions, its clock times them)."""
     app = FastAPI(
         title="ecusim pass-code portal",
         version="1",
@@ -32,7 +33,6 @@ def create_app(portal: Portal) -> FastAPI:
         redoc_url=None,
     )
     app.state.portal = portal
-    app.state.sessions = SessionStore(portal)
     add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

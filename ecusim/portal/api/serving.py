@@ -36,7 +36,12 @@ def make_server(
 ) -> uvicorn.Server:
     """A uvicorn server for the API (not started). ``options`` go to :class:`uvicorn.Config`
     (``ssl_keyfile``, ``log_level`` …). Plain HTTP unless given TLS files: put it on a trusted
-    network or behind a TLS proxy."""
+    network or behind a TLS proxy.
+
+    ``X-Forwarded-For`` is not trusted unless ``options`` say so (uvicorn would trust it from
+    127.0.0.1): the failure throttle counts the TCP peer. Behind a proxy pass
+    ``proxy_headers=True, forwarded_allow_ips="<the proxy>"``."""
+    options.setdefault("proxy_headers", False)
     config = uvicorn.Config(create_app(portal), host=host, port=port, **options)
     return uvicorn.Server(config)
 

@@ -13,6 +13,7 @@ from ecusim.portal.api.routes import (
     passcodes,
     reports,
     requests,
+    staff,
 )
 
 __all__ = ["ROUTERS"]
@@ -26,5 +27,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     closing.router,
     audit.router,
     reports.router,
+    staff.router,
 )
 """Every router of the API v1; the application mounts each under ``API_PREFIX``."""

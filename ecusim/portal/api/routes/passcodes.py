@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ecusim.portal.api.dependencies import CurrentUser, PortalDep
+from ecusim.portal.api.dependencies import ClientAddress, LiveToken, PortalDep
 from ecusim.portal.api_models import PassCodeIn
 from ecusim.portal.views import IssuedPassCode
 
@@ -19,10 +19,16 @@ router = APIRouter(tags=["requests"])
     summary="Get the Pass-Code for a Seed Number",
 )
 def issue_pass_code(
-    portal: PortalDep, user: CurrentUser, number: str, body: PassCodeIn
+    portal: PortalDep,
+    token: LiveToken,
+    number: str,
+    body: PassCodeIn,
+    client: ClientAddress,
 ) -> IssuedPassCode:
     """Bulletin Section 5: the password again, scan-tool software 9.10.037 or later and the
-    Seed Number. Only the seed's SHA-256 is stored; the Pass-Code is never stored."""
-    return portal.issue_pass_code(
-        user.username, number, body.password, body.tool_version, body.seed
+    Seed Number. The password is either in the body (a re-entry: it also opens the step-up
+    window) or was re-entered with `POST /step-up` within the window; else 401 on `password`.
+    Only the seed's SHA-256 is stored; the Pass-Code is never stored."""
+    return portal.issue_pass_code_in_session(
+        token, number, body.password, body.tool_version, body.seed, client_address=client
     )
