@@ -31,8 +31,19 @@ from ecusim.cli.errors import CliError
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
 from ecusim.portal import audit, reports
 from ecusim.portal.api_models import DEFAULT_PORT
-from ecusim.portal.db import URL_ENV_VAR, database_url, make_engine, make_session_factory, upgrade
-from ecusim.portal.demo_data import add_demo_dealer
+from ecusim.portal.db import (
+    FILE_MODE,
+    URL_ENV_VAR,
+    UnsupportedDatabaseURLError,
+    check_portal_database,
+    database_url,
+    make_engine,
+    make_session_factory,
+    sqlite_path,
+    tighten_sqlite_file,
+    upgrade,
+)
+from ecusim.portal.demo_data import add_demo_dealer, check_new_demo_password
 from ecusim.portal.errors import PortalError, ValidationError
 from ecusim.portal.rules import (
     MIN_TOOL_VERSION_TEXT,
@@ -316,6 +327,8 @@ def _engine(args: argparse.Namespace) -> Engine:
     url = database_url(args.db)
     try:
         return make_engine(url)
+    except UnsupportedDatabaseURLError as exc:
+        raise CliError(f"--db: {exc}", USAGE) from None
     except (SQLAlchemyError, ValueError) as exc:
         reason = _one_line(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
         raise CliError(f"--db: unusable database URL: {reason}", USAGE) from None
@@ -330,6 +343,7 @@ def _require_schema(engine: Engine) -> None:
         raise CliError(f"no portal database at {engine.url.database}: {hint}")
     if not inspect(engine).has_table("alembic_version"):
         raise CliError(f"{shown} is not a portal database: {hint}")
+    check_portal_database(engine)
 
 
 def _portal(engine: Engine, master_secret: bytes = DEFAULT_MASTER_SECRET) -> Portal:
@@ -369,8 +383,17 @@ def _describe(request: RequestView) -> str:
 
 
 def _init(engine: Engine, args: argparse.Namespace) -> int:
+    """Create or migrate the tables (another application's database is refused first, an
+    existing SQLite file readable by others is made owner-only), then the demo dealer."""
     if args.demo_password is not None and not args.demo:
         raise CliError("--demo-password needs --demo", USAGE)
+    if args.demo_password is not None:  # refused before anything is written
+        check_new_demo_password(args.demo_password)
+    check_portal_database(engine)
+    old_mode = tighten_sqlite_file(engine)
+    if old_mode is not None:
+        path = sqlite_path(engine)
+        print(f"permissions of {path} tightened from {old_mode:04o} to {FILE_MODE:04o}")
     upgrade(engine)
     print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
     if not args.demo:
