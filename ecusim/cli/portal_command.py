@@ -341,9 +341,9 @@ def _require_schema(engine: Engine) -> None:
     sqlite = engine.url.get_backend_name() == "sqlite"
     if sqlite and not Path(engine.url.database or "").is_file():
         raise CliError(f"no portal database at {engine.url.database}: {hint}")
+    check_portal_database(engine)  # another application's: refused before a connection writes
     if not inspect(engine).has_table("alembic_version"):
         raise CliError(f"{shown} is not a portal database: {hint}")
-    check_portal_database(engine)
 
 
 def _portal(engine: Engine, master_secret: bytes = DEFAULT_MASTER_SECRET) -> Portal:

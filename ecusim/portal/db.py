@@ -130,7 +130,10 @@ def check_database_url(url: str | URL) -> URL:
         parsed = make_url(url)
     except ArgumentError:
         raise UnsupportedDatabaseURLError(str(url)) from None
-    shown = parsed.render_as_string(hide_password=True)
+    if isinstance(url, str) and parsed.password is None:
+        shown = url  # as typed (rendering would escape ":memory:")
+    else:
+        shown = parsed.render_as_string(hide_password=True)
     driver = _DRIVERS.get(parsed.drivername)
     if driver is None:
         raise UnsupportedDatabaseURLError(shown)
