@@ -8,8 +8,9 @@ V2.4.3).
 
 The policy (:func:`check_new_password`, OWASP ASVS 4.0.3 V2.1): 12 to 128 characters (V2.1.1,
 V2.1.2; the upper bound also bounds the hashing work), not one of the 30,000 most common
-passwords (V2.1.7; ``data/common-passwords.txt``, from zxcvbn, see ``data/README.md``), and not
-the username nor containing it; compared case-insensitively. No composition rules (V2.1.9).
+passwords (V2.1.7; ``ecusim/portal/data/common-passwords.txt``, from zxcvbn, see
+``ecusim/portal/data/README.md``), and not the username nor containing it; compared
+case-insensitively. No composition rules (V2.1.9).
 """
 
 from __future__ import annotations

@@ -97,6 +97,12 @@ def test_init_tightens_a_loose_file(
     assert code == 0 and "tightened" not in out
 
 
+def test_a_missing_folder_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    database = tmp_path / "no-such-folder" / "portal.db"
+    error = _one_line_error(capsys, 1, "portal", "--db", f"sqlite:///{database}", "init")
+    assert error == f"cannot create {database}: No such file or directory"
+
+
 # -- unsupported URLs ----------------------------------------------------------------------------
 
 
