@@ -158,9 +158,17 @@ class Portal:
         master_secret: bytes | None = None,
         settings: PortalSettings | None = None,
     ) -> Portal:
-        """Connect to ``url``, bring its tables up to date and return a portal on it."""
+        """Connect to ``url``, bring its tables up to date and return a portal on it.
+
+        Refuses an unsupported URL or another application's database before writing anything
+        (:mod:`ecusim.portal.db`: ``UnsupportedDatabaseURLError``, ``ForeignDatabaseError``).
+        """
         engine = make_engine(url)
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(make_session_factory(engine), clock, master_secret, settings)
 
     def now(self) -> datetime:
