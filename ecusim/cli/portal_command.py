@@ -5,12 +5,12 @@ in ``SUBCOMMANDS``). The HTTP server (FastAPI, uvicorn) is imported only by ``se
 
 The scripting actions (``dealer add``, ``staff add``, ``staff set``, ``request create``,
 ``approve``, ``refuse``, ``close``, ``passcode``) work directly on the database through
-:class:`Portal`, without the server: whoever can open the database is trusted to act as the ``--as`` user (or as
-the administrator), except that ``passcode`` re-checks that user's password as the portal
-always does (throttled, client address ``cli``). ``serve --workers N`` runs N worker processes
-(:mod:`ecusim.portal.api.workers`). Passwords come from
-``--password-file``, ``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt; ``--password`` exists
-for throwaway scripts only (other local users can read a command line).
+:class:`Portal`, without the server: whoever can open the database is trusted to act as the
+``--as`` user (or as the administrator), except that ``passcode`` re-checks that user's password
+as the portal always does (throttled, client address ``cli``). ``serve --workers N`` runs N
+worker processes (:mod:`ecusim.portal.api.workers`). Passwords come from ``--password-file``,
+``$ECUSIM_PORTAL_PASSWORD`` or an interactive prompt; ``--password`` exists for throwaway scripts
+only (other local users can read a command line).
 
 Every failure is one line ``ecusim: error: …``: exit status 2 for bad input, 1 when the portal
 refuses or the database fails.
@@ -33,8 +33,19 @@ from ecusim.cli.errors import CliError
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
 from ecusim.portal import audit, reports
 from ecusim.portal.api_models import DEFAULT_PORT
-from ecusim.portal.db import URL_ENV_VAR, database_url, make_engine, make_session_factory, upgrade
-from ecusim.portal.demo_data import add_demo_dealer
+from ecusim.portal.db import (
+    FILE_MODE,
+    URL_ENV_VAR,
+    UnsupportedDatabaseURLError,
+    check_portal_database,
+    database_url,
+    make_engine,
+    make_session_factory,
+    sqlite_path,
+    tighten_sqlite_file,
+    upgrade,
+)
+from ecusim.portal.demo_data import add_demo_dealer, check_new_demo_password
 from ecusim.portal.errors import PortalError, ValidationError
 from ecusim.portal.rules import (
     MIN_TOOL_VERSION_TEXT,
@@ -370,6 +381,8 @@ def _engine(args: argparse.Namespace) -> Engine:
     url = database_url(args.db)
     try:
         return make_engine(url)
+    except UnsupportedDatabaseURLError as exc:
+        raise CliError(f"--db: {exc}", USAGE) from None
     except (SQLAlchemyError, ValueError) as exc:
         reason = _one_line(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
         raise CliError(f"--db: unusable database URL: {reason}", USAGE) from None
@@ -382,6 +395,7 @@ def _require_schema(engine: Engine) -> None:
     sqlite = engine.url.get_backend_name() == "sqlite"
     if sqlite and not Path(engine.url.database or "").is_file():
         raise CliError(f"no portal database at {engine.url.database}: {hint}")
+    check_portal_database(engine)  # another application's: refused before a connection writes
     if not inspect(engine).has_table("alembic_version"):
         raise CliError(f"{shown} is not a portal database: {hint}")
 
@@ -426,8 +440,17 @@ def _describe(request: RequestView) -> str:
 
 
 def _init(engine: Engine, args: argparse.Namespace) -> int:
+    """Create or migrate the tables (another application's database is refused first, an
+    existing SQLite file readable by others is made owner-only), then the demo dealer."""
     if args.demo_password is not None and not args.demo:
         raise CliError("--demo-password needs --demo", USAGE)
+    if args.demo_password is not None:  # refused before anything is written
+        check_new_demo_password(args.demo_password)
+    check_portal_database(engine)
+    old_mode = tighten_sqlite_file(engine)
+    if old_mode is not None:
+        path = sqlite_path(engine)
+        print(f"permissions of {path} tightened from {old_mode:04o} to {FILE_MODE:04o}")
     upgrade(engine)
     print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
     if not args.demo:

@@ -5,27 +5,50 @@ An SQLite file by default (zero set-up), PostgreSQL by URL
 ``BEGIN IMMEDIATE`` (it takes the write lock at once, waiting up to the busy timeout), foreign
 keys are on and the journal is WAL; on PostgreSQL writers serialise on ``SELECT … FOR UPDATE`` of
 the audit head. Either way two racing writers run one after the other, never interleaved.
+
+Operator safety (docs/portal-security.md "Database files and operator errors"): only those two
+kinds of URL are accepted (:func:`check_database_url`; ``postgresql://`` means psycopg 3); a new
+SQLite file is created owner-only (0600, its ``-wal``/``-shm`` files inherit the mode); and
+:func:`upgrade` refuses, before writing anything, a database that holds another application's
+tables or an Alembic revision the portal's migrations do not know
+(:func:`check_portal_database`).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from ecusim.portal.errors import PortalError
+from ecusim.portal.models import Base
 
 __all__ = [
     "DEFAULT_DB_FILENAME",
+    "FILE_MODE",
+    "SUPPORTED_URLS",
     "URL_ENV_VAR",
+    "DatabaseError",
+    "ForeignDatabaseError",
+    "UnsupportedDatabaseURLError",
     "alembic_config",
+    "check_database_url",
+    "check_portal_database",
     "database_url",
     "make_engine",
     "make_session_factory",
+    "sqlite_path",
+    "tighten_sqlite_file",
     "upgrade",
 ]
 
@@ -39,6 +62,39 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 """How long an SQLite writer waits for another writer's lock."""
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+FILE_MODE: Final = 0o600
+"""Mode of a new SQLite database file: owner read and write only (ASVS V4.3.3 [LAB])."""
+SUPPORTED_URLS: Final = "sqlite:///PATH (a file) and postgresql+psycopg://USER@HOST/DB"
+"""The accepted kinds of database URL, as the error says them."""
+_POSTGRES_DRIVER: Final = "postgresql+psycopg"
+_DRIVERS: Final = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgresql": _POSTGRES_DRIVER,  # SQLAlchemy's default driver would be psycopg2
+    "postgres": _POSTGRES_DRIVER,
+    _POSTGRES_DRIVER: _POSTGRES_DRIVER,
+}
+"""Accepted driver names and the one each means: we ship psycopg 3 only."""
+_OWN_TABLES: Final = frozenset(Base.metadata.tables) | {"alembic_version"}
+
+
+class DatabaseError(PortalError):
+    """The database cannot be used by the portal (it is not the portal's, or unreachable)."""
+
+    http_status = 503
+
+
+class UnsupportedDatabaseURLError(DatabaseError, ValueError):
+    """The URL names a database the portal does not support (MySQL, a typo, ``sqlite://``)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"unsupported database URL {url}; supported: {SUPPORTED_URLS}")
+
+
+class ForeignDatabaseError(DatabaseError):
+    """The database holds another application's tables or Alembic revision: the portal leaves
+    it alone."""
 
 
 def database_url(url: str | None = None, data_dir: Path | None = None) -> str:
@@ -67,13 +123,39 @@ def _on_sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the portal's SQLite settings (see the module docstring)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+def check_database_url(url: str | URL) -> URL:
+    """``url`` parsed, with ``postgresql://`` meaning psycopg 3; anything but an SQLite file or
+    PostgreSQL over psycopg raises :class:`UnsupportedDatabaseURLError`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UnsupportedDatabaseURLError(str(url)) from None
+    if isinstance(url, str) and parsed.password is None:
+        shown = url  # as typed (rendering would escape ":memory:")
+    else:
+        shown = parsed.render_as_string(hide_password=True)
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise UnsupportedDatabaseURLError(shown)
+    if driver.startswith("sqlite"):
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
-            raise ValueError("the portal needs an SQLite file, not an in-memory database")
+            raise UnsupportedDatabaseURLError(shown)
+    return parsed.set(drivername=driver)
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The SQLite file of ``engine``; ``None`` for PostgreSQL."""
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    return Path(engine.url.database or "")
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (:func:`check_database_url`) with the portal's SQLite settings
+    (see the module docstring)."""
+    parsed = check_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
@@ -89,8 +171,92 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+def _known_revisions(engine: Engine) -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return {revision.revision for revision in script.walk_revisions()}
+
+
+def _inspect_without_writing(engine: Engine) -> tuple[list[str], list[str]]:
+    """``(tables and views, alembic revisions)``. SQLite is read on a plain connection: the
+    portal's own sets WAL mode, which would rewrite another application's file."""
+    probe = create_engine(engine.url, poolclass=NullPool) if sqlite_path(engine) else engine
+    try:
+        with probe.connect() as connection:
+            inspector = inspect(connection)
+            names = [*inspector.get_table_names(), *inspector.get_view_names()]
+            revisions: list[str] = []
+            if "alembic_version" in names:
+                rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+                revisions = [str(row[0]) for row in rows]
+            connection.rollback()
+    finally:
+        if probe is not engine:
+            probe.dispose()
+    return names, revisions
+
+
+def check_portal_database(engine: Engine) -> None:
+    """Refuse (:class:`ForeignDatabaseError`) a database that is not empty and not the
+    portal's: tables or views other than the portal's and ``alembic_version``, or an Alembic
+    revision the portal's migrations do not know. Reads only; a missing SQLite file passes."""
+    path = sqlite_path(engine)
+    if path is not None and not path.exists():
+        return
+    shown = engine.url.render_as_string(hide_password=True)
+    names, revisions = _inspect_without_writing(engine)
+    foreign = sorted(set(names) - _OWN_TABLES)
+    if foreign:
+        raise ForeignDatabaseError(
+            f"{shown} is not a portal database: it holds tables {', '.join(foreign)} of "
+            "another application; nothing was changed (give the portal a database of its own)"
+        )
+    unknown = sorted(set(revisions) - _known_revisions(engine))
+    if unknown:
+        raise ForeignDatabaseError(
+            f"{shown} is not a portal database: its Alembic revision {', '.join(unknown)} is "
+            "unknown to the portal's migrations (another application's, or a newer portal's); "
+            "nothing was changed"
+        )
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Create ``path`` empty with mode :data:`FILE_MODE` before SQLite opens it (whatever the
+    umask); SQLite gives its ``-wal`` and ``-shm`` files the database file's mode."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise DatabaseError(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+    finally:
+        os.close(descriptor)
+
+
+def tighten_sqlite_file(engine: Engine) -> int | None:
+    """Make an existing SQLite file (and its ``-wal``/``-shm``) owner-only; the old mode of the
+    database file if it was group- or world-accessible, else ``None``."""
+    path = sqlite_path(engine)
+    if path is None or not path.is_file():
+        return None
+    old = stat.S_IMODE(path.stat().st_mode)
+    if not old & 0o077:
+        return None
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            file.chmod(stat.S_IMODE(file.stat().st_mode) & FILE_MODE)
+    return old
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or migrate the portal's tables to ``revision`` (idempotent)."""
+    """Create or migrate the portal's tables to ``revision`` (idempotent): a missing SQLite file
+    is created 0600 first; another application's database is refused before anything is
+    written (:func:`check_portal_database`)."""
+    check_portal_database(engine)
+    path = sqlite_path(engine)
+    if path is not None:
+        _create_sqlite_file(path)
     command.upgrade(alembic_config(engine), revision)
 
 

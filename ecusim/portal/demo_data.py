@@ -1,7 +1,9 @@
 """A demo dealer to try the portal with: two approving managers and a technician [LAB].
 
 ``ecusim portal init --demo`` adds it and prints the usernames and passwords. Passwords are
-random (:func:`secrets.token_urlsafe`) unless one is given for all three.
+random (:func:`secrets.token_urlsafe`, 16 characters) unless one is given for all three; a
+given one must pass the portal's password policy for each of the three usernames
+(:func:`~ecusim.portal.passwords.check_new_password`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from ecusim.portal.errors import ValidationError
-from ecusim.portal.passwords import MIN_PASSWORD_LENGTH
+from ecusim.portal.passwords import check_new_password
 from ecusim.portal.service import Portal
 
-__all__ = ["DEMO_DEALER_CODE", "DEMO_DEALER_NAME", "DemoDealer", "DemoUser", "add_demo_dealer"]
+__all__ = [
+    "DEMO_DEALER_CODE",
+    "DEMO_DEALER_NAME",
+    "DemoDealer",
+    "DemoUser",
+    "add_demo_dealer",
+    "check_new_demo_password",
+]
 
 DEMO_DEALER_CODE: Final = "63123"
 DEMO_DEALER_NAME: Final = "Lexus of Lab City (demo)"
@@ -51,6 +59,13 @@ class DemoDealer:
         return self.users[2]
 
 
+def check_new_demo_password(password: str) -> None:
+    """Refuse (:class:`~ecusim.portal.errors.ValidationError`, field ``password``) a demo
+    password that breaks the policy for any of the demo usernames."""
+    for username, _, _ in _DEMO_STAFF:
+        check_new_password(password, username)
+
+
 def add_demo_dealer(
     portal: Portal,
     password: str | None = None,
@@ -60,10 +75,12 @@ def add_demo_dealer(
 ) -> DemoDealer:
     """Enroll the demo dealer and its staff; each gets ``password`` or a random one.
 
-    Raises :class:`~ecusim.portal.errors.ConflictError` if the dealer or a username exists.
+    Raises :class:`~ecusim.portal.errors.ConflictError` if the dealer or a username exists,
+    :class:`~ecusim.portal.errors.ValidationError` (field ``password``) if ``password`` breaks
+    the policy, before anything is added.
     """
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:  # before anything is added
-        raise ValidationError("password", f"needs at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None:
+        check_new_demo_password(password)
     portal.enroll_dealer(code, name, actor="demo")
     users: list[DemoUser] = []
     for username, full_name, title in _DEMO_STAFF:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,7 +56,12 @@ from ecusim.portal.models import (
     ResetRequest,
     Staff,
 )
-from ecusim.portal.passwords import hash_password, verify_password
+from ecusim.portal.passwords import (
+    check_new_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from ecusim.portal.settings import PortalSettings
 from ecusim.portal.throttle import FailureKind
@@ -184,9 +189,17 @@ class Portal:
         master_secret: bytes | None = None,
         settings: PortalSettings | None = None,
     ) -> Portal:
-        """Connect to ``url``, bring its tables up to date and return a portal on it."""
+        """Connect to ``url``, bring its tables up to date and return a portal on it.
+
+        Refuses an unsupported URL or another application's database before writing anything
+        (:mod:`ecusim.portal.db`: ``UnsupportedDatabaseURLError``, ``ForeignDatabaseError``).
+        """
         engine = make_engine(url)
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(make_session_factory(engine), clock, master_secret, settings)
 
     def now(self) -> datetime:
@@ -354,13 +367,18 @@ class Portal:
         enrolled: bool = True,
         actor: str = "admin",
     ) -> StaffView:
-        """Add a staff member; an approving job title makes them a manager (portal-rules.md)."""
+        """Add a staff member; an approving job title makes them a manager (portal-rules.md).
+
+        The password must pass :func:`~ecusim.portal.passwords.check_new_password` (ASVS V2.1);
+        it is stored as an scrypt hash at cost ``settings.scrypt_n``.
+        """
         username = rules.require_text("username", username, 64)
         if any(char.isspace() for char in username):
             raise ValidationError("username", "must not contain spaces")
         name = rules.require_text("name", name, 120)
         job_title = rules.require_text("job_title", job_title, 60)
-        password_hash = hash_password(password)
+        check_new_password(password, username)
+        password_hash = hash_password(password, self.settings.scrypt_n)
         with self._writing() as (session, head):
             if session.get(Dealer, dealer_code) is None:
                 raise NotFoundError(f"no dealer {dealer_code}", field="dealer_code")
@@ -396,16 +414,22 @@ class Portal:
 
     def authenticate(self, username: str, password: str) -> StaffView:
         """Return the user if the password matches; else :class:`AuthenticationError` (which
-        never says whether the user exists)."""
+        never says whether the user exists: an unknown user costs one hash at the configured
+        cost too). A hash weaker than ``settings.scrypt_n`` is replaced by a new one at that cost
+        (:meth:`_upgrade_hash`)."""
         with self._reading() as session:
             staff = session.execute(
                 select(Staff).where(Staff.username == username)
             ).scalar_one_or_none()
             stored = staff.password_hash if staff is not None else None
             view = _staff_view(staff) if staff is not None else None
-        if not verify_password(password, stored) or view is None:
+            staff_id = staff.id if staff is not None else None
+        if not verify_password(password, stored, self.settings.scrypt_n) or view is None:
             logger.info("authentication failed for %r", username)
             raise AuthenticationError("wrong username or password", field="password")
+        assert stored is not None and staff_id is not None
+        if needs_rehash(stored, self.settings.scrypt_n):
+            self._upgrade_hash(staff_id, stored, password)
         return view
 
     # -- sessions, the failure throttle and step-up (ASVS V2.2, V3) ---------------------------
@@ -579,6 +603,24 @@ class Portal:
                 },
             )
             return _staff_view(member)
+
+    def _upgrade_hash(self, staff_id: int, stored: str, password: str) -> None:
+        """Re-hash a just verified password at ``settings.scrypt_n`` (ASVS V2.4.3).
+
+        A small write of its own, not audited, without the audit head lock: it replaces the
+        hash only if it is still ``stored`` (a password changed meanwhile stays). A failure is
+        logged and the login goes on: the old hash still works.
+        """
+        fresh = hash_password(password, self.settings.scrypt_n)
+        try:
+            with self._sessions() as session, session.begin():
+                session.execute(
+                    update(Staff)
+                    .where(Staff.id == staff_id, Staff.password_hash == stored)
+                    .values(password_hash=fresh)
+                )
+        except SQLAlchemyError as exc:
+            logger.warning("could not upgrade the password hash of staff %s: %s", staff_id, exc)
 
     # -- the procedure ------------------------------------------------------------------------
 

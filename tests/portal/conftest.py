@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from ecusim.portal import passwords
 from ecusim.portal.db import make_engine, make_session_factory, upgrade
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.service import Portal, RequestView
 from protocol.clock import FakeClock
 
 from .kit import (
+    CHEAP_SETTINGS,
     DEALER,
     OTHER_DEALER,
     PASSWORD,
@@ -31,12 +31,6 @@ from .kit import (
     Staffing,
     make_request,
 )
-
-
-@pytest.fixture(autouse=True)
-def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests add many users: a lower scrypt cost (stored in each hash, so verify still works)."""
-    monkeypatch.setattr(passwords, "SCRYPT_N", 2**10)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -74,7 +68,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def portal(engine: Engine, clock: FakeClock) -> Portal:
-    return Portal(make_session_factory(engine), clock)
+    return Portal(make_session_factory(engine), clock, settings=CHEAP_SETTINGS)
 
 
 @pytest.fixture

@@ -9,11 +9,18 @@ from sqlalchemy import Engine, inspect, text
 
 from ecusim.portal.rules import IdentificationConfirmations
 from ecusim.portal.service import Portal, RequestView
+from ecusim.portal.settings import PortalSettings
 
 POSTGRES_ENV_VAR = "ECUSIM_TEST_POSTGRES_URL"
 START = datetime(2014, 7, 1, 20, 27, tzinfo=UTC)
 """The bulletin's example request time (01:27 PM PDT)."""
 PASSWORD = "correct horse battery"
+CHEAP_SCRYPT_N = 2**10
+"""The scrypt cost of the tests' hashes (the default, 2^17, takes ~0.3 s and 128 MiB each)."""
+CHEAP_SETTINGS = PortalSettings(scrypt_n=CHEAP_SCRYPT_N)
+"""Tests add many users: a lower scrypt cost (stored in each hash, so verify still works). The
+portals built without settings (the CLI's, subprocesses') get it from ``$ECUSIM_PORTAL_SCRYPT_N``
+(tests/conftest.py)."""
 DEALER = "63123"
 OTHER_DEALER = "64001"
 VIN = "JTHBL5EF0C5000001"

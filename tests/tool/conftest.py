@@ -12,7 +12,6 @@ import can
 import pytest
 
 from ecusim.car.vehicle import Vehicle
-from ecusim.portal import passwords
 from ecusim.portal.api import BackgroundServer
 from ecusim.portal.demo_data import add_demo_dealer
 from ecusim.portal.service import Portal
@@ -20,12 +19,6 @@ from ecusim.tool.link import DiagnosticLink
 from tests.tool.tool_kit import PASSWORD, ServedPortal
 
 SERVER_TIMEOUT_S: Final = 20.0
-
-
-@pytest.fixture(autouse=True)
-def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A lower scrypt cost (stored in each hash, so verification still works)."""
-    monkeypatch.setattr(passwords, "SCRYPT_N", 2**10)
 
 
 @pytest.fixture
