@@ -29,7 +29,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ecusim.cli.errors import CliError
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
-from ecusim.secret_file import ENV_VAR
 from ecusim.portal import anchors, audit, reports
 from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.db import URL_ENV_VAR, database_url, make_engine, make_session_factory, upgrade
@@ -41,7 +40,7 @@ from ecusim.portal.rules import (
     IdentificationConfirmations,
 )
 from ecusim.portal.service import Portal, RequestView
-from ecusim.secret_file import Secrets
+from ecusim.secret_file import ENV_VAR, Secrets
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PASSWORD_ENV_VAR", "add_subparser", "run"]
 

@@ -337,9 +337,12 @@ def monthly_report_html(report: MonthlyReport) -> str:
         + "</tr>"
         for row in report.rows
     )
-    summary = "".join(
-        f"<li>{esc(_LABELS[action])}: {count}</li>" for action, count in report.counts.items()
-    ) + f"<li>{esc(_ATTEMPTS_LABEL)}: {report.attempts}</li>"
+    summary = (
+        "".join(
+            f"<li>{esc(_LABELS[action])}: {count}</li>" for action, count in report.counts.items()
+        )
+        + f"<li>{esc(_ATTEMPTS_LABEL)}: {report.attempts}</li>"
+    )
     title = esc(
         f"Monthly Vehicle Security Transaction Report {report.year}-{report.month:02d} - "
         f"{report.dealer_code} {report.dealer_name}"

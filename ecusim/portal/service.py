@@ -714,9 +714,7 @@ class Portal:
             ).all()
             return tuple(AuditRecordView.model_validate(row) for row in rows)
 
-    def verify_audit(
-        self, username: str, anchors: Sequence[Anchor] = ()
-    ) -> AuditVerification:
+    def verify_audit(self, username: str, anchors: Sequence[Anchor] = ()) -> AuditVerification:
         """Check the whole keyed audit chain and the given signed ``anchors``
         (:func:`ecusim.portal.anchors.verify`); managers only. An anchor that proves nothing
         (bad signature, another key) is a problem on the record it names."""

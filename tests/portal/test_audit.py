@@ -184,8 +184,11 @@ def legacy_database(engine: Engine, count: int) -> None:
                 prev_hash=prev, scheme=audit.SCHEME_LEGACY,
             )  # fmt: skip
             row.hash = prev = audit.legacy_hash(row)
-            values = {c.name: getattr(row, c.name) for c in AuditRecord.__table__.columns}
-            connection.execute(insert(AuditRecord.__table__), values)
+            values = {
+                c.name: getattr(row, c.name)
+                for c in AuditRecord.metadata.tables["audit_record"].columns
+            }
+            connection.execute(insert(AuditRecord.metadata.tables["audit_record"]), values)
         connection.execute(
             text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
             {"seq": count, "hash": prev},
@@ -215,7 +218,9 @@ def test_a_legacy_database_verifies_and_keyed_records_follow(
                  "WHERE seq = 5"),
             {"hash": forged},
         )  # fmt: skip
-        connection.execute(text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": forged})
+        connection.execute(
+            text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": forged}
+        )
     assert [(p.seq, p.kind) for p in problems(engine)] == [(5, "downgraded")]
 
 
