@@ -371,10 +371,12 @@ def _issuing_secrets(args: argparse.Namespace) -> Secrets:
     return load_secrets(args)
 
 
-def _say_if_lab(secrets: Secrets, stream: Any) -> None:
-    """Once, at start: a portal on the public lab secret gates nothing (docs/secrets.md)."""
+def _say_if_lab(secrets: Secrets, stream: Any, *, serving: bool = False) -> None:
+    """Once, at start: a portal on the public lab secret gates nothing (docs/secrets.md), and
+    the server's audit chain is keyed with a public key (docs/portal-security.md)."""
     if secrets.source is None:
-        print(f"ecusim: note: the portal is {LAB_NOTICE}", file=stream, flush=True)
+        chain = "; its audit chain is keyed with a public key" if serving else ""
+        print(f"ecusim: note: the portal is {LAB_NOTICE}{chain}", file=stream, flush=True)
 
 
 def _describe(request: RequestView) -> str:
@@ -437,7 +439,7 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
             f"(docs /docs), database {engine.url.render_as_string(hide_password=True)}",
             flush=True,
         )
-        _say_if_lab(secrets, sys.stdout)
+        _say_if_lab(secrets, sys.stdout, serving=True)
         api.serve(portal, host, port, sock=sock)
     return 0
 
