@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ecusim.cli.errors import CliError
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
-from ecusim.portal import audit, reports
+from ecusim.portal import anchors, audit, reports
 from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.db import (
     FILE_MODE,
@@ -54,8 +54,7 @@ from ecusim.portal.rules import (
 )
 from ecusim.portal.service import Portal, RequestView
 from ecusim.portal.settings import PortalSettings
-from ecusim.secret_file import Secrets
-from protocol.passcode import DEFAULT_MASTER_SECRET
+from ecusim.secret_file import ENV_VAR, Secrets
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PASSWORD_ENV_VAR", "add_subparser", "run"]
 
@@ -67,6 +66,10 @@ USAGE: Final = 2
 _MAX_DB_ERROR_CHARS: Final = 300
 MAX_WORKERS: Final = 64
 """Most worker processes ``serve --workers`` starts."""
+AUDIT_LAB_NOTICE: Final = (
+    "keyed with the public lab secret (anyone can recompute it and sign its anchors): use "
+    f"--secret-file FILE or ${ENV_VAR}, the portal's own"
+)
 
 
 # -- the parser --------------------------------------------------------------------------------
@@ -150,7 +153,9 @@ def add_subparser(subparsers: Any) -> None:
 
 def _add_setup_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
 
-    init = actions.add_parser("init", parents=db, help="create or migrate the portal's tables")
+    init = actions.add_parser(
+        "init", parents=[*db, _secret_option()], help="create or migrate the portal's tables"
+    )
     init.add_argument(
         "--demo",
         action="store_true",
@@ -187,14 +192,15 @@ def _add_setup_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
 def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
     dealer = actions.add_parser("dealer", help="dealers")
     dealer_actions = dealer.add_subparsers(dest="dealer_command", metavar="ACTION", required=True)
-    dealer_add = dealer_actions.add_parser("add", parents=db, help="enroll a dealer")
+    writing = [*db, _secret_option()]  # every write extends the keyed audit chain
+    dealer_add = dealer_actions.add_parser("add", parents=writing, help="enroll a dealer")
     dealer_add.add_argument("code", help="dealer code (letters and digits)")
     dealer_add.add_argument("name", help="dealer name")
 
     staff = actions.add_parser("staff", help="dealer staff")
     staff_actions = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
     staff_add = staff_actions.add_parser(
-        "add", parents=db, help="add a staff member (an approving job title makes a manager)"
+        "add", parents=writing, help="add a staff member (an approving job title makes a manager)"
     )
     staff_add.add_argument("dealer", help="dealer code")
     staff_add.add_argument("username")
@@ -210,7 +216,7 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
     _password_options(staff_add, "the new member's")
     staff_set = staff_actions.add_parser(
         "set",
-        parents=db,
+        parents=writing,
         help="change a member's job title or enrolment (revokes all their login sessions)",
     )
     staff_set.add_argument("username")
@@ -232,7 +238,7 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
         dest="request_command", metavar="ACTION", required=True
     )
     create = request_actions.add_parser(
-        "create", parents=db, help="send a reset request to the dealer's managers"
+        "create", parents=writing, help="send a reset request to the dealer's managers"
     )
     _acting_user(create, "the requesting technician")
     create.add_argument("--vin", required=True)
@@ -246,7 +252,7 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
         "the TIS Terms and Conditions are agreed",
     )
 
-    approve = actions.add_parser("approve", parents=db, help="approve a request (managers)")
+    approve = actions.add_parser("approve", parents=writing, help="approve a request (managers)")
     approve.add_argument("number", help="request number")
     _acting_user(approve, "the approving manager")
     approve.add_argument(
@@ -256,7 +262,7 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
         "transaction log acknowledged, TIS Terms and Conditions agreed",
     )
 
-    refuse = actions.add_parser("refuse", parents=db, help="refuse a request (managers)")
+    refuse = actions.add_parser("refuse", parents=writing, help="refuse a request (managers)")
     refuse.add_argument("number", help="request number")
     _acting_user(refuse, "the refusing manager")
     refuse.add_argument("--reason", required=True, help="shown to the technician")
@@ -270,7 +276,7 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
 
     passcode = actions.add_parser(
         "passcode",
-        parents=[*db, _secret_option()],
+        parents=writing,
         help="issue the Pass-Code for a Seed Number (approved request)",
     )
     passcode.add_argument("number", help="request number")
@@ -287,8 +293,29 @@ def _add_scripting_actions(actions: Any, db: list[argparse.ArgumentParser]) -> N
 def _add_audit_and_report_actions(actions: Any, db: list[argparse.ArgumentParser]) -> None:
     audit_parser = actions.add_parser("audit", help="the tamper-evident audit log")
     audit_actions = audit_parser.add_subparsers(dest="audit_command", required=True)
-    audit_actions.add_parser(
-        "verify", parents=db, help="check the hash chain; exit status 1 if broken"
+    keyed = [*db, _secret_option()]  # the secret gives the HMAC key and the anchor key
+    verify = audit_actions.add_parser(
+        "verify",
+        parents=keyed,
+        help="check the keyed hash chain and the signed anchors; exit status 1 if broken",
+    )
+    verify.add_argument(
+        "--anchor",
+        type=Path,
+        metavar="FILE",
+        help="also check every anchor (JSON Lines) of FILE, from `audit anchor -o FILE`",
+    )
+    anchor = audit_actions.add_parser(
+        "anchor",
+        parents=keyed,
+        help="sign a checkpoint of the chain's head, to keep outside the database",
+    )
+    anchor.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="append the anchor line to FILE (created with mode 0600; default: stdout)",
     )
 
     report_parser = actions.add_parser("report", help="NICB export and monthly dealer report")
@@ -400,22 +427,25 @@ def _require_schema(engine: Engine) -> None:
         raise CliError(f"{shown} is not a portal database: {hint}")
 
 
-def _portal(engine: Engine, master_secret: bytes = DEFAULT_MASTER_SECRET) -> Portal:
-    """The portal on ``engine``; ``master_secret`` matters only where Pass-Codes are issued."""
+def _portal(engine: Engine, master_secret: bytes) -> Portal:
+    """The portal on ``engine``: ``master_secret`` issues Pass-Codes and keys the audit chain."""
     _require_schema(engine)
     settings = PortalSettings.from_env()
     return Portal(make_session_factory(engine), master_secret=master_secret, settings=settings)
 
 
 def _issuing_secrets(args: argparse.Namespace) -> Secrets:
-    """The secrets of ``serve`` and ``passcode``, the actions that issue Pass-Codes."""
+    """The secrets of ``serve`` and of the scripting actions: the master secret issues
+    Pass-Codes and keys every audit record they write."""
     return load_secrets(args)
 
 
-def _say_if_lab(secrets: Secrets, stream: Any) -> None:
-    """Once, at start: a portal on the public lab secret gates nothing (docs/secrets.md)."""
+def _say_if_lab(secrets: Secrets, stream: Any, *, serving: bool = False) -> None:
+    """Once, at start: a portal on the public lab secret gates nothing (docs/secrets.md), and
+    the server's audit chain is keyed with a public key (docs/portal-security.md)."""
     if secrets.source is None:
-        print(f"ecusim: note: the portal is {LAB_NOTICE}", file=stream, flush=True)
+        chain = "; its audit chain is keyed with a public key" if serving else ""
+        print(f"ecusim: note: the portal is {LAB_NOTICE}{chain}", file=stream, flush=True)
 
 
 def _describe(request: RequestView) -> str:
@@ -455,7 +485,8 @@ def _init(engine: Engine, args: argparse.Namespace) -> int:
     print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
     if not args.demo:
         return 0
-    portal = Portal(make_session_factory(engine), master_secret=DEFAULT_MASTER_SECRET)
+    secrets = load_secrets(args)  # the demo's records are keyed like every other
+    portal = Portal(make_session_factory(engine), master_secret=secrets.master_secret)
     demo = add_demo_dealer(portal, args.demo_password)
     print(f"demo dealer {demo.code} {demo.name}:")
     width = max(len(user.username) for user in demo.users)
@@ -488,7 +519,7 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
             f"(docs /docs), database {engine.url.render_as_string(hide_password=True)}",
             flush=True,
         )
-        _say_if_lab(secrets, sys.stdout)
+        _say_if_lab(secrets, sys.stdout, serving=True)
         proxy: dict[str, Any] = {}
         if args.forwarded_allow_ips:
             proxy = {"proxy_headers": True, "forwarded_allow_ips": args.forwarded_allow_ips}
@@ -509,7 +540,7 @@ def _serve(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _staff_set(engine: Engine, args: argparse.Namespace) -> int:
-    staff = _portal(engine).change_staff(
+    staff = _portal(engine, _issuing_secrets(args).master_secret).change_staff(
         "cli", args.username, enrolled=args.enrolled, job_title=args.job_title, admin=True
     )
     role = "manager" if staff.can_approve else "technician"
@@ -531,11 +562,8 @@ def _scripting(engine: Engine, args: argparse.Namespace) -> int:
         password = _password(args)
     else:
         password = None
-    if command == "passcode":
-        secrets = _issuing_secrets(args)
-        portal = _portal(engine, secrets.master_secret)
-    else:
-        portal = _portal(engine)
+    secrets = _issuing_secrets(args)
+    portal = _portal(engine, secrets.master_secret)
     if command == "dealer":
         dealer = portal.enroll_dealer(args.code, args.name, actor="cli")
         print(f"dealer {dealer.code} enrolled: {dealer.name}")
@@ -582,17 +610,65 @@ def _scripting(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_verify(engine: Engine) -> int:
+def _audit_notes(secrets: Secrets, legacy: int) -> None:
+    """On stderr: a chain keyed with the public lab secret proves little; legacy records only
+    as much as the anchors taken after them (docs/portal-security.md)."""
+    if secrets.source is None:
+        print(f"ecusim: note: the audit chain is {AUDIT_LAB_NOTICE}", file=sys.stderr)
+    if legacy:
+        print(
+            f"ecusim: note: records 1..{legacy} are of the unkeyed legacy scheme (sha256): only "
+            "an anchor taken after them protects them",
+            file=sys.stderr,
+        )
+
+
+def _audit_verify(engine: Engine, args: argparse.Namespace) -> int:
+    secrets = load_secrets(args)
+    path: Path | None = args.anchor
+    try:
+        given = anchors.read_anchors(path) if path is not None else []
+    except anchors.AnchorFileError as exc:
+        raise CliError(f"--anchor: {path}: {exc}", USAGE) from None
     _require_schema(engine)
     with make_session_factory(engine)() as session, session.begin():
-        problems = audit.verify(session)
-        last = audit.head(session)
-    for problem in problems:
+        result = anchors.verify(session, secrets.master_secret, given)
+    _audit_notes(secrets, result.legacy)
+    if result.ok:
+        print(f"audit log intact ({result.records} records, {result.anchors} anchors)")
+        return 0
+    for problem in (*result.problems, *result.anchor_problems):
         print(problem)
-    if problems:
-        print(f"audit log BROKEN: {len(problems)} problem(s)", file=sys.stderr)
-        return 1
-    print(f"audit log intact: {last.seq} records, head {last.hash}")
+    if result.problems:
+        where = f"record {result.problems[0].seq}"
+    else:
+        where = f"anchor line {result.anchor_problems[0].line}"
+    count = len(result.problems) + len(result.anchor_problems)
+    print(f"audit log BROKEN: {count} problem(s), the first at {where}")
+    return 1
+
+
+def _audit_anchor(engine: Engine, args: argparse.Namespace) -> int:
+    secrets = load_secrets(args)
+    _require_schema(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        chain = audit.check(session, audit.audit_key(secrets.master_secret))
+        if chain.problems:
+            raise CliError(
+                f"audit log BROKEN ({len(chain.problems)} problem(s), the first: "
+                f"{chain.problems[0]}): not anchored"
+            )
+        anchor = anchors.make_anchor(session, secrets.master_secret, datetime.now(UTC))
+    _audit_notes(secrets, chain.legacy)
+    output: Path | None = args.output
+    if output is None:
+        print(anchors.anchor_line(anchor))
+        return 0
+    try:
+        anchors.append_anchor(output, anchor)
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    print(f"anchored record {anchor.seq} ({anchor.hash[:16]}…) in {output}")
     return 0
 
 
@@ -601,7 +677,7 @@ def _report(engine: Engine, args: argparse.Namespace) -> int:
         since, until = _date(args.since, "--since"), _date(args.until, "--until")
         _require_schema(engine)
         with make_session_factory(engine)() as session, session.begin():
-            text = reports.nicb_csv(reports.transactions(session, since, until))
+            text = reports.nicb_csv(reports.nicb_export(session, since, until))
         _write(text, args.output)
         return 0
     year, month = _month(args.month)
@@ -626,7 +702,9 @@ def run(args: argparse.Namespace) -> int:
         if command == "serve":
             return _serve(engine, args)
         if command == "audit":
-            return _audit_verify(engine)
+            if args.audit_command == "anchor":
+                return _audit_anchor(engine, args)
+            return _audit_verify(engine, args)
         if command == "report":
             return _report(engine, args)
         return _scripting(engine, args)

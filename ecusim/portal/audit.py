@@ -1,15 +1,23 @@
-"""The tamper-evident audit log: an append-only SHA-256 hash chain [LAB].
+"""The tamper-evident audit log: an append-only, keyed hash chain (OWASP ASVS V7.3.3) [LAB].
 
 Record ``n`` stores ``prev_hash`` = hash of record ``n - 1`` (:data:`GENESIS_HASH` for the first)
-and ``hash`` = SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of all its fields,
-``prev_hash`` included. The single :class:`~ecusim.portal.models.AuditHead` row names the last
-record. A record is appended in the transaction that makes the change it records, after that
-transaction has locked the head (:func:`lock_head`), so appends are serialised.
+and ``hash`` = HMAC-SHA256 (RFC 2104) under the **audit key** of the canonical JSON (sorted keys,
+no spaces, UTF-8) of all its fields, ``seq``, ``scheme`` and ``prev_hash`` included
+(``scheme = "hmac-sha256"``). The audit key is not in the database: :func:`audit_key` derives it
+with HKDF-SHA256 (RFC 5869) from the portal's master secret (docs/secrets.md), so someone who can
+only write the database cannot recompute a link. Records written by versions before keyed
+chaining (``scheme = "sha256"``: plain SHA-256 of the same fields without ``scheme``) still verify,
+but only as a prefix: a ``sha256`` record after a keyed one is reported.
 
-:func:`verify` finds an edited record (its hash no longer matches), a deleted one (a gap in the
-sequence, or a broken link), a reordered one (broken links) and a deleted last record (the head
-names a record that is gone). It cannot notice a rewrite of the whole chain from some record on,
-head included: export :func:`head` from time to time (the NICB feed carries it) to anchor it.
+The single :class:`~ecusim.portal.models.AuditHead` row names the last record. A record is
+appended in the transaction that makes the change it records, after that transaction has locked
+the head (:func:`lock_head`), so appends are serialised.
+
+:func:`verify` finds an edited record (its HMAC no longer matches), a deleted one (a gap, or a
+broken link), a reordered one (broken links), a deleted last record (the head names a record that
+is gone) and an unkeyed record after keyed ones. Someone who holds the secret can still rewrite
+the chain and the head; signed anchors kept outside the database catch that for every record up
+to the last anchor (:mod:`ecusim.portal.anchors`, docs/portal-security.md).
 """
 
 from __future__ import annotations
@@ -18,25 +26,48 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import constant_time, hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecusim.portal.models import GENESIS_HASH, AuditHead, AuditRecord, ResetRequest
 
 __all__ = [
+    "AUDIT_KEY_INFO",
+    "SCHEME_KEYED",
+    "SCHEME_LEGACY",
     "AuditProblem",
+    "ChainCheck",
+    "ChainHead",
     "append",
+    "append_for_request",
+    "audit_key",
     "canonical_json",
+    "check",
     "head",
+    "keyed_hash",
+    "legacy_hash",
     "lock_head",
     "record_hash",
     "verify",
 ]
 
 HEAD_ID = 1
+SCHEME_KEYED: Final = "hmac-sha256"
+SCHEME_LEGACY: Final = "sha256"
+"""Unkeyed SHA-256: records written before keyed chaining; never written now."""
+AUDIT_KEY_INFO: Final = b"ecusim portal audit chain v1"
+"""HKDF ``info`` of the chain's HMAC key (RFC 5869 §3.2: one label per derived key)."""
+AUDIT_KEY_BYTES: Final = 32
+
+
+def audit_key(master_secret: bytes) -> bytes:
+    """The chain's HMAC key: HKDF-SHA256(master secret, no salt, :data:`AUDIT_KEY_INFO`)."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=AUDIT_KEY_BYTES, salt=None, info=AUDIT_KEY_INFO)
+    return hkdf.derive(master_secret)
 
 
 def canonical_json(value: Mapping[str, Any]) -> str:
@@ -48,9 +79,8 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def record_hash(record: AuditRecord) -> str:
-    """Hex SHA-256 over the canonical JSON of the record's fields (``hash`` itself excluded)."""
-    fields = {
+def _fields(record: AuditRecord) -> dict[str, Any]:
+    return {
         "seq": record.seq,
         "at": _iso(record.at),
         "actor": record.actor,
@@ -63,9 +93,31 @@ def record_hash(record: AuditRecord) -> str:
         "details": record.details,
         "prev_hash": record.prev_hash,
     }
+
+
+def legacy_hash(record: AuditRecord) -> str:
+    """Scheme ``sha256``: hex SHA-256 over the canonical JSON of the fields (``hash`` and
+    ``scheme`` excluded), as versions before keyed chaining wrote it."""
     digest = hashes.Hash(hashes.SHA256())
-    digest.update(canonical_json(fields).encode("utf-8"))
+    digest.update(canonical_json(_fields(record)).encode("utf-8"))
     return digest.finalize().hex()
+
+
+def keyed_hash(record: AuditRecord, key: bytes) -> str:
+    """Scheme ``hmac-sha256``: hex HMAC-SHA256 under ``key`` over the canonical JSON of the
+    fields, ``scheme`` included (``hash`` excluded)."""
+    mac = hmac.HMAC(key, hashes.SHA256())
+    mac.update(canonical_json({**_fields(record), "scheme": record.scheme}).encode("utf-8"))
+    return mac.finalize().hex()
+
+
+def record_hash(record: AuditRecord, key: bytes) -> str:
+    """The hash ``record`` must carry under its scheme (``key``: the audit key)."""
+    if record.scheme == SCHEME_KEYED:
+        return keyed_hash(record, key)
+    if record.scheme == SCHEME_LEGACY:
+        return legacy_hash(record)
+    raise ValueError(f"unknown audit scheme {record.scheme!r}")
 
 
 def lock_head(session: Session) -> AuditHead:
@@ -81,6 +133,7 @@ def append(
     session: Session,
     locked_head: AuditHead,
     *,
+    key: bytes,
     at: datetime,
     actor: str,
     action: str,
@@ -91,7 +144,8 @@ def append(
     seed_sha256: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
-    """Add the next record to the chain in ``session``'s transaction and move the head."""
+    """Add the next record to the chain in ``session``'s transaction, keyed with ``key`` (the
+    :func:`audit_key`), and move the head."""
     record = AuditRecord(
         seq=locked_head.seq + 1,
         at=at.astimezone(UTC),
@@ -104,32 +158,13 @@ def append(
         seed_sha256=seed_sha256,
         details=canonical_json(details or {}),
         prev_hash=locked_head.hash,
+        scheme=SCHEME_KEYED,
     )
-    record.hash = record_hash(record)
+    record.hash = keyed_hash(record, key)
     session.add(record)
     locked_head.seq = record.seq
     locked_head.hash = record.hash
     return record
-
-
-@dataclass(frozen=True)
-class AuditProblem:
-    """One inconsistency found by :func:`verify`."""
-
-    seq: int
-    """The record concerned (for a deleted record: the first missing number)."""
-    kind: str
-    """``edited``, ``missing``, ``broken-link`` or ``head``."""
-    message: str
-
-    def __str__(self) -> str:
-        return f"record {self.seq}: {self.kind}: {self.message}"
-
-
-@dataclass(frozen=True)
-class ChainHead:
-    seq: int
-    hash: str
 
 
 def append_for_request(
@@ -137,6 +172,7 @@ def append_for_request(
     locked_head: AuditHead,
     request: ResetRequest,
     *,
+    key: bytes,
     at: datetime,
     actor: str,
     action: str,
@@ -147,6 +183,7 @@ def append_for_request(
     return append(
         session,
         locked_head,
+        key=key,
         at=at,
         actor=actor,
         action=action,
@@ -157,6 +194,43 @@ def append_for_request(
         seed_sha256=seed_sha256,
         details=details,
     )
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One inconsistency found by :func:`verify` (or against an anchor)."""
+
+    seq: int
+    """The record concerned (for deleted records: the first missing number)."""
+    kind: str
+    """``edited``, ``missing``, ``broken-link``, ``head``, ``downgraded``; against an anchor
+    (:mod:`ecusim.portal.anchors`) ``rewritten`` or ``truncated``."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"record {self.seq}: {self.kind}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last record's number and hash (``0`` and :data:`GENESIS_HASH` for an empty log)."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What :func:`check` found."""
+
+    problems: tuple[AuditProblem, ...]
+    """In the order of the records."""
+    records: int
+    """Records read."""
+    last_seq: int
+    """The last record's number (0: none)."""
+    legacy: int
+    """Records of the unkeyed ``sha256`` scheme (a prefix when the chain is intact)."""
 
 
 def head(session: Session) -> ChainHead:
@@ -172,12 +246,33 @@ def _records(session: Session) -> Iterator[AuditRecord]:
     yield from session.scalars(statement)
 
 
-def verify(session: Session) -> list[AuditProblem]:
-    """Check the whole chain; an empty list means it is intact."""
+def _content_problem(record: AuditRecord, key: bytes, keyed_seen: bool) -> AuditProblem | None:
+    if record.scheme == SCHEME_LEGACY and keyed_seen:
+        return AuditProblem(
+            record.seq,
+            "downgraded",
+            "an unkeyed sha256 record after keyed ones (rewritten without the key?)",
+        )
+    try:
+        expected = record_hash(record, key)
+    except ValueError as exc:
+        return AuditProblem(record.seq, "edited", str(exc))
+    if not constant_time.bytes_eq(expected.encode(), record.hash.encode()):
+        what = "HMAC" if record.scheme == SCHEME_KEYED else "SHA-256"
+        return AuditProblem(
+            record.seq,
+            "edited",
+            f"content does not match its {what} (edited, or another portal's secret?)",
+        )
+    return None
+
+
+def check(session: Session, key: bytes) -> ChainCheck:
+    """Check the whole chain with the audit ``key``; no problems means it is intact."""
     problems: list[AuditProblem] = []
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
+    expected_seq, prev_hash, count, legacy, keyed_seen = 1, GENESIS_HASH, 0, 0, False
     for record in _records(session):
+        count += 1
         if record.seq != expected_seq:
             problems.append(
                 AuditProblem(
@@ -186,11 +281,11 @@ def verify(session: Session) -> list[AuditProblem]:
                     f"records {expected_seq}..{record.seq - 1} are missing (deleted?)",
                 )
             )
-        computed = record_hash(record)
-        if computed != record.hash:
-            problems.append(
-                AuditProblem(record.seq, "edited", "content does not match its hash (edited?)")
-            )
+        problem = _content_problem(record, key, keyed_seen)
+        if problem is not None:
+            problems.append(problem)
+        keyed_seen = keyed_seen or record.scheme == SCHEME_KEYED
+        legacy += record.scheme == SCHEME_LEGACY
         if record.prev_hash != prev_hash:
             problems.append(
                 AuditProblem(
@@ -213,4 +308,9 @@ def verify(session: Session) -> list[AuditProblem]:
                 else "the head's hash does not match the last record",
             )
         )
-    return problems
+    return ChainCheck(tuple(problems), count, expected_seq - 1, legacy)
+
+
+def verify(session: Session, key: bytes) -> list[AuditProblem]:
+    """Check the whole chain with the audit ``key``; an empty list means it is intact."""
+    return list(check(session, key).problems)

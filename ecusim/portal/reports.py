@@ -5,6 +5,11 @@ is sent to the National Insurance Crime Bureau").
 
 Both formats are [LAB]: documented in ``docs/portal.md``. Months are UTC calendar months. Cells
 that a spreadsheet would run as a formula (starting ``= + - @``) are prefixed with ``'``.
+
+The NICB export carries every transaction and every refused or failed attempt
+(:data:`~ecusim.portal.models.Action.ATTEMPTS`), and ends with one row naming the audit chain's
+head (:data:`HEAD_ACTION`): whoever keeps the export can later show that the log was rewritten
+before that point (OWASP ASVS V7.3.3, docs/portal-security.md).
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecusim.portal import audit
 from ecusim.portal.errors import NotFoundError, ValidationError
 from ecusim.portal.models import Action, AuditRecord, Dealer
 
 __all__ = [
+    "HEAD_ACTION",
     "MONTHLY_COLUMNS",
+    "NICB_ACTIONS",
     "NICB_COLUMNS",
     "MonthlyReport",
+    "NicbExport",
     "Transaction",
     "month_bounds",
     "monthly_report",
@@ -34,6 +43,7 @@ __all__ = [
     "monthly_report_html",
     "monthly_report_text",
     "nicb_csv",
+    "nicb_export",
     "transactions",
 ]
 
@@ -50,6 +60,11 @@ NICB_COLUMNS = (
     "audit_hash",
 )
 """Columns of the NICB transaction-log export, in order."""
+NICB_ACTIONS = Action.TRANSACTIONS + Action.ATTEMPTS
+"""What the NICB export lists: the transactions and the refused or failed attempts."""
+HEAD_ACTION = "audit-head"
+"""``action`` of the export's last row: ``audit_seq`` and ``audit_hash`` of the chain's head
+when the export was made (the whole log, every dealer's); its other cells are empty."""
 
 MONTHLY_COLUMNS = (
     "timestamp_utc",
@@ -67,7 +82,8 @@ MONTHLY_COLUMNS = (
 
 @dataclass(frozen=True)
 class Transaction:
-    """One vehicle security transaction (request, approval, refusal or pass-code issue)."""
+    """One vehicle security transaction (request, approval, refusal, pass-code issue, close)
+    or refused or failed attempt (``dealer_code`` empty for an unknown username)."""
 
     at: datetime
     dealer_code: str
@@ -85,25 +101,33 @@ class Transaction:
 
 
 def _detail(action: str, details: dict[str, object]) -> str:
+    if action == Action.REQUEST:
+        return f"requested by {details.get('technician', '')}"
     if action == Action.APPROVE:
         return f"approved by {details.get('manager', '')} until {details.get('valid_until', '')}"
     if action == Action.REFUSE:
         return f"refused by {details.get('manager', '')}: {details.get('reason', '')}"
     if action == Action.ISSUE:
         return f"scan tool {details.get('tool_version', '')}"
-    return f"requested by {details.get('technician', '')}"
+    return "; ".join(f"{key} {value}" for key, value in sorted(details.items()))
 
 
 def transactions(
-    session: Session, start: datetime, end: datetime, dealer_code: str | None = None
+    session: Session,
+    start: datetime,
+    end: datetime,
+    dealer_code: str | None = None,
+    actions: tuple[str, ...] = NICB_ACTIONS,
 ) -> list[Transaction]:
-    """Transactions with ``start`` ≤ time < ``end`` (aware datetimes), oldest first."""
+    """Records of ``actions`` (default: transactions and attempts) with ``start`` ≤ time <
+    ``end`` (aware datetimes), oldest first; of one dealer, or (``None``) of all, attempts
+    without a dealer included."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValidationError("period", "start and end must be timezone-aware")
     statement = (
         select(AuditRecord)
         .where(
-            AuditRecord.action.in_(Action.TRANSACTIONS),
+            AuditRecord.action.in_(actions),
             AuditRecord.at >= start,
             AuditRecord.at < end,
         )
@@ -150,8 +174,31 @@ def _csv(header: tuple[str, ...], rows: list[list[object]]) -> str:
     return out.getvalue()
 
 
-def nicb_csv(rows: list[Transaction]) -> str:
-    """The transaction-log export (:data:`NICB_COLUMNS`), CSV with CRLF line ends."""
+@dataclass(frozen=True)
+class NicbExport:
+    """The rows of one NICB export and the chain's head, read in one transaction."""
+
+    rows: tuple[Transaction, ...]
+    head: audit.ChainHead
+
+
+def nicb_export(
+    session: Session, start: datetime, end: datetime, dealer_code: str | None = None
+) -> NicbExport:
+    """:func:`transactions` (with the attempts) and :func:`ecusim.portal.audit.head`."""
+    rows = transactions(session, start, end, dealer_code)
+    return NicbExport(tuple(rows), audit.head(session))
+
+
+def nicb_csv(export: NicbExport) -> str:
+    """The transaction-log export (:data:`NICB_COLUMNS`), CSV with CRLF line ends: a header,
+    one row per transaction or attempt, and a last row whose action is :data:`HEAD_ACTION`."""
+    head: dict[str, object] = {
+        "action": HEAD_ACTION,
+        "audit_seq": export.head.seq,
+        "audit_hash": export.head.hash,
+    }
+    trailer = [head.get(column, "") for column in NICB_COLUMNS]
     return _csv(
         NICB_COLUMNS,
         [
@@ -167,8 +214,9 @@ def nicb_csv(rows: list[Transaction]) -> str:
                 row.audit_seq,
                 row.audit_hash,
             ]
-            for row in rows
-        ],
+            for row in export.rows
+        ]
+        + [trailer],
     )
 
 
@@ -188,6 +236,8 @@ class MonthlyReport:
     year: int
     month: int
     rows: tuple[Transaction, ...]
+    attempts: int = 0
+    """Refused or failed attempts of the dealer's staff that month (counted, not listed)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -206,8 +256,9 @@ def monthly_report(session: Session, dealer_code: str, year: int, month: int) ->
     if dealer is None:
         raise NotFoundError(f"no dealer {dealer_code}", field="dealer_code")
     start, end = month_bounds(year, month)
-    rows = transactions(session, start, end, dealer_code)
-    return MonthlyReport(dealer.code, dealer.name, year, month, tuple(rows))
+    rows = transactions(session, start, end, dealer_code, Action.TRANSACTIONS)
+    attempts = len(transactions(session, start, end, dealer_code, Action.ATTEMPTS))
+    return MonthlyReport(dealer.code, dealer.name, year, month, tuple(rows), attempts)
 
 
 def monthly_report_csv(report: MonthlyReport) -> str:
@@ -238,6 +289,8 @@ _LABELS = {
     Action.ISSUE: "Pass-codes issued",
     Action.CLOSE: "Approvals closed",
 }
+_ATTEMPTS_LABEL = "Refused/failed tries"
+"""The count of :data:`~ecusim.portal.models.Action.ATTEMPTS` (the NICB export lists them)."""
 
 
 def monthly_report_text(report: MonthlyReport) -> str:
@@ -248,7 +301,8 @@ def monthly_report_text(report: MonthlyReport) -> str:
     )
     lines = [title, ""]
     lines += [f"{_LABELS[action]:<20}{count:>6}" for action, count in report.counts.items()]
-    lines += [f"{'Vehicles (VINs)':<20}{len(report.vins):>6}", ""]
+    lines += [f"{'Vehicles (VINs)':<20}{len(report.vins):>6}"]
+    lines += [f"{_ATTEMPTS_LABEL:<20}{report.attempts:>6}", ""]
     if not report.rows:
         lines.append("No transactions this month.")
     for row in report.rows:
@@ -283,8 +337,11 @@ def monthly_report_html(report: MonthlyReport) -> str:
         + "</tr>"
         for row in report.rows
     )
-    summary = "".join(
-        f"<li>{esc(_LABELS[action])}: {count}</li>" for action, count in report.counts.items()
+    summary = (
+        "".join(
+            f"<li>{esc(_LABELS[action])}: {count}</li>" for action, count in report.counts.items()
+        )
+        + f"<li>{esc(_ATTEMPTS_LABEL)}: {report.attempts}</li>"
     )
     title = esc(
         f"Monthly Vehicle Security Transaction Report {report.year}-{report.month:02d} - "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecusim.portal import audit, login_sessions, reports, rules, throttle
+from ecusim.portal.anchors import Anchor, make_anchor
+from ecusim.portal.anchors import verify as verify_anchors
 from ecusim.portal.clock import SystemClock, utc_now
 from ecusim.portal.db import make_engine, make_session_factory, upgrade
 from ecusim.portal.errors import (
@@ -158,8 +160,10 @@ class Portal:
     ``clock.now()`` gives POSIX seconds (:class:`~ecusim.portal.clock.SystemClock` by default);
     ``master_secret`` must be the cars' (diagnostic-contract.md §5; from a secret file:
     ``ecusim.secret_file.load(path).master_secret``, docs/secrets.md). ``None``: the public lab
-    secret, with a warning (anyone can compute its Pass-Codes); pass
-    ``DEFAULT_MASTER_SECRET`` to choose it quietly.
+    secret, with a warning (anyone can compute its Pass-Codes and recompute its audit chain);
+    pass ``DEFAULT_MASTER_SECRET`` to choose it quietly. The audit chain's HMAC key and the
+    anchors' signing key are derived from it (:mod:`ecusim.portal.audit`,
+    :mod:`ecusim.portal.anchors`): the portal and whoever verifies its log need the same secret.
     """
 
     def __init__(
@@ -175,11 +179,13 @@ class Portal:
         self._clock: Clock = clock if clock is not None else SystemClock()
         if master_secret is None:
             logger.warning(
-                "the portal runs on the public lab secret (anyone can compute its Pass-Codes): "
-                "give it the cars' master secret (docs/secrets.md)"
+                "the portal runs on the public lab secret (anyone can compute its Pass-Codes, "
+                "and its audit chain is keyed with a public key): give it the cars' master "
+                "secret (docs/secrets.md)"
             )
             master_secret = DEFAULT_MASTER_SECRET
         self._master_secret = master_secret
+        self._audit_key = audit.audit_key(master_secret)
 
     @classmethod
     def open(
@@ -224,14 +230,14 @@ class Portal:
     # -- the audit chain ------------------------------------------------------------------------
 
     def _record(self, session: Session, head: AuditHead, **fields: Any) -> AuditRecord:
-        """Append an audit record in ``session``'s transaction (``head`` locked)."""
-        return audit.append(session, head, **fields)
+        """Append an audit record in ``session``'s transaction (``head`` locked), keyed."""
+        return audit.append(session, head, key=self._audit_key, **fields)
 
     def _record_for_request(
         self, session: Session, head: AuditHead, request: ResetRequest, **fields: Any
     ) -> AuditRecord:
         """Append an audit record about ``request`` (its dealer, number, VIN, repair order)."""
-        return audit.append_for_request(session, head, request, **fields)
+        return audit.append_for_request(session, head, request, key=self._audit_key, **fields)
 
     # -- look-ups (inside a transaction) ------------------------------------------------------
 
@@ -1167,27 +1173,43 @@ class Portal:
             ).all()
             return tuple(AuditRecordView.model_validate(row) for row in rows)
 
-    def verify_audit(self, username: str) -> AuditVerification:
-        """Check the whole audit hash chain (:func:`ecusim.portal.audit.verify`); managers only."""
+    def verify_audit(self, username: str, anchors: Sequence[Anchor] = ()) -> AuditVerification:
+        """Check the whole keyed audit chain and the given signed ``anchors``
+        (:func:`ecusim.portal.anchors.verify`); managers only. An anchor that proves nothing
+        (bad signature, another key) is a problem on the record it names."""
         with self._reading() as session:
             self._manager(session, username)
-            problems = audit.verify(session)
-        return AuditVerification(
-            ok=not problems,
-            problems=tuple(
-                AuditProblemView(seq=problem.seq, problem=f"{problem.kind}: {problem.message}")
-                for problem in problems
-            ),
-        )
+            result = verify_anchors(session, self._master_secret, anchors)
+        found = [
+            AuditProblemView(seq=problem.seq, problem=f"{problem.kind}: {problem.message}")
+            for problem in result.problems
+        ] + [
+            AuditProblemView(seq=anchors[problem.line - 1].seq, problem=f"anchor: {problem}")
+            for problem in result.anchor_problems
+        ]
+        return AuditVerification(ok=result.ok, problems=tuple(found))
+
+    def audit_anchor(self, username: str) -> Anchor:
+        """A signed anchor of the chain's head now (:func:`ecusim.portal.anchors.make_anchor`),
+        to keep outside the database; managers only."""
+        with self._reading() as session:
+            self._manager(session, username)
+            return make_anchor(session, self._master_secret, self.now())
 
     def transactions(
         self, username: str, start: datetime, end: datetime
     ) -> list[reports.Transaction]:
-        """The vehicle security transactions of the manager's own dealer with ``start`` ≤ time
-        < ``end`` (aware datetimes), oldest first: the rows of the NICB export."""
+        """The vehicle security transactions and the refused or failed attempts of the
+        manager's own dealer with ``start`` ≤ time < ``end`` (aware datetimes), oldest first:
+        the rows of the NICB export."""
+        return list(self.nicb_export(username, start, end).rows)
+
+    def nicb_export(self, username: str, start: datetime, end: datetime) -> reports.NicbExport:
+        """:meth:`transactions` and the chain's head, read in one transaction: the NICB export
+        (:func:`ecusim.portal.reports.nicb_csv`)."""
         with self._reading() as session:
             manager = self._manager(session, username)
-            return reports.transactions(session, start, end, manager.dealer_code)
+            return reports.nicb_export(session, start, end, manager.dealer_code)
 
     def monthly_report(
         self, username: str, dealer_code: str, year: int, month: int

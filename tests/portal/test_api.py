@@ -23,6 +23,7 @@ from ecusim.portal.models import Approval, PassCodeIssue
 from ecusim.portal.rules import APPROVAL_VALIDITY, REQUEST_VALIDITY
 from ecusim.portal.service import Portal, RequestView
 from protocol.clock import FakeClock
+from protocol.passcode import DEFAULT_MASTER_SECRET
 
 from .kit import (
     DEALER,
@@ -741,7 +742,7 @@ def test_racing_approvals(client: TestClient, staff: Staffing, engine: Engine) -
         assert "already approved" in assert_error(loser, 409, "request_number")["reason"]
     with Session(engine) as session, session.begin():
         assert session.scalar(select(func.count()).select_from(Approval)) == 3
-        assert audit.verify(session) == []
+        assert audit.verify(session, audit.audit_key(DEFAULT_MASTER_SECRET)) == []
     verify = client.get(f"{API}/audit/verify", headers=login(client, staff.manager))
     assert verify.json()["ok"] is True
 
@@ -766,7 +767,7 @@ def test_racing_pass_code_issues(
     assert len({r.json()["pass_code"] for r in responses}) == len(seeds)
     with Session(engine) as session, session.begin():
         assert session.scalar(select(func.count()).select_from(PassCodeIssue)) == len(seeds)
-        assert audit.verify(session) == []
+        assert audit.verify(session, audit.audit_key(DEFAULT_MASTER_SECRET)) == []
 
 
 # -- audit and reports ---------------------------------------------------------------------------
@@ -820,7 +821,7 @@ def test_nicb_report(client: TestClient, staff: Staffing, approved: RequestView)
         headers=login(client, staff.other_manager),
         params={"since": "2014-07-01", "until": "2014-08-01"},
     )
-    assert other.text.count("\r\n") == 1  # another dealer's manager sees none of these
+    assert other.text.count("\r\n") == 2  # another dealer's sees none: the header, the head
     headers = login(client, staff.manager)
     response = client.get(
         f"{API}/reports/nicb",
@@ -831,13 +832,17 @@ def test_nicb_report(client: TestClient, staff: Staffing, approved: RequestView)
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.split("\r\n")
     assert lines[0].startswith("timestamp_utc,dealer_code,request_number,action,vin")
-    assert [line.split(",")[3] for line in lines[1:] if line] == ["request", "approve"]
+    assert [line.split(",")[3] for line in lines[1:] if line] == [
+        "request",
+        "approve",
+        "audit-head",
+    ]
     later = client.get(
         f"{API}/reports/nicb",
         headers=headers,
         params={"since": "2014-07-01T20:27:00.000001+00:00", "until": "2014-08-01T00:00:00"},
     )
-    assert later.text.count("\r\n") == 1  # the header only
+    assert later.text.count("\r\n") == 2  # the header and the chain's head only
     for params, field in (
         ({"since": "yesterday", "until": "2014-08-01"}, "since"),
         ({"since": "2014-07-01", "until": "2014-13-01"}, "until"),

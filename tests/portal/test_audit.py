@@ -1,20 +1,26 @@
-"""The hash-chained audit log: every transaction recorded, any edit or deletion detected."""
+"""The keyed hash-chained audit log: every transaction recorded, any edit or deletion detected;
+legacy SHA-256 records verify as a prefix (the upgrade path)."""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import logging
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from ecusim.cli import portal_command
 from ecusim.cli.errors import CliError
+from ecusim.cli.main import main
 from ecusim.portal import audit
+from ecusim.portal.db import make_session_factory
 from ecusim.portal.models import GENESIS_HASH, AuditRecord
 from ecusim.portal.service import Portal, RequestView
+from protocol.passcode import DEFAULT_MASTER_SECRET
 
 from .kit import PASSWORD, VIN
 
@@ -33,9 +39,13 @@ def records(engine: Engine) -> list[AuditRecord]:
         return list(session.scalars(select(AuditRecord).order_by(AuditRecord.seq)))
 
 
+KEY = audit.audit_key(DEFAULT_MASTER_SECRET)
+"""The ``portal`` fixture runs on the public lab secret."""
+
+
 def problems(engine: Engine) -> list[audit.AuditProblem]:
     with Session(engine) as session, session.begin():
-        return audit.verify(session)
+        return audit.verify(session, KEY)
 
 
 def cli_verify(db_url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -68,7 +78,8 @@ def test_intact_chain_verifies(
     assert problems(engine) == []
     status, out = cli_verify(db_url, capsys)
     assert status == 0
-    assert f"audit log intact: {len(records(engine))} records" in out
+    assert out == f"audit log intact ({len(records(engine))} records, 0 anchors)\n"
+    assert {row.scheme for row in records(engine)} == {audit.SCHEME_KEYED}
 
 
 def test_edited_record_is_detected(
@@ -83,7 +94,8 @@ def test_edited_record_is_detected(
     assert [(p.seq, p.kind) for p in found] == [(target, "edited")]
     status, out = cli_verify(db_url, capsys)
     assert status == 1
-    assert f"record {target}: edited" in out
+    assert out.startswith(f"record {target}: edited: content does not match its HMAC")
+    assert out.endswith(f"audit log BROKEN: 1 problem(s), the first at record {target}\n")
 
 
 def test_edited_record_with_recomputed_hash_breaks_the_next_link(
@@ -92,7 +104,7 @@ def test_edited_record_with_recomputed_hash_breaks_the_next_link(
     rows = records(engine)
     target = rows[-3]
     target.vin = "JTHBA1D29G5000002"
-    forged = audit.record_hash(target)
+    forged = audit.record_hash(target, KEY)
     with engine.begin() as connection:
         connection.execute(
             text("UPDATE audit_record SET vin = :vin, hash = :hash WHERE seq = :seq"),
@@ -131,3 +143,100 @@ def test_reordered_records_are_detected(engine: Engine, history: RequestView) ->
 def test_cli_reports_bad_database(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(CliError):
         cli_verify("sqlite://", capsys)
+
+
+def test_a_recomputed_unkeyed_hash_is_detected(engine: Engine, history: RequestView) -> None:
+    """The old attack: edit a record and recompute its hash with plain SHA-256."""
+    rows = records(engine)
+    target = rows[-3]
+    target.actor = "mallory"
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_record SET actor = :actor, hash = :hash WHERE seq = :seq"),
+            {"actor": "mallory", "hash": audit.legacy_hash(target), "seq": target.seq},
+        )
+    assert [(p.seq, p.kind) for p in problems(engine)] == [
+        (target.seq, "edited"),
+        (target.seq + 1, "broken-link"),
+    ]
+
+
+def test_the_key_comes_from_the_master_secret(engine: Engine, history: RequestView) -> None:
+    other = audit.audit_key(b"\x07" * 32)
+    assert other != KEY and len(KEY) == 32
+    with Session(engine) as session, session.begin():
+        found = audit.verify(session, other)
+    assert found and all(p.kind == "edited" for p in found)
+
+
+# -- the upgrade path: a database of the unkeyed version ----------------------------------------
+
+
+def legacy_database(engine: Engine, count: int) -> None:
+    """``count`` records as the version before keyed chaining wrote them (scheme sha256)."""
+    prev = GENESIS_HASH
+    with engine.begin() as connection:
+        for seq in range(1, count + 1):
+            row = AuditRecord(
+                seq=seq, at=datetime(2014, 6, 30, 12, seq, tzinfo=UTC), actor="admin",
+                dealer_code="63123", action="enroll-dealer", request_number=None, vin=None,
+                repair_order=None, seed_sha256=None, details=f'{{"name":"D{seq}"}}',
+                prev_hash=prev, scheme=audit.SCHEME_LEGACY,
+            )  # fmt: skip
+            row.hash = prev = audit.legacy_hash(row)
+            values = {
+                c.name: getattr(row, c.name)
+                for c in AuditRecord.metadata.tables["audit_record"].columns
+            }
+            connection.execute(insert(AuditRecord.metadata.tables["audit_record"]), values)
+        connection.execute(
+            text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+            {"seq": count, "hash": prev},
+        )
+
+
+def test_a_legacy_database_verifies_and_keyed_records_follow(
+    engine: Engine, portal: Portal, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy_database(engine, 3)
+    assert problems(engine) == []
+    status, out = cli_verify(db_url, capsys)
+    assert (status, out) == (0, "audit log intact (3 records, 0 anchors)\n")
+    portal.enroll_dealer("64001", "Lexus of Elsewhere")
+    rows = records(engine)
+    assert [row.scheme for row in rows] == ["sha256"] * 3 + ["hmac-sha256"]
+    assert rows[3].prev_hash == rows[2].hash
+    assert problems(engine) == []
+    # A legacy record after a keyed one: someone rewrote it without the key.
+    portal.enroll_dealer("64002", "Lexus of Further")
+    last = records(engine)[-1]
+    last.actor, last.scheme = "mallory", audit.SCHEME_LEGACY
+    forged = audit.legacy_hash(last)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_record SET actor = 'mallory', scheme = 'sha256', hash = :hash "
+                 "WHERE seq = 5"),
+            {"hash": forged},
+        )  # fmt: skip
+        connection.execute(
+            text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": forged}
+        )
+    assert [(p.seq, p.kind) for p in problems(engine)] == [(5, "downgraded")]
+
+
+def test_the_cli_says_the_lab_secret_keys_a_public_chain(
+    engine: Engine, history: RequestView, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["portal", "--db", db_url, "audit", "verify"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "audit chain is keyed with the public lab secret" in err
+
+
+def test_the_portal_warns_once_about_the_lab_secret(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ecusim.portal.service"):
+        Portal(make_session_factory(engine))
+    assert len(caplog.records) == 1
+    assert "audit chain is keyed with a public key" in caplog.records[0].getMessage()

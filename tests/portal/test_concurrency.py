@@ -15,6 +15,7 @@ from ecusim.portal.errors import ConflictError
 from ecusim.portal.models import Approval, AuditRecord, PassCodeIssue
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.service import Portal, RequestView
+from protocol.passcode import DEFAULT_MASTER_SECRET
 
 from .kit import PASSWORD, Staffing, make_request
 
@@ -56,7 +57,7 @@ def test_racing_approvals_leave_one(portal: Portal, engine: Engine, staff: Staff
         assert "already approved" in str(losers[0])
     with Session(engine) as session, session.begin():
         assert session.scalar(select(func.count()).select_from(Approval)) == 3
-        assert audit.verify(session) == []
+        assert audit.verify(session, audit.audit_key(DEFAULT_MASTER_SECRET)) == []
 
 
 def test_racing_issues_all_recorded(portal: Portal, engine: Engine, approved: RequestView) -> None:
@@ -75,4 +76,4 @@ def test_racing_issues_all_recorded(portal: Portal, engine: Engine, approved: Re
             select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "issue")
         )
         assert issues == len(seeds)
-        assert audit.verify(session) == []
+        assert audit.verify(session, audit.audit_key(DEFAULT_MASTER_SECRET)) == []

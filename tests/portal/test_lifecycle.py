@@ -33,6 +33,7 @@ from ecusim.portal.rules import APPROVAL_VALIDITY, REQUEST_VALIDITY, ApprovalCon
 from ecusim.portal.service import Portal, RequestView, seed_sha256
 from ecusim.portal.settings import PortalSettings
 from protocol.clock import FakeClock
+from protocol.passcode import DEFAULT_MASTER_SECRET
 
 from .kit import (
     DEALER,
@@ -88,7 +89,7 @@ def last_record(engine: Engine) -> AuditRecord:
 
 def chain_ok(engine: Engine) -> bool:
     with Session(engine) as session, session.begin():
-        return audit.verify(session) == []
+        return audit.verify(session, audit.audit_key(DEFAULT_MASTER_SECRET)) == []
 
 
 def refused(

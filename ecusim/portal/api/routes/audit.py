@@ -1,4 +1,4 @@
-"""The audit log: its records, and the check of its hash chain."""
+"""The audit log: its records, and the check of its keyed hash chain."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def audit_records(
     return AuditOut(records=portal.audit_records(user.username, since_seq, limit))
 
 
-@router.get("/audit/verify", summary="Check the audit hash chain")
+@router.get("/audit/verify", summary="Check the keyed audit hash chain")
 def audit_verify(portal: PortalDep, user: CurrentManager) -> AuditVerification:
-    """Managers only."""
+    """Managers only. The whole chain, with the portal's audit key; signed anchors are checked
+    by `ecusim portal audit verify --anchor FILE`."""
     return portal.verify_audit(user.username)

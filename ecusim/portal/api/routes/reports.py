@@ -53,9 +53,10 @@ def nicb_report(
     since: Annotated[str, Query(description="Start, inclusive (ISO 8601; no offset: UTC)")],
     until: Annotated[str, Query(description="End, exclusive (ISO 8601; no offset: UTC)")],
 ) -> Response:
-    """Managers only, and only their own dealer's transactions."""
+    """Managers only, and only their own dealer's transactions and refused or failed attempts;
+    the last row (action `audit-head`) names the audit chain's head."""
     start, end = _utc_query_time(since, "since"), _utc_query_time(until, "until")
-    text = reports.nicb_csv(portal.transactions(user.username, start, end))
+    text = reports.nicb_csv(portal.nicb_export(user.username, start, end))
     return Response(text, media_type="text/csv")
 
 
