@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ecusim.portal.api.errors import ERROR_RESPONSES, add_error_handlers
+from ecusim.portal.api.limits import BodySizeLimit
 from ecusim.portal.api.routes import ROUTERS
 from ecusim.portal.api.sessions import SessionStore
 from ecusim.portal.api_models import API_PREFIX
@@ -17,7 +18,8 @@ The dealer side of the Immobilizer and Smart Key Reset (bulletin Sections 1-5): 
 manager approvals and Pass-Code issue, with the audit log and the reports.
 
 Log in with `POST /api/v1/login`, then send `Authorization: Bearer <token>` (valid 8 h).
-Every error answers `{"error": {"status", "field", "reason"}}`.
+Every error answers `{"error": {"status", "field", "reason"}}`. Request bodies over the size
+limit (64 KiB by default) answer 413.
 """
 
 
@@ -34,6 +36,9 @@ def create_app(portal: Portal) -> FastAPI:
     app.state.portal = portal
     app.state.sessions = SessionStore(portal)
     add_error_handlers(app)
+    # Outermost but for Starlette's own error middleware: a body over the limit is refused
+    # before anything else runs (ASVS V13.1.3).
+    app.add_middleware(BodySizeLimit, max_body_bytes=portal.settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app
