@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from ecusim.portal.api.dependencies import CurrentUser, PortalDep
+from ecusim.portal.api.routes.requests import RequestNumber
 from ecusim.portal.api_models import PassCodeIn
 from ecusim.portal.views import IssuedPassCode
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["requests"])
     summary="Get the Pass-Code for a Seed Number",
 )
 def issue_pass_code(
-    portal: PortalDep, user: CurrentUser, number: str, body: PassCodeIn
+    portal: PortalDep, user: CurrentUser, number: RequestNumber, body: PassCodeIn
 ) -> IssuedPassCode:
     """Bulletin Section 5: the password again, scan-tool software 9.10.037 or later and the
     Seed Number. Only the seed's SHA-256 is stored; the Pass-Code is never stored."""
