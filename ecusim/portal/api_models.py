@@ -2,24 +2,29 @@
 bodies, the login answer, envelopes and the error body. The answers that carry a view use
 :mod:`ecusim.portal.views` as they are. Pydantic only, no FastAPI: the client imports this too.
 
-Request bodies only check JSON types: the portal's rules (VIN check digit, tool version, seed
-format, confirmations) are checked by :class:`~ecusim.portal.service.Portal`, so an error names
-the same field whether it comes from the API or the service. Confirmation boxes are strict
-booleans: only JSON ``true`` counts (``"yes"`` or ``1`` is a 422). Times are ISO 8601 UTC strings
+Request bodies check JSON types and bound every string (at most its column's length, and no NUL
+or lone surrogate, which no database column can hold: OWASP ASVS 4.0.3 V5.1.4). The portal's
+rules (VIN check digit, tool version, seed format, confirmations) are checked by
+:class:`~ecusim.portal.service.Portal`, so an error names the same field whether it comes from the
+API or the service. Confirmation boxes are strict booleans: only JSON ``true`` counts (``"yes"``
+or ``1`` is a 422). Times are ISO 8601 UTC strings
 with a ``+00:00`` offset.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from ecusim.portal import rules
 from ecusim.portal.views import AuditRecordView, StaffView, UtcTime
 
 __all__ = [
     "API_PREFIX",
     "DEFAULT_PORT",
+    "MAX_SEED_LENGTH",
+    "MAX_VIN_LENGTH",
     "ApprovalConfirmationsIn",
     "ApproveIn",
     "AuditOut",
@@ -43,8 +48,29 @@ DEFAULT_PORT: Final = 8077
 """TCP port of ``ecusim portal serve`` and of the scan tool's default portal URL."""
 
 
+MAX_VIN_LENGTH: Final = 32
+"""A VIN is 17 characters; the slack lets the service strip and explain a near miss."""
+MAX_SEED_LENGTH: Final = 64
+"""A Seed Number is 32 hex digits; the slack allows its `-` and space separators."""
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+def _storable(value: str) -> str:
+    """Refuse what no text column can hold (checked after ``max_length``, so bounded)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must not contain lone surrogates (not valid Unicode)") from None
+    return value
+
+
+_Text = Annotated[str, AfterValidator(_storable)]
+"""A request string: JSON text, without NUL or lone surrogates; each field sets its length."""
 
 
 # -- errors and health -------------------------------------------------------------------------
@@ -76,8 +102,15 @@ class HealthOut(BaseModel):
 
 
 class LoginIn(_In):
-    username: str = Field(description="The staff member's username.", examples=["carol"])
-    password: str = Field(description="The staff member's password.")
+    username: _Text = Field(
+        max_length=rules.MAX_USERNAME_LENGTH,
+        description="The staff member's username (at most 64 characters).",
+        examples=["carol"],
+    )
+    password: _Text = Field(
+        max_length=rules.MAX_PASSWORD_LENGTH,
+        description="The staff member's password (at most 128 characters).",
+    )
 
 
 class LoginOut(BaseModel):
@@ -91,7 +124,10 @@ class LoginOut(BaseModel):
 
 
 class StepUpIn(_In):
-    password: str = Field(description="The logged-in user's password, entered again.")
+    password: _Text = Field(
+        max_length=rules.MAX_PASSWORD_LENGTH,
+        description="The logged-in user's password, entered again.",
+    )
 
 
 class StepUpOut(BaseModel):
@@ -108,8 +144,9 @@ class StepUpOut(BaseModel):
 class StaffChangeIn(_In):
     """At least one of the two; every session of the member is revoked."""
 
-    job_title: str | None = Field(
+    job_title: _Text | None = Field(
         None,
+        max_length=rules.MAX_JOB_TITLE_LENGTH,
         description="The new job title (an approving one makes a manager).",
         examples=["Technician"],
     )
@@ -145,13 +182,21 @@ class IdentificationConfirmationsIn(_In):
 
 
 class RequestIn(_In):
-    vin: str = Field(
-        description="17 characters, valid check digit.", examples=["JTHBL5EF0C5000001"]
+    vin: _Text = Field(
+        max_length=MAX_VIN_LENGTH,
+        description="17 characters, valid check digit.",
+        examples=["JTHBL5EF0C5000001"],
     )
-    repair_order: str = Field(
-        description="Repair order / parts invoice number.", examples=["RO-4711"]
+    repair_order: _Text = Field(
+        max_length=rules.MAX_TEXT_LENGTH,
+        description="Repair order / parts invoice number (at most 60 characters).",
+        examples=["RO-4711"],
     )
-    customer_last_name: str = Field(examples=["Smith"])
+    customer_last_name: _Text = Field(
+        max_length=rules.MAX_TEXT_LENGTH,
+        description="At most 60 characters.",
+        examples=["Smith"],
+    )
     confirmations: IdentificationConfirmationsIn
 
 
@@ -178,19 +223,26 @@ class ApproveIn(_In):
 
 
 class RefuseIn(_In):
-    reason: str = Field(description="Shown to the technician (at most 200 characters).")
+    reason: _Text = Field(
+        max_length=rules.MAX_REASON_LENGTH,
+        description="Shown to the technician (at most 200 characters).",
+    )
 
 
 class PassCodeIn(_In):
-    password: str | None = Field(
+    password: _Text | None = Field(
         None,
+        max_length=rules.MAX_PASSWORD_LENGTH,
         description="The user's password, entered again: opens the step-up window. Omit it "
         "inside the window (`POST /step-up`); outside, 401 on `password`.",
     )
-    tool_version: str = Field(
-        description="Scan-tool software, 9.10.037 or later.", examples=["9.10.037"]
+    tool_version: _Text = Field(
+        max_length=rules.MAX_TOOL_VERSION_LENGTH,
+        description="Scan-tool software, 9.10.037 or later (at most 32 characters).",
+        examples=["9.10.037"],
     )
-    seed: str = Field(
+    seed: _Text = Field(
+        max_length=MAX_SEED_LENGTH,
         description="The Seed Number the car shows: 16 bytes of hex, any case, `-` or spaces "
         "allowed.",
         examples=["00010203-04050607-08090A0B-0C0D0E0F"],

@@ -17,6 +17,14 @@ from protocol.passcode import SEED_NUMBER_LENGTH, parse_code
 __all__ = [
     "APPROVAL_VALIDITY",
     "APPROVING_JOB_TITLES",
+    "MAX_AUDIT_SEQ",
+    "MAX_DEALER_CODE_LENGTH",
+    "MAX_PASSWORD_LENGTH",
+    "MAX_REASON_LENGTH",
+    "MAX_REQUEST_NUMBER_LENGTH",
+    "MAX_TOOL_VERSION_LENGTH",
+    "MAX_TOOL_VERSION_PART_DIGITS",
+    "MAX_USERNAME_LENGTH",
     "MIN_ENROLLED_MANAGERS",
     "MIN_TOOL_VERSION",
     "MIN_TOOL_VERSION_TEXT",
@@ -26,6 +34,7 @@ __all__ = [
     "check_confirmations",
     "is_approving_title",
     "parse_tool_version",
+    "require_key",
     "require_text",
     "tool_version_ok",
     "validate_seed",
@@ -66,6 +75,22 @@ MIN_TOOL_VERSION: tuple[int, ...] = (9, 10, 37)
 
 MAX_TEXT_LENGTH = 60
 """Longest repair order number or customer last name accepted [LAB]."""
+
+# Length limits of every field that reaches the database, as its column (models.py): a longer
+# value is refused naming the field before any SQL runs (OWASP ASVS 4.0.3 V5.1.4, V13.1.3).
+MAX_USERNAME_LENGTH = 64
+MAX_PASSWORD_LENGTH = 128
+MAX_JOB_TITLE_LENGTH = 60
+"""The ``staff.job_title`` column."""
+"""Longest password accepted at login or re-entry (the password policy's maximum)."""
+MAX_REASON_LENGTH = 200
+MAX_DEALER_CODE_LENGTH = 16
+MAX_REQUEST_NUMBER_LENGTH = 16
+MAX_TOOL_VERSION_LENGTH = 32
+MAX_TOOL_VERSION_PART_DIGITS = 6
+"""Digits per part of a tool version: bounds ``int()`` (a 5000-digit part raised in it)."""
+MAX_AUDIT_SEQ = 2**31 - 1
+"""Largest audit sequence number (the ``Integer`` column: PostgreSQL int4)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +164,19 @@ def require_text(field: str, value: object, max_length: int = MAX_TEXT_LENGTH) -
     return text
 
 
+def require_key(field: str, value: object, max_length: int) -> str:
+    """Return ``value`` if it can be looked up: a str of at most ``max_length`` printable
+    characters. A NUL made PostgreSQL raise, a lone surrogate failed to encode; neither can be in
+    a stored key (they are all :func:`require_text`), so refusing them answers truthfully."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"is required (text), got {type(value).__name__}")
+    if len(value) > max_length:
+        raise ValidationError(field, f"is at most {max_length} characters, got {len(value)}")
+    if not value.isprintable():
+        raise ValidationError(field, "must not contain control characters")
+    return value
+
+
 def validate_vin_field(value: object, field: str = "vin") -> str:
     """Return the upper-case VIN (17 characters, valid check digit) or raise naming ``field``."""
     if not isinstance(value, str):
@@ -153,10 +191,19 @@ def parse_tool_version(text: object, field: str = "tool_version") -> tuple[int, 
     """``"9.10.037"`` → ``(9, 10, 37)``: dot-separated decimal numbers, compared numerically."""
     if not isinstance(text, str) or not text.strip():
         raise ValidationError(field, "is required (for example 9.10.037)")
-    parts = text.strip().split(".")
+    stripped = text.strip()
+    if len(stripped) > MAX_TOOL_VERSION_LENGTH:  # before int(): no 5000-digit conversions
+        raise ValidationError(
+            field, f"is at most {MAX_TOOL_VERSION_LENGTH} characters, got {len(stripped)}"
+        )
+    parts = stripped.split(".")
     if not all(part.isascii() and part.isdigit() for part in parts) or len(parts) > 6:
         raise ValidationError(
-            field, f"{text.strip()!r} is not a version (numbers separated by dots: 9.10.037)"
+            field, f"{stripped!r} is not a version (numbers separated by dots: 9.10.037)"
+        )
+    if any(len(part) > MAX_TOOL_VERSION_PART_DIGITS for part in parts):
+        raise ValidationError(
+            field, f"{stripped!r}: each part has at most {MAX_TOOL_VERSION_PART_DIGITS} digits"
         )
     return tuple(int(part) for part in parts)
 

@@ -292,7 +292,8 @@ class Portal:
 
     @staticmethod
     def _request(session: Session, number: str, *, lock: bool = False) -> ResetRequest:
-        statement = select(ResetRequest).where(ResetRequest.number == str(number).strip())
+        key = rules.require_key("request_number", str(number), rules.MAX_REQUEST_NUMBER_LENGTH)
+        statement = select(ResetRequest).where(ResetRequest.number == key.strip())
         if lock:
             statement = statement.with_for_update()
         request = session.execute(statement).scalar_one_or_none()
@@ -423,6 +424,7 @@ class Portal:
         never says whether the user exists: an unknown user costs one hash at the configured
         cost too). A hash weaker than ``settings.scrypt_n`` is replaced by a new one at that cost
         (:meth:`_upgrade_hash`)."""
+        rules.require_key("username", username, rules.MAX_USERNAME_LENGTH)
         with self._reading() as session:
             staff = session.execute(
                 select(Staff).where(Staff.username == username)
@@ -452,6 +454,7 @@ class Portal:
         """The throttled password check (:mod:`ecusim.portal.throttle`): over a budget it is
         refused (:class:`~ecusim.portal.errors.RateLimitedError`) before any hash is computed;
         a wrong password is recorded (a failure row and an audit record) and refused."""
+        rules.require_key("username", username, rules.MAX_USERNAME_LENGTH)  # before any SQL
         with self._reading() as session:
             throttle.check(session, self.settings, self.now(), username, client_address)
         try:
@@ -1159,8 +1162,10 @@ class Portal:
     ) -> tuple[AuditRecordView, ...]:
         """The audit records of the manager's own dealer with a ``seq`` above ``since_seq`` (a
         cursor), oldest first, at most ``limit`` (1 to :data:`MAX_AUDIT_LIMIT`)."""
-        if since_seq < 0:
-            raise ValidationError("since_seq", f"must be 0 or more, got {since_seq}")
+        if not 0 <= since_seq <= rules.MAX_AUDIT_SEQ:
+            raise ValidationError(
+                "since_seq", f"must be 0 to {rules.MAX_AUDIT_SEQ}, got {since_seq}"
+            )
         if not 1 <= limit <= MAX_AUDIT_LIMIT:
             raise ValidationError("limit", f"must be 1 to {MAX_AUDIT_LIMIT}, got {limit}")
         with self._reading() as session:

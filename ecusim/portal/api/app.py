@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ecusim.portal.api.errors import ERROR_RESPONSES, add_error_handlers
+from ecusim.portal.api.limits import BodySizeLimit
 from ecusim.portal.api.routes import ROUTERS
 from ecusim.portal.api_models import API_PREFIX
 from ecusim.portal.service import Portal
@@ -18,7 +19,8 @@ manager approvals and Pass-Code issue, with the audit log and the reports.
 Log in with `POST /api/v1/login`, then send `Authorization: Bearer <token>` (valid 8 h by
 default); `POST /api/v1/logout` ends the session. Before Pass-Codes, re-enter the password
 (`POST /api/v1/step-up`). Too many failed passwords answer 429 with `Retry-After`.
-Every error answers `{"error": {"status", "field", "reason"}}`.
+Every error answers `{"error": {"status", "field", "reason"}}`. Request bodies over the size
+limit (64 KiB by default) answer 413.
 """
 
 
@@ -34,6 +36,9 @@ def create_app(portal: Portal) -> FastAPI:
     )
     app.state.portal = portal
     add_error_handlers(app)
+    # Outermost but for Starlette's own error middleware: a body over the limit is refused
+    # before anything else runs (ASVS V13.1.3).
+    app.add_middleware(BodySizeLimit, max_body_bytes=portal.settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app

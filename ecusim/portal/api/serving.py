@@ -52,8 +52,12 @@ def listen(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> socket.socket:
     Binding here, before uvicorn starts, makes a taken port or an unknown host an ``OSError``
     the caller can report, and tells the real address before anything is announced.
     """
-    # As uvicorn does: IPv6 only for an IPv6 address, "" for every IPv4 address.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # As uvicorn does: IPv6 only for an IPv6 address, "" for every IPv4 address. The protocol is
+    # named: asyncio sets TCP_NODELAY on accepted sockets only when ``sock.proto`` is
+    # IPPROTO_TCP (accepted sockets inherit it); with 0 every kept-alive answer waited ~40 ms
+    # for Nagle's algorithm and the client's delayed ACK (RFC 896, RFC 1122 §4.2.3.2).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         if os.name == "posix":  # rebind at once after a restart (uvicorn does the same)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

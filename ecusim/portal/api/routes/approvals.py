@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ecusim.portal.api.dependencies import CurrentUser, PortalDep
-from ecusim.portal.api_models import ApproveIn, RefuseIn
+from ecusim.portal.api.routes.requests import RequestNumber
+from ecusim.portal.api_models import MAX_VIN_LENGTH, ApproveIn, RefuseIn
 from ecusim.portal.errors import NotFoundError
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.views import RequestView
@@ -21,7 +22,14 @@ router = APIRouter(tags=["requests"])
 def find_approval(
     portal: PortalDep,
     user: CurrentUser,
-    vin: Annotated[str, Query(description="17-character VIN", examples=["JTHBL5EF0C5000001"])],
+    vin: Annotated[
+        str,
+        Query(
+            max_length=MAX_VIN_LENGTH,
+            description="17-character VIN",
+            examples=["JTHBL5EF0C5000001"],
+        ),
+    ],
 ) -> RequestView:
     """404 when the dealer holds no approval usable now for that VIN."""
     view = portal.find_approval(user.username, vin)
@@ -31,7 +39,9 @@ def find_approval(
 
 
 @router.post("/requests/{number}/approve", summary="Approve a request")
-def approve(portal: PortalDep, user: CurrentUser, number: str, body: ApproveIn) -> RequestView:
+def approve(
+    portal: PortalDep, user: CurrentUser, number: RequestNumber, body: ApproveIn
+) -> RequestView:
     """Bulletin Section 4: an enrolled approving manager of the same dealer, not the
     requester, with the 3 Request Approval Policy confirmations. Valid 72 h [LAB]."""
     confirmations = ApprovalConfirmations(**body.confirmations.model_dump())
@@ -39,5 +49,7 @@ def approve(portal: PortalDep, user: CurrentUser, number: str, body: ApproveIn) 
 
 
 @router.post("/requests/{number}/refuse", summary="Refuse a request")
-def refuse(portal: PortalDep, user: CurrentUser, number: str, body: RefuseIn) -> RequestView:
+def refuse(
+    portal: PortalDep, user: CurrentUser, number: RequestNumber, body: RefuseIn
+) -> RequestView:
     return portal.refuse(user.username, number, body.reason)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from ecusim.portal.api.dependencies import CurrentManager, PortalDep
 from ecusim.portal.api_models import AuditOut
+from ecusim.portal.rules import MAX_AUDIT_SEQ
 from ecusim.portal.service import MAX_AUDIT_LIMIT
 from ecusim.portal.views import AuditVerification
 
@@ -21,7 +22,12 @@ def audit_records(
     portal: PortalDep,
     user: CurrentManager,
     since_seq: Annotated[
-        int, Query(ge=0, description="Only records with a larger `seq` (a cursor).")
+        int,
+        Query(
+            ge=0,
+            le=MAX_AUDIT_SEQ,  # the Integer column (PostgreSQL int4): larger raised in SQL
+            description="Only records with a larger `seq` (a cursor).",
+        ),
     ] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_AUDIT_LIMIT, description="At most this many records.")

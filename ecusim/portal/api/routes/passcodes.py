@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from ecusim.portal.api.dependencies import ClientAddress, LiveToken, PortalDep
+from ecusim.portal.api.routes.requests import RequestNumber
 from ecusim.portal.api_models import PassCodeIn
 from ecusim.portal.views import IssuedPassCode
 
@@ -21,7 +22,7 @@ router = APIRouter(tags=["requests"])
 def issue_pass_code(
     portal: PortalDep,
     token: LiveToken,
-    number: str,
+    number: RequestNumber,
     body: PassCodeIn,
     client: ClientAddress,
 ) -> IssuedPassCode:

@@ -10,8 +10,12 @@ from fastapi import APIRouter, Path, Query, Response
 from ecusim.portal import reports
 from ecusim.portal.api.dependencies import CurrentManager, PortalDep
 from ecusim.portal.errors import ValidationError
+from ecusim.portal.rules import MAX_DEALER_CODE_LENGTH
 
-__all__ = ["router"]
+__all__ = ["MAX_QUERY_TIME_LENGTH", "router"]
+
+MAX_QUERY_TIME_LENGTH = 64
+"""Longest ``since``/``until`` accepted (``2014-07-01T20:27:00.000000+00:00`` is 32)."""
 
 router = APIRouter(tags=["reports"])
 
@@ -24,19 +28,31 @@ _RENDERERS = {
 
 
 def _utc_query_time(text: str, field: str) -> datetime:
-    """``2014-07-01`` or ``2014-07-01T20:27:00+00:00`` (no offset: UTC)."""
+    """``2014-07-01`` or ``2014-07-01T20:27:00+00:00`` (no offset: UTC); a time whose UTC
+    falls outside years 1-9999 (``9999-12-31T23:59:59-01:00``) is refused naming ``field``."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError(
             field, f"expected an ISO 8601 date or time (2014-07-01T00:00:00+00:00), got {text!r}"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            field, f"{text.strip()} is out of range: in UTC it falls outside years 1 to 9999"
+        ) from None
 
 
 def _year_month(text: str) -> tuple[int, int]:
     parts = text.split("-")
-    if len(parts) != 2 or not all(part.isascii() and part.isdigit() for part in parts):
+    if (
+        len(parts) != 2
+        or not all(part.isascii() and part.isdigit() for part in parts)
+        or (len(parts[0]), len(parts[1])) not in ((4, 2), (4, 1))  # no int() of 5000 digits
+    ):
         raise ValidationError("month", f"expected YYYY-MM, got {text!r}")
     return int(parts[0]), int(parts[1])
 
@@ -50,8 +66,20 @@ def _year_month(text: str) -> tuple[int, int]:
 def nicb_report(
     portal: PortalDep,
     user: CurrentManager,
-    since: Annotated[str, Query(description="Start, inclusive (ISO 8601; no offset: UTC)")],
-    until: Annotated[str, Query(description="End, exclusive (ISO 8601; no offset: UTC)")],
+    since: Annotated[
+        str,
+        Query(
+            max_length=MAX_QUERY_TIME_LENGTH,
+            description="Start, inclusive (ISO 8601; no offset: UTC)",
+        ),
+    ],
+    until: Annotated[
+        str,
+        Query(
+            max_length=MAX_QUERY_TIME_LENGTH,
+            description="End, exclusive (ISO 8601; no offset: UTC)",
+        ),
+    ],
 ) -> Response:
     """Managers only, and only their own dealer's transactions and refused or failed attempts;
     the last row (action `audit-head`) names the audit chain's head."""
@@ -74,8 +102,10 @@ def nicb_report(
 def monthly_report(
     portal: PortalDep,
     user: CurrentManager,
-    dealer_code: str,
-    month: Annotated[str, Path(description="`YYYY-MM` (UTC)", examples=["2014-07"])],
+    dealer_code: Annotated[
+        str, Path(max_length=MAX_DEALER_CODE_LENGTH, description="The dealer code")
+    ],
+    month: Annotated[str, Path(max_length=7, description="`YYYY-MM` (UTC)", examples=["2014-07"])],
     fmt: Annotated[
         Literal["csv", "text", "html"],
         Query(alias="format", description="`csv`, `text` or `html`"),

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from ecusim.portal.api.dependencies import CurrentUser, PortalDep
 from ecusim.portal.api_models import RequestIn
-from ecusim.portal.rules import IdentificationConfirmations
+from ecusim.portal.rules import MAX_REQUEST_NUMBER_LENGTH, IdentificationConfirmations
 from ecusim.portal.views import Inbox, RequestView
 
-__all__ = ["router"]
+__all__ = ["RequestNumber", "router"]
+
+RequestNumber = Annotated[
+    str,
+    Path(
+        max_length=MAX_REQUEST_NUMBER_LENGTH,
+        description="The request number (`YYMMDD` + 5 digits).",
+        examples=["14070100001"],
+    ),
+]
+"""The ``{number}`` of a request's path, bounded (ASVS V13.1.3)."""
 
 router = APIRouter(tags=["requests"])
 
@@ -33,7 +45,7 @@ def create_request(portal: PortalDep, user: CurrentUser, body: RequestIn) -> Req
 
 
 @router.get("/requests/{number}", summary="One request of the user's dealer")
-def get_request(portal: PortalDep, user: CurrentUser, number: str) -> RequestView:
+def get_request(portal: PortalDep, user: CurrentUser, number: RequestNumber) -> RequestView:
     return portal.get_request(user.username, number)
 
 
