@@ -871,6 +871,8 @@ class Portal:
         approving dealer may use a valid approval, as often as needed [LAB]. Only the seed's
         SHA-256 is stored. A login session uses :meth:`issue_pass_code_in_session`.
         """
+        # A malformed number is bad input (422), not an attempt on a request: not audited.
+        rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
         tool_version = rules.validate_tool_version(tool_version)
         seed_bytes = rules.validate_seed(seed)
         self._check_issue_password(username, password, client_address)
@@ -899,6 +901,8 @@ class Portal:
         window must be open (else :class:`AuthenticationError` on ``password``): issues inside
         the window compute no password hash (ASVS V2.2.1, V3.7.1).
         """
+        # A malformed number is bad input (422), not an attempt on a request: not audited.
+        rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
         tool_version = rules.validate_tool_version(tool_version)
         seed_bytes = rules.validate_seed(seed)
         current = self.session(token)

@@ -512,7 +512,7 @@ def test_refusals_are_audited(
 def test_a_refusal_for_another_dealers_request_stays_in_the_users_dealer(
     portal: Portal, engine: Engine, approved: RequestView
 ) -> None:
-    for number in (approved.number, "nonsense-number-longer-than-sixteen"):
+    for number in (approved.number, "NONSENSE"):
         refused(
             engine,
             NotFoundError,
@@ -523,7 +523,15 @@ def test_a_refusal_for_another_dealers_request_stays_in_the_users_dealer(
         record = last_record(engine)
         assert (record.actor, record.dealer_code) == ("erin", OTHER_DEALER)
         assert (record.request_number, record.vin, record.repair_order) == (None, None, None)
-        assert json.loads(record.details)["request_number"] == number[:16]
+        assert json.loads(record.details)["request_number"] == number
+    # A number no request can have (over 16 characters) is bad input: 422, not audited.
+    refused(
+        engine,
+        ValidationError,
+        "request_number",
+        partial(issue, portal, "nonsense-number-longer-than-sixteen", SEED, "erin"),
+        audited=False,
+    )
     # The other dealer's managers see it; the request's own dealer is not told.
     assert [r.action for r in portal.audit_records("alice")][-1] == Action.APPROVE
     assert portal.audit_records("erin")[-1].action == Action.ISSUE_REFUSED
