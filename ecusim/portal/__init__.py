@@ -7,8 +7,12 @@
   client decodes.
 - :mod:`ecusim.portal.models` and :mod:`ecusim.portal.db`: SQLAlchemy tables, Alembic migrations,
   SQLite by default, PostgreSQL by URL.
-- :mod:`ecusim.portal.audit`: the hash-chained audit log; :mod:`ecusim.portal.reports`: the NICB
-  export and the monthly dealer report.
+- :mod:`ecusim.portal.settings`: :class:`PortalSettings`, every limit (``ECUSIM_PORTAL_*``).
+- :mod:`ecusim.portal.login_sessions`, :mod:`ecusim.portal.throttle`,
+  :mod:`ecusim.portal.passwords`: sessions in the database, the failure throttle, scrypt and the
+  password policy (docs/portal-security.md).
+- :mod:`ecusim.portal.audit`: the HMAC-chained audit log; :mod:`ecusim.portal.anchors`: its
+  signed checkpoints; :mod:`ecusim.portal.reports`: the NICB export and the monthly report.
 - :mod:`ecusim.portal.api`: the HTTP API v1 (FastAPI); :mod:`ecusim.portal.client`: its client.
 """
 
@@ -19,12 +23,15 @@ from ecusim.portal.errors import (
     ConflictError,
     ExpiredError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     PortalError,
+    RateLimitedError,
     ValidationError,
 )
 from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmations
 from ecusim.portal.service import Inbox, IssuedPassCode, Portal, RequestView, StaffView
+from ecusim.portal.settings import PortalSettings
 
 __all__ = [
     "ApprovalConfirmations",
@@ -35,9 +42,12 @@ __all__ = [
     "Inbox",
     "IssuedPassCode",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "Portal",
     "PortalError",
+    "PortalSettings",
+    "RateLimitedError",
     "RequestView",
     "StaffView",
     "ValidationError",

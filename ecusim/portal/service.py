@@ -868,8 +868,9 @@ class Portal:
 
         The user re-enters the password, checked every time and throttled by username and
         ``client_address`` (the command line's is ``cli``); any enrolled staff member of the
-        approving dealer may use a valid approval, as often as needed [LAB]. Only the seed's
-        SHA-256 is stored. A login session uses :meth:`issue_pass_code_in_session`.
+        approving dealer may use a valid approval until it is closed or expires, within the
+        per-approval rate limit (``settings.issue_rate_limit``). Only the seed's SHA-256 is
+        stored. A login session uses :meth:`issue_pass_code_in_session`.
         """
         # A malformed number is bad input (422), not an attempt on a request: not audited.
         rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
