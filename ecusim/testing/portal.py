@@ -5,6 +5,7 @@ The pytest plugin's ``portal`` fixture (docs/pytest-plugin.md); usable without p
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -17,18 +18,23 @@ from ecusim.portal.rules import (
     IdentificationConfirmations,
 )
 from ecusim.portal.service import Portal, RequestView
+from ecusim.portal.settings import ENV_PREFIX, PortalSettings
 from ecusim.secret_file import LAB_SECRETS, Secrets
 from protocol.passcode import format_code, parse_code
 
 if TYPE_CHECKING:
     from ecusim.portal.api import BackgroundServer
 
-__all__ = ["PORTAL_PASSWORD", "TOOL_VERSION", "VirtualPortal"]
+__all__ = ["FIXTURE_SCRYPT_N", "PORTAL_PASSWORD", "TOOL_VERSION", "VirtualPortal"]
 
 PORTAL_PASSWORD: Final = "ecusim-pytest-password"
 """Every demo user's password in the portal fixture."""
 TOOL_VERSION: Final = MIN_TOOL_VERSION_TEXT
 """The scan-tool version the fixture reports: the oldest the portal accepts, 9.10.037."""
+FIXTURE_SCRYPT_N: Final = 2**10
+"""The scrypt cost of the fixture's hashes unless ``ECUSIM_PORTAL_SCRYPT_N`` or ``settings``
+says otherwise: its users' password is public (:data:`PORTAL_PASSWORD`), so the shipped 2^17
+would only slow every test down (three hashes of about 0.3 s each)."""
 SERVER_START_TIMEOUT_S: Final = 20.0
 SERVER_STOP_TIMEOUT_S: Final = 10.0
 
@@ -36,7 +42,9 @@ SERVER_STOP_TIMEOUT_S: Final = 10.0
 class VirtualPortal:
     """A pass-code portal on an SQLite file with the demo dealer (two managers, a technician,
     all with :data:`PORTAL_PASSWORD`); the HTTP API is served at :attr:`url` from first use.
-    ``secrets``: the cars' (docs/secrets.md; default the public lab secret)."""
+    ``secrets``: the cars' (docs/secrets.md; default the public lab secret). ``settings``: the
+    portal's limits (default: ``ECUSIM_PORTAL_*``, with the scrypt cost :data:`FIXTURE_SCRYPT_N`
+    unless ``ECUSIM_PORTAL_SCRYPT_N`` is set)."""
 
     def __init__(
         self,
@@ -44,12 +52,19 @@ class VirtualPortal:
         *,
         password: str = PORTAL_PASSWORD,
         secrets: Secrets = LAB_SECRETS,
+        settings: PortalSettings | None = None,
     ) -> None:
+        if settings is None:
+            settings = PortalSettings.from_env()
+            if f"{ENV_PREFIX}SCRYPT_N" not in os.environ:
+                settings = settings.model_copy(update={"scrypt_n": FIXTURE_SCRYPT_N})
         self._engine = make_engine(f"sqlite:///{database}")
         try:
             upgrade(self._engine)
             self.service = Portal(
-                make_session_factory(self._engine), master_secret=secrets.master_secret
+                make_session_factory(self._engine),
+                master_secret=secrets.master_secret,
+                settings=settings,
             )
             """The portal's in-process API (:class:`~ecusim.portal.service.Portal`)."""
             self.password = password

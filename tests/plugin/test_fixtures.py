@@ -268,3 +268,39 @@ def test_the_record_lists_requests_and_faults(
     assert engine.addressing is Addressing.PHYSICAL
     assert car_requests.sids() == [0x3E, 0x3E]
     assert car_requests.for_ecu(virtual_car.key_ecu.name) == (key_ecu,)
+
+
+def _stored_costs(portal: VirtualPortal) -> set[int]:
+    """The scrypt N of every stored hash (``scrypt$<n>$…``)."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from ecusim.portal.models import Staff  # noqa: PLC0415
+
+    with portal.service._sessions() as session:
+        return {int(h.split("$")[1]) for h in session.scalars(select(Staff.password_hash))}
+
+
+def test_the_fixture_portal_hashes_cheaply_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its users' password is public: the shipped 2^17 would only slow tests down."""
+    from ecusim.portal.settings import PortalSettings  # noqa: PLC0415
+    from ecusim.testing.portal import FIXTURE_SCRYPT_N  # noqa: PLC0415
+
+    monkeypatch.delenv("ECUSIM_PORTAL_SCRYPT_N", raising=False)
+    cheap = VirtualPortal(tmp_path / "cheap.db")
+    try:
+        assert _stored_costs(cheap) == {FIXTURE_SCRYPT_N}
+    finally:
+        cheap.close()
+    monkeypatch.setenv("ECUSIM_PORTAL_SCRYPT_N", "2048")
+    told = VirtualPortal(tmp_path / "env.db")
+    try:
+        assert _stored_costs(told) == {2048}
+    finally:
+        told.close()
+    given = VirtualPortal(tmp_path / "given.db", settings=PortalSettings(scrypt_n=4096))
+    try:
+        assert _stored_costs(given) == {4096}
+    finally:
+        given.close()
