@@ -643,8 +643,9 @@ class Portal:
     ) -> RequestView:
         """Send a reset request to the dealer's managers (bulletin Sections 2 and 3).
 
-        Refused if the dealer already holds a valid approval for the VIN, not closed: that
-        approval is to be reused (bulletin Section 3 note). A closed one does not count.
+        Refused (:class:`ConflictError` on ``vin``) if the dealer already holds a valid approval
+        for the VIN, not closed, or an unexpired request for it awaiting approval: that one is to
+        be used (bulletin Section 3 note). A closed, refused or expired one does not count.
         """
         vin = rules.validate_vin_field(vin)
         repair_order = rules.require_text("repair_order", repair_order)
@@ -654,22 +655,8 @@ class Portal:
             now = self.now()
             technician = self._enrolled_staff(session, username)
             self._require_two_managers(session, technician.dealer_code)
-            reusable = session.execute(
-                select(Approval)
-                .join(Approval.request)
-                .where(
-                    ResetRequest.dealer_code == technician.dealer_code,
-                    ResetRequest.vin == vin,
-                    Approval.valid_until >= now,
-                    Approval.closed_at.is_(None),
-                )
-            ).scalar()
-            if reusable is not None:
-                raise ConflictError(
-                    f"request No. {reusable.request_number} is approved for {vin} until "
-                    f"{reusable.valid_until:%Y-%m-%d %H:%M} UTC: use that approval",
-                    field="vin",
-                )
+            self._refuse_second_approval(session, technician.dealer_code, vin, now)
+            self._refuse_second_request(session, technician.dealer_code, vin, now)
             request = ResetRequest(
                 number=self._next_request_number(session, now),
                 dealer_code=technician.dealer_code,
@@ -701,6 +688,53 @@ class Portal:
                 },
             )
             return self._view(session, request, now)
+
+    @staticmethod
+    def _refuse_second_approval(
+        session: Session, dealer_code: str, vin: str, now: datetime
+    ) -> None:
+        """:class:`ConflictError` on ``vin``, naming it, if the dealer holds an open approval for
+        ``vin`` (not closed, not expired): one approval per car at a time (bulletin Section 3
+        note), so its rate limit and its close cannot be sidestepped with a second one. Checked
+        after the audit head lock: racing workers leave one."""
+        approval = session.execute(
+            select(Approval)
+            .join(Approval.request)
+            .where(
+                ResetRequest.dealer_code == dealer_code,
+                ResetRequest.vin == vin,
+                Approval.valid_until >= now,
+                Approval.closed_at.is_(None),
+            )
+            .order_by(Approval.valid_until.desc())
+        ).scalar()
+        if approval is not None:
+            raise ConflictError(
+                f"request No. {approval.request_number} is approved for {vin} until "
+                f"{approval.valid_until:%Y-%m-%d %H:%M} UTC: use that approval",
+                field="vin",
+            )
+
+    @staticmethod
+    def _refuse_second_request(session: Session, dealer_code: str, vin: str, now: datetime) -> None:
+        """:class:`ConflictError` on ``vin``, naming it, if a request of the dealer for ``vin``
+        awaits approval (unexpired): that request is the one to approve."""
+        pending = session.execute(
+            select(ResetRequest)
+            .where(
+                ResetRequest.dealer_code == dealer_code,
+                ResetRequest.vin == vin,
+                ResetRequest.status == RequestStatus.REQUESTED,
+                ResetRequest.expires_at >= now,
+            )
+            .order_by(ResetRequest.created_at)
+        ).scalar()
+        if pending is not None:
+            raise ConflictError(
+                f"request No. {pending.number} for {vin} is awaiting approval until "
+                f"{pending.expires_at:%Y-%m-%d %H:%M} UTC: use that request",
+                field="vin",
+            )
 
     def get_request(self, username: str, request_number: str) -> RequestView:
         """One request of the user's own dealer."""
@@ -800,11 +834,13 @@ class Portal:
     ) -> RequestView:
         """Approve a request (bulletin Section 4): valid 72 h [LAB] until closed
         (:meth:`close_approval`), for at most ``settings.issue_rate_limit`` new seeds per
-        ``settings.issue_rate_window``."""
+        ``settings.issue_rate_window``. Refused (:class:`ConflictError` on ``vin``) while the
+        dealer holds another open approval for the VIN: one per car at a time."""
         rules.check_confirmations(confirmations, "confirmations")
         with self._writing() as (session, head):
             now = self.now()
             manager, request = self._decidable(session, username, request_number, now)
+            self._refuse_second_approval(session, request.dealer_code, request.vin, now)
             approval = Approval(
                 request_number=request.number,
                 manager_id=manager.id,
