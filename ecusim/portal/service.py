@@ -968,7 +968,8 @@ class Portal:
         already issued under this approval gets the same code and its first ``issued_at`` again,
         writing nothing; else at most ``settings.issue_rate_limit`` new issues per approval
         within ``settings.issue_rate_window`` (:class:`RateLimitedError`; OWASP ASVS V11.1.4).
-        A refusal rolls back, then is audited on its own (:meth:`_audit_refused_issue`).
+        A refusal rolls back, then is audited on its own (:meth:`_audit_refused_issue`), or
+        answered with :class:`RateLimitedError` past the user's budget of audited refusals.
         """
         digest = seed_sha256(seed_bytes)
         try:
@@ -1019,8 +1020,12 @@ class Portal:
                 )
                 return issued
         except PortalError as exc:
-            self._audit_refused_issue(username, request_number, tool_version, digest, exc)
-            raise
+            over = self._audit_refused_issue(username, request_number, tool_version, digest, exc)
+            if over is None:
+                raise
+            if isinstance(exc, RateLimitedError) and exc.retry_after_s > over.retry_after_s:
+                raise  # over the issue rate too: its longer wait
+            raise over from exc
 
     def _usable_approval(
         self, session: Session, username: str, request_number: str, now: datetime
@@ -1085,9 +1090,13 @@ class Portal:
         tool_version: str,
         digest: str,
         error: PortalError,
-    ) -> None:
+    ) -> RateLimitedError | None:
         """One :data:`Action.ISSUE_REFUSED` record, in its own transaction after the refused
-        one rolled back (OWASP ASVS V7.2.2: failed access decisions are logged).
+        one rolled back (OWASP ASVS V7.2.2: failed access decisions are logged), within the
+        user's budget (:meth:`_refused_issue_budget`); past it nothing is written and the
+        :class:`RateLimitedError` to answer instead is returned (ASVS V11.1.4). A first count in
+        a read-only transaction answers a call past the budget without taking the audit head
+        lock; the count that decides is repeated under the lock.
 
         About the request when it is the user's dealer's; else (unknown number, another
         dealer's) under the user's dealer with only the number as typed in ``details``: the
@@ -1095,6 +1104,7 @@ class Portal:
         write it is logged and the original error is still raised.
         """
         number = str(request_number).strip()
+        actor = username[:ACTOR_CHARS]
         details: dict[str, Any] = {
             "reason": error.reason,
             "status": error.http_status,
@@ -1102,8 +1112,16 @@ class Portal:
             "tool_version": tool_version,
         }
         try:
+            with self._reading() as session:  # over budget: answered without the head lock
+                over = self._refused_issue_budget(session, actor, self.now())
+            if over is not None:
+                logger.warning("refused Pass-Code attempts of %r over budget", actor)
+                return over
             with self._writing() as (session, head):
                 now = self.now()
+                over = self._refused_issue_budget(session, actor, now)  # again, locked
+                if over is not None:
+                    return over
                 staff = session.execute(
                     select(Staff).where(Staff.username == username)
                 ).scalar_one_or_none()
@@ -1111,18 +1129,47 @@ class Portal:
                 request = session.get(ResetRequest, number) if fits else None
                 fields: dict[str, Any] = {
                     "at": now,
-                    "actor": username[:ACTOR_CHARS],
+                    "actor": actor,
                     "action": Action.ISSUE_REFUSED,
                     "seed_sha256": digest,
                 }
                 dealer_code = staff.dealer_code if staff is not None else None
                 if request is not None and dealer_code == request.dealer_code:
                     self._record_for_request(session, head, request, **fields, details=details)
-                    return
+                    return None
                 details["request_number"] = number[:REQUEST_NUMBER_CHARS]
                 self._record(session, head, **fields, dealer_code=dealer_code, details=details)
         except (PortalError, SQLAlchemyError):
             logger.exception("could not audit a refused pass-code issue for %r", username)
+        return None
+
+    def _refused_issue_budget(
+        self, session: Session, actor: str, now: datetime
+    ) -> RateLimitedError | None:
+        """The error to answer if ``actor`` already has ``settings.refused_issue_budget``
+        ``issue-refused`` records within ``settings.failure_window``, else ``None``.
+
+        Counted from the audit log in the writing transaction, after the head lock, so the
+        budget holds across workers; ``Retry-After`` is when enough counted records leave the
+        window (the oldest, unless the budget was lowered).
+        """
+        budget, window = self.settings.refused_issue_budget, self.settings.failure_window
+        counted = select(AuditRecord.at).where(
+            AuditRecord.at > now - window,
+            AuditRecord.action == Action.ISSUE_REFUSED,
+            AuditRecord.actor == actor,
+        )
+        count = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+        if count < budget:
+            return None
+        edge = session.scalar(counted.order_by(AuditRecord.at).offset(count - budget).limit(1))
+        assert edge is not None
+        return RateLimitedError(
+            f"{count} refused Pass-Code attempts within {_duration(window)}; at most {budget} "
+            "are allowed: try again later",
+            field="request_number",
+            retry_after_s=max(1, math.ceil((edge + window - now).total_seconds())),
+        )
 
     def close_approval(
         self, username: str, request_number: str, note: str | None = None

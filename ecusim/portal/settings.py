@@ -50,6 +50,12 @@ class PortalSettings(BaseSettings):
         default=20, ge=1, le=100000, description="Pass-Codes per approval within the issue window."
     )
     issue_rate_window: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    refused_issue_budget: int = Field(
+        default=20,
+        ge=1,
+        le=100000,
+        description="Audited refused Pass-Code attempts per user within the failure window.",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest HTTP request body."
     )

@@ -169,3 +169,23 @@ def test_client_close_approval(base_url: str, portal: Portal, staff: Staffing) -
         other = make_request(portal, "carol")
         portal.approve("alice", other.number, ApprovalConfirmations.all_confirmed())
         assert client.close_approval(other.number, note="done").closed_by == "Carol"
+
+
+def test_refused_attempts_past_the_budget_get_429_with_retry_after(
+    http: httpx.Client, engine: Engine, approved: RequestView, clock: FakeClock, portal: Portal
+) -> None:
+    tech = login(http, "carol")
+    assert http.post(f"/requests/{approved.number}/close", headers=tech, json={}).status_code == 200
+    path = f"/requests/{approved.number}/pass-codes"
+    budget = portal.settings.refused_issue_budget
+    for index in range(budget):
+        error_of(
+            http.post(path, headers=tech, json=issue_body(f"{index:032X}")), 409, "request_number"
+        )
+    before = snapshot(engine)
+    over = http.post(path, headers=tech, json=issue_body("FF" * 16))
+    error_of(over, 429, "request_number")
+    assert over.headers["Retry-After"] == str(int(portal.settings.failure_window.total_seconds()))
+    assert snapshot(engine) == before
+    clock.advance(portal.settings.failure_window.total_seconds())
+    error_of(http.post(path, headers=tech, json=issue_body("FF" * 16)), 409, "request_number")
