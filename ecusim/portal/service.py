@@ -29,7 +29,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecusim.portal import audit, login_sessions, reports, rules, throttle
 from ecusim.portal.anchors import Anchor, make_anchor
@@ -221,9 +222,17 @@ class Portal:
     @contextmanager
     def _writing(self) -> Iterator[tuple[Session, AuditHead]]:
         """A transaction holding the audit head lock; rolled back on any exception."""
+        with self._writing_unlocked() as session:
+            yield session, audit.lock_head(session)
+
+    @contextmanager
+    def _writing_unlocked(self) -> Iterator[Session]:
+        """A writing transaction that locks the audit head later (:func:`audit.lock_head`), so
+        that its reads run before it queues behind other writers; rolled back on any exception.
+        On SQLite the transaction holds the write lock from its start anyway."""
         try:
             with self._sessions() as session, session.begin():
-                yield session, audit.lock_head(session)
+                yield session
         except IntegrityError as exc:  # a rule the checks missed, or a lost race
             raise ConflictError(f"the database refused the change: {exc.orig}") from exc
 
@@ -296,6 +305,8 @@ class Portal:
         statement = select(ResetRequest).where(ResetRequest.number == key.strip())
         if lock:
             statement = statement.with_for_update()
+        else:  # the approval in the same query (FOR UPDATE cannot take an outer join's side)
+            statement = statement.options(joinedload(ResetRequest.approval))
         request = session.execute(statement).scalar_one_or_none()
         if request is None:
             raise NotFoundError(f"no request No. {number}", field="request_number")
@@ -894,8 +905,11 @@ class Portal:
         seed: str,
         *,
         client_address: str | None,
+        current: SessionInfo | None = None,
     ) -> IssuedPassCode:
         """:meth:`issue_pass_code` for the user of a login session (the HTTP API).
+
+        ``current``: the session of ``token`` as just read (:meth:`session`), else it is read.
 
         With ``password`` it is a re-entry: verified (throttled) and, once the Pass-Code is
         issued, the session's step-up window opens as with :meth:`step_up`. Without it the
@@ -906,7 +920,8 @@ class Portal:
         rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
         tool_version = rules.validate_tool_version(tool_version)
         seed_bytes = rules.validate_seed(seed)
-        current = self.session(token)
+        if current is None:
+            current = self.session(token)
         username = current.user.username
         if password is not None:
             self._verify(FailureKind.PASSWORD, username, password, client_address)
@@ -936,32 +951,28 @@ class Portal:
         """
         digest = seed_sha256(seed_bytes)
         try:
-            with self._writing() as (session, head):
-                now = self.now()
+            with self._writing_unlocked() as session:
+                # The rules on what is read before the head lock (other writers go on) …
                 staff, request, approval = self._usable_approval(
-                    session, username, request_number, now
+                    session, username, request_number, self.now()
                 )
-                code = format_code(pass_code(request.vin, seed_bytes, self._master_secret))
+                head = audit.lock_head(session)
+                # … and, under it, what another writer may have changed meanwhile: the
+                # approval's state, this seed's first issue and the issues in the window.
+                now = self.now()
+                first, recent = self._issues_so_far(session, approval, digest, now)
+                self._check_open(request, approval, now)
                 issued = IssuedPassCode(
-                    pass_code=code,
+                    pass_code=format_code(pass_code(request.vin, seed_bytes, self._master_secret)),
                     request_number=request.number,
                     vin=request.vin,
                     seed_sha256=digest,
-                    issued_at=now,
+                    issued_at=now if first is None else first,
                     approval_valid_until=approval.valid_until,
                 )
-                first = session.scalar(
-                    select(PassCodeIssue.issued_at)
-                    .where(
-                        PassCodeIssue.approval_id == approval.id,
-                        PassCodeIssue.seed_sha256 == digest,
-                    )
-                    .order_by(PassCodeIssue.id)
-                    .limit(1)
-                )
                 if first is not None:  # the same seed again: the same code, one record
-                    return issued.model_copy(update={"issued_at": first})
-                self._check_issue_rate(session, request, approval, now)
+                    return issued
+                self._check_issue_rate(session, request, approval, now, recent)
                 session.add(
                     PassCodeIssue(
                         approval_id=approval.id,
@@ -996,13 +1007,19 @@ class Portal:
             raise NotFoundError(f"no request No. {request_number}", field="request_number")
         self._require_two_managers(session, staff.dealer_code)
         approval = request.approval
-        status = _effective_status(request, now)
         if approval is None:
+            status = _effective_status(request, now)
             raise (ExpiredError if status == RequestStatus.EXPIRED else ConflictError)(
                 f"request No. {request.number} is {status}, not approved",
                 field="request_number",
             )
-        if status == RequestStatus.CLOSED:
+        self._check_open(request, approval, now)
+        return staff, request, approval
+
+    @staticmethod
+    def _check_open(request: ResetRequest, approval: Approval, now: datetime) -> None:
+        """Refuse unless ``approval`` (of ``request``) is neither closed nor expired."""
+        if _effective_status(request, now) == RequestStatus.CLOSED:
             raise ConflictError(
                 f"the approval of request No. {request.number} was closed at "
                 f"{approval.closed_at:%Y-%m-%d %H:%M:%S} UTC (repair completed): "
@@ -1015,20 +1032,54 @@ class Portal:
                 f"{approval.valid_until:%Y-%m-%d %H:%M:%S} UTC: a new request is needed",
                 field="request_number",
             )
-        return staff, request, approval
+
+    def _issues_so_far(
+        self, session: Session, approval: Approval, digest: str, now: datetime
+    ) -> tuple[datetime | None, int]:
+        """In one query: the approval's state as committed now (``closed_at`` and
+        ``valid_until``, set on ``approval``), when this seed was first issued under it
+        (``None``: never) and how many Pass-Codes it gave within
+        ``settings.issue_rate_window``."""
+        issues = PassCodeIssue
+        first = (
+            select(func.min(issues.issued_at))
+            .where(issues.approval_id == approval.id, issues.seed_sha256 == digest)
+            .scalar_subquery()
+        )
+        recent = (
+            select(func.count())
+            .select_from(issues)
+            .where(
+                issues.approval_id == approval.id,
+                issues.issued_at > now - self.settings.issue_rate_window,
+            )
+            .scalar_subquery()
+        )
+        row = session.execute(
+            select(Approval.closed_at, Approval.valid_until, first, recent).where(
+                Approval.id == approval.id
+            )
+        ).one()
+        set_committed_value(approval, "closed_at", row[0])  # as read: not a change to write
+        set_committed_value(approval, "valid_until", row[1])
+        return row[2], int(row[3] or 0)
 
     def _check_issue_rate(
-        self, session: Session, request: ResetRequest, approval: Approval, now: datetime
+        self,
+        session: Session,
+        request: ResetRequest,
+        approval: Approval,
+        now: datetime,
+        count: int,
     ) -> None:
-        """At most ``settings.issue_rate_limit`` Pass-Codes per approval within the window
-        (counted from the :class:`PassCodeIssue` rows issued after ``now - window``)."""
+        """At most ``settings.issue_rate_limit`` Pass-Codes per approval within the window;
+        ``count``: the :class:`PassCodeIssue` rows issued after ``now - window``."""
         limit, window = self.settings.issue_rate_limit, self.settings.issue_rate_window
+        if count < limit:
+            return
         counted = select(PassCodeIssue.issued_at).where(
             PassCodeIssue.approval_id == approval.id, PassCodeIssue.issued_at > now - window
         )
-        count = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
-        if count < limit:
-            return
         # The issue whose leaving the window brings the count below the limit (the oldest,
         # unless the limit was lowered since).
         edge = session.scalar(
