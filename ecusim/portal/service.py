@@ -943,10 +943,12 @@ class Portal:
     ) -> IssuedPassCode:
         """The Pass-Code for ``seed_bytes`` under the request's approval, recorded once.
 
-        One writing transaction (the head lock serialises workers): the rules, then a seed
-        already issued under this approval gets the same code and its first ``issued_at`` again,
-        writing nothing; else at most ``settings.issue_rate_limit`` new issues per approval
-        within ``settings.issue_rate_window`` (:class:`RateLimitedError`; OWASP ASVS V11.1.4).
+        One writing transaction: the rules are read first; then, with the approval's row locked
+        (issues under one approval run one after the other, on every worker), a seed already
+        issued under it gets the same code and its first ``issued_at`` again, writing nothing;
+        else at most ``settings.issue_rate_limit`` new issues per approval within
+        ``settings.issue_rate_window`` (:class:`RateLimitedError`; OWASP ASVS V11.1.4). The
+        audit head is locked last, for the audit record only.
         A refusal rolls back, then is audited on its own (:meth:`_audit_refused_issue`).
         """
         digest = seed_sha256(seed_bytes)
@@ -956,9 +958,9 @@ class Portal:
                 staff, request, approval = self._usable_approval(
                     session, username, request_number, self.now()
                 )
-                head = audit.lock_head(session)
-                # … and, under it, what another writer may have changed meanwhile: the
-                # approval's state, this seed's first issue and the issues in the window.
+                # … and, with the approval's row locked (issues under other approvals go on),
+                # what another writer may have changed meanwhile: the approval's state, this
+                # seed's first issue and the issues in the window.
                 now = self.now()
                 first, recent = self._issues_so_far(session, approval, digest, now)
                 self._check_open(request, approval, now)
@@ -982,6 +984,9 @@ class Portal:
                         issued_at=now,
                     )
                 )
+                session.flush()
+                # The head last: writers queue on it only for the audit record itself.
+                head = audit.lock_head(session)
                 self._record_for_request(
                     session,
                     head,
@@ -1036,7 +1041,7 @@ class Portal:
     def _issues_so_far(
         self, session: Session, approval: Approval, digest: str, now: datetime
     ) -> tuple[datetime | None, int]:
-        """In one query: the approval's state as committed now (``closed_at`` and
+        """In one query, locking the approval's row: its state as committed now (``closed_at`` and
         ``valid_until``, set on ``approval``), when this seed was first issued under it
         (``None``: never) and how many Pass-Codes it gave within
         ``settings.issue_rate_window``."""
@@ -1055,6 +1060,10 @@ class Portal:
             )
             .scalar_subquery()
         )
+        # Lock first, then read in a statement of its own: on PostgreSQL (READ COMMITTED) a
+        # statement that waited for a row lock still reads the rest from its older snapshot.
+        # SQLite: the transaction holds the write lock from its start.
+        session.execute(select(Approval.id).where(Approval.id == approval.id).with_for_update())
         row = session.execute(
             select(Approval.closed_at, Approval.valid_until, first, recent).where(
                 Approval.id == approval.id
@@ -1157,13 +1166,23 @@ class Portal:
             note = rules.require_text("note", note, CLOSE_NOTE_CHARS)
         else:
             note = None
-        with self._writing() as (session, head):
-            now = self.now()
+        # The approval's row is locked before the audit head, in the order a Pass-Code issue
+        # takes them (approval, then head), and the request is not locked (approve and refuse
+        # lock it after the head; an approved request's status no longer changes), so no two
+        # writers wait for each other in a cycle.
+        with self._writing_unlocked() as session:
             staff = self._enrolled_staff(session, username)
-            request = self._request(session, request_number, lock=True)
+            request = self._request(session, request_number)
             if request.dealer_code != staff.dealer_code:  # another dealer's: as if absent
                 raise NotFoundError(f"no request No. {request_number}", field="request_number")
-            approval = request.approval
+            approval = session.scalars(
+                select(Approval)
+                .where(Approval.request_number == request.number)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            head = audit.lock_head(session)
+            now = self.now()
             status = _effective_status(request, now)
             if status == RequestStatus.CLOSED:
                 raise ConflictError(
