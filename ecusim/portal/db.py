@@ -197,7 +197,8 @@ def _inspect_without_writing(engine: Engine) -> tuple[list[str], list[str]]:
 
 def check_portal_database(engine: Engine) -> None:
     """Refuse (:class:`ForeignDatabaseError`) a database that is not empty and not the
-    portal's: tables or views other than the portal's and ``alembic_version``, or an Alembic
+    portal's: tables or views other than the portal's and ``alembic_version``, tables with the
+    portal's names but no Alembic revision (only migrations make the portal's tables), or a
     revision the portal's migrations do not know. Reads only; a missing SQLite file passes."""
     path = sqlite_path(engine)
     if path is not None and not path.exists():
@@ -209,6 +210,13 @@ def check_portal_database(engine: Engine) -> None:
         raise ForeignDatabaseError(
             f"{shown} is not a portal database: it holds tables {', '.join(foreign)} of "
             "another application; nothing was changed (give the portal a database of its own)"
+        )
+    portal_named = sorted(set(names) - {"alembic_version"})
+    if portal_named and not revisions:
+        raise ForeignDatabaseError(
+            f"{shown} is not a portal database: it holds tables {', '.join(portal_named)} but no "
+            "Alembic revision of the portal's (another application's, or a half-made copy); "
+            "nothing was changed"
         )
     unknown = sorted(set(revisions) - _known_revisions(engine))
     if unknown:
