@@ -199,15 +199,18 @@ class Portal:
         """Connect to ``url``, bring its tables up to date and return a portal on it.
 
         Refuses an unsupported URL or another application's database before writing anything
-        (:mod:`ecusim.portal.db`: ``UnsupportedDatabaseURLError``, ``ForeignDatabaseError``).
+        (:mod:`ecusim.portal.db`: ``UnsupportedDatabaseURLError``, ``ForeignDatabaseError``);
+        a database from before keyed audit chaining has its records sealed with this portal's
+        audit key (:func:`ecusim.portal.db.upgrade`).
         """
         engine = make_engine(url)
         try:
-            upgrade(engine)
+            portal = cls(make_session_factory(engine), clock, master_secret, settings)
+            upgrade(engine, audit_key=portal._audit_key, now=portal.now())
         except BaseException:
             engine.dispose()
             raise
-        return cls(make_session_factory(engine), clock, master_secret, settings)
+        return portal
 
     def now(self) -> datetime:
         return utc_now(self._clock)
@@ -1256,7 +1259,8 @@ class Portal:
     def verify_audit(self, username: str, anchors: Sequence[Anchor] = ()) -> AuditVerification:
         """Check the whole keyed audit chain and the given signed ``anchors``
         (:func:`ecusim.portal.anchors.verify`); managers only. An anchor that proves nothing
-        (bad signature, another key) is a problem on the record it names."""
+        (bad signature, another key) is a problem on the record it names; unkeyed legacy records
+        no seal covers are one too (``unkeyed``)."""
         with self._reading() as session:
             self._manager(session, username)
             result = verify_anchors(session, self._master_secret, anchors)
@@ -1267,13 +1271,20 @@ class Portal:
             AuditProblemView(seq=anchors[problem.line - 1].seq, problem=f"anchor: {problem}")
             for problem in result.anchor_problems
         ]
-        return AuditVerification(ok=result.ok, problems=tuple(found))
+        return AuditVerification(ok=result.ok, problems=tuple(found), legacy=result.legacy)
 
     def audit_anchor(self, username: str) -> Anchor:
         """A signed anchor of the chain's head now (:func:`ecusim.portal.anchors.make_anchor`),
-        to keep outside the database; managers only."""
+        to keep outside the database; managers only. A chain with any problem
+        (:func:`ecusim.portal.audit.check`) is not anchored: :class:`ConflictError`."""
         with self._reading() as session:
             self._manager(session, username)
+            chain = audit.check(session, self._audit_key)
+            if chain.problems:
+                raise ConflictError(
+                    f"audit log BROKEN ({len(chain.problems)} problem(s), the first: "
+                    f"{chain.problems[0]}): not anchored"
+                )
             return make_anchor(session, self._master_secret, self.now())
 
     def transactions(
