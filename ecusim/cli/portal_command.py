@@ -41,6 +41,7 @@ from ecusim.portal.db import (
     database_url,
     make_engine,
     make_session_factory,
+    records_to_seal,
     sqlite_path,
     tighten_sqlite_file,
     upgrade,
@@ -481,7 +482,14 @@ def _init(engine: Engine, args: argparse.Namespace) -> int:
     if old_mode is not None:
         path = sqlite_path(engine)
         print(f"permissions of {path} tightened from {old_mode:04o} to {FILE_MODE:04o}")
-    upgrade(engine)
+    # A database from before keyed chaining: its records are sealed with the audit key.
+    key = audit.audit_key(load_secrets(args).master_secret) if records_to_seal(engine) else None
+    sealed = upgrade(engine, audit_key=key)
+    if sealed:
+        print(
+            f"audit records 1..{sealed} (unkeyed, from before keyed chaining) sealed by record "
+            f"{sealed + 1}; take an anchor now: ecusim portal audit anchor -o FILE"
+        )
     print(f"portal database ready: {engine.url.render_as_string(hide_password=True)}")
     if not args.demo:
         return 0
@@ -611,14 +619,14 @@ def _scripting(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _audit_notes(secrets: Secrets, legacy: int) -> None:
-    """On stderr: a chain keyed with the public lab secret proves little; legacy records only
-    as much as the anchors taken after them (docs/portal-security.md)."""
+    """On stderr: a chain keyed with the public lab secret proves little; an intact chain's
+    legacy records are sealed by the keyed record after them (docs/portal-security.md)."""
     if secrets.source is None:
         print(f"ecusim: note: the audit chain is {AUDIT_LAB_NOTICE}", file=sys.stderr)
     if legacy:
         print(
-            f"ecusim: note: records 1..{legacy} are of the unkeyed legacy scheme (sha256): only "
-            "an anchor taken after them protects them",
+            f"ecusim: note: records 1..{legacy} are of the unkeyed legacy scheme (sha256), "
+            f"sealed by keyed record {legacy + 1}: anchors taken since protect them too",
             file=sys.stderr,
         )
 
@@ -633,7 +641,7 @@ def _audit_verify(engine: Engine, args: argparse.Namespace) -> int:
     _require_schema(engine)
     with make_session_factory(engine)() as session, session.begin():
         result = anchors.verify(session, secrets.master_secret, given)
-    _audit_notes(secrets, result.legacy)
+    _audit_notes(secrets, result.legacy if result.ok else 0)
     if result.ok:
         print(f"audit log intact ({result.records} records, {result.anchors} anchors)")
         return 0

@@ -107,7 +107,8 @@ class Verification:
     records: int
     anchors: int
     legacy: int
-    """Records of the unkeyed legacy scheme (only anchors protect them)."""
+    """Records of the unkeyed legacy scheme (intact only as the prefix their keyed seal covers,
+    :func:`ecusim.portal.audit.seal`)."""
     head: audit.ChainHead
 
     @property

@@ -7,7 +7,12 @@ no spaces, UTF-8) of all its fields, ``seq``, ``scheme`` and ``prev_hash`` inclu
 with HKDF-SHA256 (RFC 5869) from the portal's master secret (docs/secrets.md), so someone who can
 only write the database cannot recompute a link. Records written by versions before keyed
 chaining (``scheme = "sha256"``: plain SHA-256 of the same fields without ``scheme``) still verify,
-but only as a prefix: a ``sha256`` record after a keyed one is reported.
+but only as a prefix **sealed** by the keyed record that follows it: :func:`seal` appends it once,
+when :func:`ecusim.portal.db.upgrade` takes a database of that version across to keyed chaining
+(action :data:`SEAL_ACTION`, details ``{"legacy_head": hash of record N, "legacy_records": N}``).
+A new log is keyed from its first record and never has legacy records. So an unkeyed chain with
+no seal right after its legacy prefix (someone without the key rewrote every record as
+``sha256``) is reported ``unkeyed``, and a ``sha256`` record after a keyed one ``downgraded``.
 
 The single :class:`~ecusim.portal.models.AuditHead` row names the last record. A record is
 appended in the transaction that makes the change it records, after that transaction has locked
@@ -15,9 +20,10 @@ the head (:func:`lock_head`), so appends are serialised.
 
 :func:`verify` finds an edited record (its HMAC no longer matches), a deleted one (a gap, or a
 broken link), a reordered one (broken links), a deleted last record (the head names a record that
-is gone) and an unkeyed record after keyed ones. Someone who holds the secret can still rewrite
-the chain and the head; signed anchors kept outside the database catch that for every record up
-to the last anchor (:mod:`ecusim.portal.anchors`, docs/portal-security.md).
+is gone), an unkeyed record after keyed ones and unkeyed records no seal covers. Someone who
+holds the secret can still rewrite the chain and the head; signed anchors kept outside the
+database catch that for every record up to the last anchor (:mod:`ecusim.portal.anchors`,
+docs/portal-security.md).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "AUDIT_KEY_INFO",
     "SCHEME_KEYED",
     "SCHEME_LEGACY",
+    "SEAL_ACTION",
     "AuditProblem",
     "ChainCheck",
     "ChainHead",
@@ -52,6 +59,8 @@ __all__ = [
     "legacy_hash",
     "lock_head",
     "record_hash",
+    "seal",
+    "seal_details",
     "verify",
 ]
 
@@ -59,6 +68,9 @@ HEAD_ID = 1
 SCHEME_KEYED: Final = "hmac-sha256"
 SCHEME_LEGACY: Final = "sha256"
 """Unkeyed SHA-256: records written before keyed chaining; never written now."""
+SEAL_ACTION: Final = "audit-keyed"
+"""The keyed record that seals the legacy prefix of an upgraded log (:func:`seal`)."""
+SEAL_ACTOR: Final = "portal"
 AUDIT_KEY_INFO: Final = b"ecusim portal audit chain v1"
 """HKDF ``info`` of the chain's HMAC key (RFC 5869 §3.2: one label per derived key)."""
 AUDIT_KEY_BYTES: Final = 32
@@ -196,6 +208,30 @@ def append_for_request(
     )
 
 
+def seal_details(legacy_records: int, legacy_head: str) -> str:
+    """The ``details`` of the seal over records ``1..legacy_records`` whose last hash is
+    ``legacy_head`` (canonical JSON)."""
+    return canonical_json({"legacy_records": legacy_records, "legacy_head": legacy_head})
+
+
+def seal(session: Session, locked_head: AuditHead, *, key: bytes, at: datetime) -> int:
+    """Append the keyed :data:`SEAL_ACTION` record over every record of the chain, all of them
+    legacy (:func:`ecusim.portal.db.upgrade` calls it once, as it upgrades a database from before
+    keyed chaining); the number of records sealed (0: an empty log needs no seal)."""
+    sealed = locked_head.seq
+    if sealed:
+        append(
+            session,
+            locked_head,
+            key=key,
+            at=at,
+            actor=SEAL_ACTOR,
+            action=SEAL_ACTION,
+            details={"legacy_records": sealed, "legacy_head": locked_head.hash},
+        )
+    return sealed
+
+
 @dataclass(frozen=True)
 class AuditProblem:
     """One inconsistency found by :func:`verify` (or against an anchor)."""
@@ -203,7 +239,8 @@ class AuditProblem:
     seq: int
     """The record concerned (for deleted records: the first missing number)."""
     kind: str
-    """``edited``, ``missing``, ``broken-link``, ``head``, ``downgraded``; against an anchor
+    """``edited``, ``missing``, ``broken-link``, ``head``, ``downgraded``, ``unkeyed``; against an
+    anchor
     (:mod:`ecusim.portal.anchors`) ``rewritten`` or ``truncated``."""
     message: str
 
@@ -230,7 +267,7 @@ class ChainCheck:
     last_seq: int
     """The last record's number (0: none)."""
     legacy: int
-    """Records of the unkeyed ``sha256`` scheme (a prefix when the chain is intact)."""
+    """Records of the unkeyed ``sha256`` scheme (a sealed prefix when the chain is intact)."""
 
 
 def head(session: Session) -> ChainHead:
@@ -267,12 +304,38 @@ def _content_problem(record: AuditRecord, key: bytes, keyed_seen: bool) -> Audit
     return None
 
 
+def _seal_problem(record: AuditRecord, legacy: int, legacy_head: str) -> AuditProblem | None:
+    """The first keyed record after ``legacy`` unkeyed ones must be their seal."""
+    if record.action == SEAL_ACTION and record.details == seal_details(legacy, legacy_head):
+        return None
+    return AuditProblem(
+        record.seq,
+        "unkeyed",
+        f"records 1..{legacy} are unkeyed legacy records and record {record.seq} is not the "
+        f"{SEAL_ACTION} record sealing them (rewritten without the key?)",
+    )
+
+
+def _unsealed(legacy: int) -> AuditProblem:
+    return AuditProblem(
+        1,
+        "unkeyed",
+        f"records 1..{legacy} are unkeyed legacy records and no {SEAL_ACTION} record seals them;"
+        " the portal keys a new log from its first record and seals an old one as it upgrades"
+        " it (rewritten without the key?)",
+    )
+
+
 def check(session: Session, key: bytes) -> ChainCheck:
     """Check the whole chain with the audit ``key``; no problems means it is intact."""
     problems: list[AuditProblem] = []
     expected_seq, prev_hash, count, legacy, keyed_seen = 1, GENESIS_HASH, 0, 0, False
     for record in _records(session):
         count += 1
+        if record.scheme == SCHEME_KEYED and legacy and not keyed_seen:
+            sealing = _seal_problem(record, legacy, prev_hash)
+            if sealing is not None:
+                problems.append(sealing)
         if record.seq != expected_seq:
             problems.append(
                 AuditProblem(
@@ -296,6 +359,8 @@ def check(session: Session, key: bytes) -> ChainCheck:
             )
         prev_hash = record.hash
         expected_seq = record.seq + 1
+    if legacy and not keyed_seen:
+        problems.append(_unsealed(legacy))
     last = head(session)
     if last.seq != expected_seq - 1 or last.hash != prev_hash:
         problems.append(
@@ -308,6 +373,7 @@ def check(session: Session, key: bytes) -> ChainCheck:
                 else "the head's hash does not match the last record",
             )
         )
+    problems.sort(key=lambda problem: problem.seq)  # stable: the record order kept
     return ChainCheck(tuple(problems), count, expected_seq - 1, legacy)
 
 

@@ -12,12 +12,17 @@ SQLite file is created owner-only (0600, its ``-wal``/``-shm`` files inherit the
 :func:`upgrade` refuses, before writing anything, a database that holds another application's
 tables or an Alembic revision the portal's migrations do not know
 (:func:`check_portal_database`).
+
+Audit (docs/portal-security.md "The audit chain and its anchors"): :func:`upgrade` of a database
+from before keyed audit chaining (revision 0001) seals its unkeyed records with a keyed
+``audit-keyed`` record (:func:`ecusim.portal.audit.seal`), so it needs the audit key then.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,12 +35,14 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from ecusim.portal import audit
 from ecusim.portal.errors import PortalError
 from ecusim.portal.models import Base
 
 __all__ = [
     "DEFAULT_DB_FILENAME",
     "FILE_MODE",
+    "PRE_KEYED_REVISIONS",
     "SUPPORTED_URLS",
     "URL_ENV_VAR",
     "DatabaseError",
@@ -47,6 +54,7 @@ __all__ = [
     "database_url",
     "make_engine",
     "make_session_factory",
+    "records_to_seal",
     "sqlite_path",
     "tighten_sqlite_file",
     "upgrade",
@@ -76,6 +84,8 @@ _DRIVERS: Final = {
     _POSTGRES_DRIVER: _POSTGRES_DRIVER,
 }
 """Accepted driver names and the one each means: we ship psycopg 3 only."""
+PRE_KEYED_REVISIONS: Final = frozenset({"0001"})
+"""Revisions from before keyed audit chaining: every audit record of such a database is legacy."""
 _OWN_TABLES: Final = frozenset(Base.metadata.tables) | {"alembic_version"}
 
 
@@ -195,13 +205,15 @@ def _inspect_without_writing(engine: Engine) -> tuple[list[str], list[str]]:
     return names, revisions
 
 
-def check_portal_database(engine: Engine) -> None:
+def check_portal_database(engine: Engine) -> tuple[str, ...]:
     """Refuse (:class:`ForeignDatabaseError`) a database that is not empty and not the
-    portal's: tables or views other than the portal's and ``alembic_version``, or an Alembic
-    revision the portal's migrations do not know. Reads only; a missing SQLite file passes."""
+    portal's: tables or views other than the portal's and ``alembic_version``, tables with the
+    portal's names but no Alembic revision (only migrations make the portal's tables), or a
+    revision the portal's migrations do not know. Reads only; a missing SQLite file passes.
+    Returns the database's Alembic revisions (none: empty)."""
     path = sqlite_path(engine)
     if path is not None and not path.exists():
-        return
+        return ()
     shown = engine.url.render_as_string(hide_password=True)
     names, revisions = _inspect_without_writing(engine)
     foreign = sorted(set(names) - _OWN_TABLES)
@@ -210,6 +222,13 @@ def check_portal_database(engine: Engine) -> None:
             f"{shown} is not a portal database: it holds tables {', '.join(foreign)} of "
             "another application; nothing was changed (give the portal a database of its own)"
         )
+    portal_named = sorted(set(names) - {"alembic_version"})
+    if portal_named and not revisions:
+        raise ForeignDatabaseError(
+            f"{shown} is not a portal database: it holds tables {', '.join(portal_named)} but no "
+            "Alembic revision of the portal's (another application's, or a half-made copy); "
+            "nothing was changed"
+        )
     unknown = sorted(set(revisions) - _known_revisions(engine))
     if unknown:
         raise ForeignDatabaseError(
@@ -217,6 +236,29 @@ def check_portal_database(engine: Engine) -> None:
             "unknown to the portal's migrations (another application's, or a newer portal's); "
             "nothing was changed"
         )
+    return tuple(revisions)
+
+
+def _crosses_to_keyed(revisions: tuple[str, ...], revision: str) -> bool:
+    return (
+        bool(revisions)
+        and set(revisions) <= PRE_KEYED_REVISIONS
+        and (revision not in PRE_KEYED_REVISIONS)
+    )
+
+
+def _head_seq(engine: Engine) -> int:
+    with engine.connect() as connection:
+        seq = connection.execute(text(f"SELECT seq FROM audit_head WHERE id = {audit.HEAD_ID}"))
+        return int(seq.scalar_one_or_none() or 0)
+
+
+def records_to_seal(engine: Engine, revision: str = "head") -> int:
+    """How many legacy audit records :func:`upgrade` to ``revision`` would seal: those of a
+    database from before keyed chaining (:data:`PRE_KEYED_REVISIONS`), else 0. Reads only."""
+    if not _crosses_to_keyed(check_portal_database(engine), revision):
+        return 0
+    return _head_seq(engine)
 
 
 def _create_sqlite_file(path: Path) -> None:
@@ -249,15 +291,42 @@ def tighten_sqlite_file(engine: Engine) -> int | None:
     return old
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(
+    engine: Engine,
+    revision: str = "head",
+    *,
+    audit_key: bytes | None = None,
+    now: datetime | None = None,
+) -> int:
     """Create or migrate the portal's tables to ``revision`` (idempotent): a missing SQLite file
     is created 0600 first; another application's database is refused before anything is
-    written (:func:`check_portal_database`)."""
-    check_portal_database(engine)
+    written (:func:`check_portal_database`).
+
+    A database from before keyed audit chaining that holds audit records has them sealed right
+    after its migration, once (:func:`ecusim.portal.audit.seal`, keyed with ``audit_key``, dated
+    ``now``, default the system clock): without ``audit_key`` it is refused before anything is
+    written (:class:`DatabaseError`). Returns the number of records sealed."""
+    revisions = check_portal_database(engine)
+    crossing = _crosses_to_keyed(revisions, revision)
+    legacy = _head_seq(engine) if crossing else 0
+    if legacy and audit_key is None:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise DatabaseError(
+            f"{shown} holds {legacy} unkeyed audit records of a portal from before keyed "
+            "chaining: upgrading it seals them with the audit key, so give the portal's master "
+            "secret; nothing was changed"
+        )
     path = sqlite_path(engine)
     if path is not None:
         _create_sqlite_file(path)
     command.upgrade(alembic_config(engine), revision)
+    if not legacy:
+        return 0
+    assert audit_key is not None
+    with Session(engine) as session, session.begin():
+        return audit.seal(
+            session, audit.lock_head(session), key=audit_key, at=now or datetime.now(UTC)
+        )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -29,7 +29,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecusim.portal import audit, login_sessions, reports, rules, throttle
 from ecusim.portal.anchors import Anchor, make_anchor
@@ -198,15 +199,18 @@ class Portal:
         """Connect to ``url``, bring its tables up to date and return a portal on it.
 
         Refuses an unsupported URL or another application's database before writing anything
-        (:mod:`ecusim.portal.db`: ``UnsupportedDatabaseURLError``, ``ForeignDatabaseError``).
+        (:mod:`ecusim.portal.db`: ``UnsupportedDatabaseURLError``, ``ForeignDatabaseError``);
+        a database from before keyed audit chaining has its records sealed with this portal's
+        audit key (:func:`ecusim.portal.db.upgrade`).
         """
         engine = make_engine(url)
         try:
-            upgrade(engine)
+            portal = cls(make_session_factory(engine), clock, master_secret, settings)
+            upgrade(engine, audit_key=portal._audit_key, now=portal.now())
         except BaseException:
             engine.dispose()
             raise
-        return cls(make_session_factory(engine), clock, master_secret, settings)
+        return portal
 
     def now(self) -> datetime:
         return utc_now(self._clock)
@@ -221,9 +225,17 @@ class Portal:
     @contextmanager
     def _writing(self) -> Iterator[tuple[Session, AuditHead]]:
         """A transaction holding the audit head lock; rolled back on any exception."""
+        with self._writing_unlocked() as session:
+            yield session, audit.lock_head(session)
+
+    @contextmanager
+    def _writing_unlocked(self) -> Iterator[Session]:
+        """A writing transaction that locks the audit head later (:func:`audit.lock_head`), so
+        that its reads run before it queues behind other writers; rolled back on any exception.
+        On SQLite the transaction holds the write lock from its start anyway."""
         try:
             with self._sessions() as session, session.begin():
-                yield session, audit.lock_head(session)
+                yield session
         except IntegrityError as exc:  # a rule the checks missed, or a lost race
             raise ConflictError(f"the database refused the change: {exc.orig}") from exc
 
@@ -296,6 +308,8 @@ class Portal:
         statement = select(ResetRequest).where(ResetRequest.number == key.strip())
         if lock:
             statement = statement.with_for_update()
+        else:  # the approval in the same query (FOR UPDATE cannot take an outer join's side)
+            statement = statement.options(joinedload(ResetRequest.approval))
         request = session.execute(statement).scalar_one_or_none()
         if request is None:
             raise NotFoundError(f"no request No. {number}", field="request_number")
@@ -930,8 +944,11 @@ class Portal:
         seed: str,
         *,
         client_address: str | None,
+        current: SessionInfo | None = None,
     ) -> IssuedPassCode:
         """:meth:`issue_pass_code` for the user of a login session (the HTTP API).
+
+        ``current``: the session of ``token`` as just read (:meth:`session`), else it is read.
 
         With ``password`` it is a re-entry: verified (throttled) and, once the Pass-Code is
         issued, the session's step-up window opens as with :meth:`step_up`. Without it the
@@ -942,7 +959,8 @@ class Portal:
         rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
         tool_version = rules.validate_tool_version(tool_version)
         seed_bytes = rules.validate_seed(seed)
-        current = self.session(token)
+        if current is None:
+            current = self.session(token)
         username = current.user.username
         if password is not None:
             self._verify(FailureKind.PASSWORD, username, password, client_address)
@@ -964,41 +982,39 @@ class Portal:
     ) -> IssuedPassCode:
         """The Pass-Code for ``seed_bytes`` under the request's approval, recorded once.
 
-        One writing transaction (the head lock serialises workers): the rules, then a seed
-        already issued under this approval gets the same code and its first ``issued_at`` again,
-        writing nothing; else at most ``settings.issue_rate_limit`` new issues per approval
-        within ``settings.issue_rate_window`` (:class:`RateLimitedError`; OWASP ASVS V11.1.4).
+        One writing transaction: the rules are read first; then, with the approval's row locked
+        (issues under one approval run one after the other, on every worker), a seed already
+        issued under it gets the same code and its first ``issued_at`` again, writing nothing;
+        else at most ``settings.issue_rate_limit`` new issues per approval within
+        ``settings.issue_rate_window`` (:class:`RateLimitedError`; OWASP ASVS V11.1.4). The
+        audit head is locked last, for the audit record only.
         A refusal rolls back, then is audited on its own (:meth:`_audit_refused_issue`), or
         answered with :class:`RateLimitedError` past the user's budget of audited refusals.
         """
         digest = seed_sha256(seed_bytes)
         try:
-            with self._writing() as (session, head):
-                now = self.now()
+            with self._writing_unlocked() as session:
+                # The rules on what is read before the head lock (other writers go on) …
                 staff, request, approval = self._usable_approval(
-                    session, username, request_number, now
+                    session, username, request_number, self.now()
                 )
-                code = format_code(pass_code(request.vin, seed_bytes, self._master_secret))
+                # … and, with the approval's row locked (issues under other approvals go on),
+                # what another writer may have changed meanwhile: the approval's state, this
+                # seed's first issue and the issues in the window.
+                now = self.now()
+                first, recent = self._issues_so_far(session, approval, digest, now)
+                self._check_open(request, approval, now)
                 issued = IssuedPassCode(
-                    pass_code=code,
+                    pass_code=format_code(pass_code(request.vin, seed_bytes, self._master_secret)),
                     request_number=request.number,
                     vin=request.vin,
                     seed_sha256=digest,
-                    issued_at=now,
+                    issued_at=now if first is None else first,
                     approval_valid_until=approval.valid_until,
                 )
-                first = session.scalar(
-                    select(PassCodeIssue.issued_at)
-                    .where(
-                        PassCodeIssue.approval_id == approval.id,
-                        PassCodeIssue.seed_sha256 == digest,
-                    )
-                    .order_by(PassCodeIssue.id)
-                    .limit(1)
-                )
                 if first is not None:  # the same seed again: the same code, one record
-                    return issued.model_copy(update={"issued_at": first})
-                self._check_issue_rate(session, request, approval, now)
+                    return issued
+                self._check_issue_rate(session, request, approval, now, recent)
                 session.add(
                     PassCodeIssue(
                         approval_id=approval.id,
@@ -1008,6 +1024,9 @@ class Portal:
                         issued_at=now,
                     )
                 )
+                session.flush()
+                # The head last: writers queue on it only for the audit record itself.
+                head = audit.lock_head(session)
                 self._record_for_request(
                     session,
                     head,
@@ -1037,13 +1056,19 @@ class Portal:
             raise NotFoundError(f"no request No. {request_number}", field="request_number")
         self._require_two_managers(session, staff.dealer_code)
         approval = request.approval
-        status = _effective_status(request, now)
         if approval is None:
+            status = _effective_status(request, now)
             raise (ExpiredError if status == RequestStatus.EXPIRED else ConflictError)(
                 f"request No. {request.number} is {status}, not approved",
                 field="request_number",
             )
-        if status == RequestStatus.CLOSED:
+        self._check_open(request, approval, now)
+        return staff, request, approval
+
+    @staticmethod
+    def _check_open(request: ResetRequest, approval: Approval, now: datetime) -> None:
+        """Refuse unless ``approval`` (of ``request``) is neither closed nor expired."""
+        if _effective_status(request, now) == RequestStatus.CLOSED:
             raise ConflictError(
                 f"the approval of request No. {request.number} was closed at "
                 f"{approval.closed_at:%Y-%m-%d %H:%M:%S} UTC (repair completed): "
@@ -1056,20 +1081,58 @@ class Portal:
                 f"{approval.valid_until:%Y-%m-%d %H:%M:%S} UTC: a new request is needed",
                 field="request_number",
             )
-        return staff, request, approval
+
+    def _issues_so_far(
+        self, session: Session, approval: Approval, digest: str, now: datetime
+    ) -> tuple[datetime | None, int]:
+        """In one query, locking the approval's row: its state as committed now (``closed_at`` and
+        ``valid_until``, set on ``approval``), when this seed was first issued under it
+        (``None``: never) and how many Pass-Codes it gave within
+        ``settings.issue_rate_window``."""
+        issues = PassCodeIssue
+        first = (
+            select(func.min(issues.issued_at))
+            .where(issues.approval_id == approval.id, issues.seed_sha256 == digest)
+            .scalar_subquery()
+        )
+        recent = (
+            select(func.count())
+            .select_from(issues)
+            .where(
+                issues.approval_id == approval.id,
+                issues.issued_at > now - self.settings.issue_rate_window,
+            )
+            .scalar_subquery()
+        )
+        # Lock first, then read in a statement of its own: on PostgreSQL (READ COMMITTED) a
+        # statement that waited for a row lock still reads the rest from its older snapshot.
+        # SQLite: the transaction holds the write lock from its start.
+        session.execute(select(Approval.id).where(Approval.id == approval.id).with_for_update())
+        row = session.execute(
+            select(Approval.closed_at, Approval.valid_until, first, recent).where(
+                Approval.id == approval.id
+            )
+        ).one()
+        set_committed_value(approval, "closed_at", row[0])  # as read: not a change to write
+        set_committed_value(approval, "valid_until", row[1])
+        return row[2], int(row[3] or 0)
 
     def _check_issue_rate(
-        self, session: Session, request: ResetRequest, approval: Approval, now: datetime
+        self,
+        session: Session,
+        request: ResetRequest,
+        approval: Approval,
+        now: datetime,
+        count: int,
     ) -> None:
-        """At most ``settings.issue_rate_limit`` Pass-Codes per approval within the window
-        (counted from the :class:`PassCodeIssue` rows issued after ``now - window``)."""
+        """At most ``settings.issue_rate_limit`` Pass-Codes per approval within the window;
+        ``count``: the :class:`PassCodeIssue` rows issued after ``now - window``."""
         limit, window = self.settings.issue_rate_limit, self.settings.issue_rate_window
+        if count < limit:
+            return
         counted = select(PassCodeIssue.issued_at).where(
             PassCodeIssue.approval_id == approval.id, PassCodeIssue.issued_at > now - window
         )
-        count = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
-        if count < limit:
-            return
         # The issue whose leaving the window brings the count below the limit (the oldest,
         # unless the limit was lowered since).
         edge = session.scalar(
@@ -1189,13 +1252,23 @@ class Portal:
             note = rules.require_text("note", note, CLOSE_NOTE_CHARS)
         else:
             note = None
-        with self._writing() as (session, head):
-            now = self.now()
+        # The approval's row is locked before the audit head, in the order a Pass-Code issue
+        # takes them (approval, then head), and the request is not locked (approve and refuse
+        # lock it after the head; an approved request's status no longer changes), so no two
+        # writers wait for each other in a cycle.
+        with self._writing_unlocked() as session:
             staff = self._enrolled_staff(session, username)
-            request = self._request(session, request_number, lock=True)
+            request = self._request(session, request_number)
             if request.dealer_code != staff.dealer_code:  # another dealer's: as if absent
                 raise NotFoundError(f"no request No. {request_number}", field="request_number")
-            approval = request.approval
+            approval = session.scalars(
+                select(Approval)
+                .where(Approval.request_number == request.number)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            head = audit.lock_head(session)
+            now = self.now()
             status = _effective_status(request, now)
             if status == RequestStatus.CLOSED:
                 raise ConflictError(
@@ -1269,7 +1342,8 @@ class Portal:
     def verify_audit(self, username: str, anchors: Sequence[Anchor] = ()) -> AuditVerification:
         """Check the whole keyed audit chain and the given signed ``anchors``
         (:func:`ecusim.portal.anchors.verify`); managers only. An anchor that proves nothing
-        (bad signature, another key) is a problem on the record it names."""
+        (bad signature, another key) is a problem on the record it names; unkeyed legacy records
+        no seal covers are one too (``unkeyed``)."""
         with self._reading() as session:
             self._manager(session, username)
             result = verify_anchors(session, self._master_secret, anchors)
@@ -1280,13 +1354,20 @@ class Portal:
             AuditProblemView(seq=anchors[problem.line - 1].seq, problem=f"anchor: {problem}")
             for problem in result.anchor_problems
         ]
-        return AuditVerification(ok=result.ok, problems=tuple(found))
+        return AuditVerification(ok=result.ok, problems=tuple(found), legacy=result.legacy)
 
     def audit_anchor(self, username: str) -> Anchor:
         """A signed anchor of the chain's head now (:func:`ecusim.portal.anchors.make_anchor`),
-        to keep outside the database; managers only."""
+        to keep outside the database; managers only. A chain with any problem
+        (:func:`ecusim.portal.audit.check`) is not anchored: :class:`ConflictError`."""
         with self._reading() as session:
             self._manager(session, username)
+            chain = audit.check(session, self._audit_key)
+            if chain.problems:
+                raise ConflictError(
+                    f"audit log BROKEN ({len(chain.problems)} problem(s), the first: "
+                    f"{chain.problems[0]}): not anchored"
+                )
             return make_anchor(session, self._master_secret, self.now())
 
     def transactions(

@@ -161,3 +161,8 @@ class AuditVerification(View):
 
     ok: bool = Field(description="True when the hash chain is intact.")
     problems: tuple[AuditProblemView, ...]
+    legacy: int = Field(
+        default=0,
+        description="Records of the unkeyed legacy scheme (sha256): intact only as the prefix "
+        "that the keyed audit-keyed record right after them seals.",
+    )

@@ -26,6 +26,7 @@ from ecusim.cli import portal_command
 from ecusim.cli.errors import CliError
 from ecusim.portal import anchors, audit
 from ecusim.portal.db import make_session_factory
+from ecusim.portal.errors import ConflictError
 from ecusim.portal.models import GENESIS_HASH, Action, AuditRecord
 from ecusim.portal.service import Portal, RequestView
 from ecusim.secret_file import Secrets, load, write_new
@@ -178,9 +179,9 @@ def test_a_rewrite_with_plain_sha256_is_caught(bench: Bench, relabel: str | None
     assert status == 1
     if relabel is None:  # the records still say hmac-sha256: none of them matches its HMAC
         assert lines[0].startswith("record 1: edited: ")
-    else:  # all relabelled as legacy records: only the anchor knows better
-        assert bench.verify(anchored=False)[0] == 0
-        assert lines[0].startswith(f"record {count}: truncated: anchor line 1 names record {count}")
+    else:  # all relabelled as legacy records: no seal covers them, and the anchor knows better
+        assert lines[0].startswith("record 1: unkeyed: ")
+        assert lines[1].startswith(f"record {count}: truncated: anchor line 1 names record {count}")
     assert lines[-1].startswith(f"audit log BROKEN: {len(lines) - 1} problem(s), the first at ")
 
 
@@ -245,6 +246,31 @@ def test_d_truncation_is_caught(bench: Bench) -> None:
 
 
 # -- the anchors themselves -----------------------------------------------------------------------
+
+
+def test_e_an_unkeyed_rewrite_of_a_keyed_chain_is_caught_without_anchors(
+    bench: Bench, portal: Portal, staff: Staffing
+) -> None:
+    """(e) no anchor taken: delete the approval, renumber, relabel every record ``sha256``,
+    recompute with plain SHA-256 and fix the head. The chain was keyed from record 1, so an
+    all-legacy chain has no ``audit-keyed`` record sealing it: reported everywhere."""
+    rows = delete_approval_and_reattribute(bench.rows())
+    rewrite(bench.engine, rows, legacy_hash, scheme=audit.SCHEME_LEGACY)
+    count = len(rows)
+
+    status, lines = bench.verify(anchored=False)
+    assert status == 1
+    assert lines[0].startswith(f"record 1: unkeyed: records 1..{count} are unkeyed legacy ")
+    assert lines[-1] == "audit log BROKEN: 1 problem(s), the first at record 1"
+    with pytest.raises(CliError, match="not anchored"):
+        bench.cli("anchor", "-o", str(bench.anchor_file))
+    assert not bench.anchor_file.exists()
+
+    verification = portal.verify_audit(staff.manager)
+    assert not verification.ok and verification.legacy == count
+    assert [p.problem.split(":")[0] for p in verification.problems] == ["unkeyed"]
+    with pytest.raises(ConflictError, match="not anchored"):
+        portal.audit_anchor(staff.manager)
 
 
 def test_an_anchor_signed_by_another_key_is_refused(bench: Bench, tmp_path: Path) -> None:

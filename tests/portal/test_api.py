@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ecusim.catalog.vin import lab_vin
 from ecusim.portal import audit
 from ecusim.portal.api import create_app
-from ecusim.portal.models import Approval, PassCodeIssue
+from ecusim.portal.models import GENESIS_HASH, Approval, AuditRecord, PassCodeIssue
 from ecusim.portal.rules import APPROVAL_VALIDITY, REQUEST_VALIDITY
 from ecusim.portal.service import Portal, RequestView
 from protocol.clock import FakeClock
@@ -226,6 +226,7 @@ def test_happy_path(client: TestClient, staff: Staffing, engine: Engine) -> None
     assert client.get(f"{API}/audit/verify", headers=manager).json() == {
         "ok": True,
         "problems": [],
+        "legacy": 0,
     }
     # The audit log holds every dealer's VINs: not for technicians [LAB].
     assert_error(client.get(f"{API}/audit", headers=tech), 403, "job_title")
@@ -747,6 +748,32 @@ def test_racing_approvals(client: TestClient, staff: Staffing, engine: Engine) -
     assert verify.json()["ok"] is True
 
 
+def test_audit_verify_reports_an_unkeyed_rewrite(
+    client: TestClient, staff: Staffing, engine: Engine
+) -> None:
+    """Every record relabelled ``sha256`` and rehashed with plain SHA-256 by raw SQL, the head
+    fixed: ``ok`` is false, the problem ``unkeyed``, the legacy records counted."""
+    manager = login(client, staff.manager)
+    with Session(engine) as session:
+        rows = list(session.scalars(select(AuditRecord).order_by(AuditRecord.seq)))
+        session.expunge_all()
+    prev = GENESIS_HASH
+    with engine.begin() as connection:
+        for row in rows:
+            row.scheme, row.prev_hash = audit.SCHEME_LEGACY, prev
+            row.hash = prev = audit.legacy_hash(row)
+            connection.execute(
+                text("UPDATE audit_record SET scheme = 'sha256', prev_hash = :prev, hash = :hash"
+                     " WHERE seq = :seq"),
+                {"prev": row.prev_hash, "hash": row.hash, "seq": row.seq},
+            )  # fmt: skip
+        connection.execute(text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": prev})
+    body = client.get(f"{API}/audit/verify", headers=manager).json()
+    assert body["ok"] is False and body["legacy"] == len(rows)
+    assert [problem["problem"].split(":")[0] for problem in body["problems"]] == ["unkeyed"]
+    assert body["problems"][0]["seq"] == 1
+
+
 def test_racing_pass_code_issues(
     client: TestClient, staff: Staffing, approved: RequestView, engine: Engine
 ) -> None:
@@ -799,7 +826,11 @@ def test_audit_verify_detects_an_edited_row(
     client: TestClient, staff: Staffing, approved: RequestView, engine: Engine
 ) -> None:
     headers = login(client, staff.manager)
-    assert client.get(f"{API}/audit/verify", headers=headers).json() == {"ok": True, "problems": []}
+    assert client.get(f"{API}/audit/verify", headers=headers).json() == {
+        "ok": True,
+        "problems": [],
+        "legacy": 0,
+    }
     records = client.get(f"{API}/audit", headers=headers).json()["records"]
     target = next(r["seq"] for r in records if r["action"] == "approve")
     with engine.begin() as connection:

@@ -126,5 +126,5 @@ def test_happy_path_over_http(base_url: str, staff: Staffing) -> None:
         )
         assert malformed.status_code == 400
         verify = http.get("/audit/verify", headers=manager)
-        assert verify.json() == {"ok": True, "problems": []}
+        assert verify.json() == {"ok": True, "problems": [], "legacy": 0}
     assert httpx.get(f"{base_url}/openapi.json", timeout=10.0).json()["info"]["version"] == "1"

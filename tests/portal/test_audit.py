@@ -1,5 +1,6 @@
 """The keyed hash-chained audit log: every transaction recorded, any edit or deletion detected;
-legacy SHA-256 records verify as a prefix (the upgrade path)."""
+legacy SHA-256 records verify as the prefix sealed when the portal upgrades an old database, and
+an unkeyed rewrite of the whole chain does not."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import itertools
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -17,12 +19,19 @@ from ecusim.cli import portal_command
 from ecusim.cli.errors import CliError
 from ecusim.cli.main import main
 from ecusim.portal import audit
-from ecusim.portal.db import make_session_factory
+from ecusim.portal.db import (
+    DatabaseError,
+    make_engine,
+    make_session_factory,
+    records_to_seal,
+    upgrade,
+)
 from ecusim.portal.models import GENESIS_HASH, AuditRecord
 from ecusim.portal.service import Portal, RequestView
+from protocol.clock import FakeClock
 from protocol.passcode import DEFAULT_MASTER_SECRET
 
-from .kit import PASSWORD, VIN
+from .kit import CHEAP_SETTINGS, PASSWORD, VIN, snapshot
 
 SEED = "00010203-04050607-08090A0B-0C0D0E0F"
 
@@ -172,40 +181,73 @@ def test_the_key_comes_from_the_master_secret(engine: Engine, history: RequestVi
 # -- the upgrade path: a database of the unkeyed version ----------------------------------------
 
 
-def legacy_database(engine: Engine, count: int) -> None:
-    """``count`` records as the version before keyed chaining wrote them (scheme sha256)."""
+LEGACY_COLUMNS = (
+    "seq", "at", "actor", "dealer_code", "action", "request_number", "vin", "repair_order",
+    "seed_sha256", "details", "prev_hash", "hash",
+)  # fmt: skip
+"""``audit_record`` at revision 0001: no ``scheme`` column yet."""
+
+
+def legacy_database(db_url: str, count: int) -> Engine:
+    """A database at revision 0001 with ``count`` records as the version before keyed chaining
+    wrote them (plain SHA-256, no ``scheme`` column), written with raw SQL."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
     prev = GENESIS_HASH
+    insert_row = text(
+        f"INSERT INTO audit_record ({', '.join(LEGACY_COLUMNS)}) "
+        f"VALUES ({', '.join(':' + name for name in LEGACY_COLUMNS)})"
+    )
     with engine.begin() as connection:
         for seq in range(1, count + 1):
             row = AuditRecord(
                 seq=seq, at=datetime(2014, 6, 30, 12, seq, tzinfo=UTC), actor="admin",
                 dealer_code="63123", action="enroll-dealer", request_number=None, vin=None,
                 repair_order=None, seed_sha256=None, details=f'{{"name":"D{seq}"}}',
-                prev_hash=prev, scheme=audit.SCHEME_LEGACY,
+                prev_hash=prev,
             )  # fmt: skip
             row.hash = prev = audit.legacy_hash(row)
-            values = {
-                c.name: getattr(row, c.name)
-                for c in AuditRecord.metadata.tables["audit_record"].columns
-            }
-            connection.execute(insert(AuditRecord.metadata.tables["audit_record"]), values)
+            values = {name: getattr(row, name) for name in LEGACY_COLUMNS}
+            connection.execute(insert_row, values)
         connection.execute(
             text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
             {"seq": count, "hash": prev},
         )
+    return engine
 
 
-def test_a_legacy_database_verifies_and_keyed_records_follow(
-    engine: Engine, portal: Portal, db_url: str, capsys: pytest.CaptureFixture[str]
+def test_a_legacy_database_is_sealed_as_it_is_upgraded_and_keyed_records_follow(
+    db_url: str, clock: FakeClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    legacy_database(engine, 3)
-    assert problems(engine) == []
-    status, out = cli_verify(db_url, capsys)
-    assert (status, out) == (0, "audit log intact (3 records, 0 anchors)\n")
-    portal.enroll_dealer("64001", "Lexus of Elsewhere")
+    engine = legacy_database(db_url, 3)
+    with engine.connect() as connection:
+        legacy_head = connection.execute(text("SELECT hash FROM audit_head")).scalar_one()
+    capsys.readouterr()
+    assert main(["portal", "--db", db_url, "init"]) == 0  # the lab secret: the portal's key here
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        "audit records 1..3 (unkeyed, from before keyed chaining) sealed by record 4; take an "
+        "anchor now: ecusim portal audit anchor -o FILE"
+    )
     rows = records(engine)
     assert [row.scheme for row in rows] == ["sha256"] * 3 + ["hmac-sha256"]
-    assert rows[3].prev_hash == rows[2].hash
+    assert (rows[3].action, rows[3].actor, rows[3].prev_hash) == (
+        "audit-keyed",
+        "portal",
+        legacy_head,
+    )
+    assert json.loads(rows[3].details) == {"legacy_records": 3, "legacy_head": legacy_head}
+    assert problems(engine) == []
+    status, out = cli_verify(db_url, capsys)
+    assert (status, out) == (0, "audit log intact (4 records, 0 anchors)\n")
+    assert main(["portal", "--db", db_url, "init"]) == 0  # sealed once only
+    assert len(records(engine)) == 4
+
+    portal = Portal(make_session_factory(engine), clock, DEFAULT_MASTER_SECRET)
+    portal.enroll_dealer("64001", "Lexus of Elsewhere")
+    rows = records(engine)
+    assert [row.scheme for row in rows] == ["sha256"] * 3 + ["hmac-sha256"] * 2
+    assert rows[4].prev_hash == rows[3].hash
     assert problems(engine) == []
     # A legacy record after a keyed one: someone rewrote it without the key.
     portal.enroll_dealer("64002", "Lexus of Further")
@@ -215,13 +257,69 @@ def test_a_legacy_database_verifies_and_keyed_records_follow(
     with engine.begin() as connection:
         connection.execute(
             text("UPDATE audit_record SET actor = 'mallory', scheme = 'sha256', hash = :hash "
-                 "WHERE seq = 5"),
+                 "WHERE seq = 6"),
             {"hash": forged},
         )  # fmt: skip
         connection.execute(
             text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": forged}
         )
-    assert [(p.seq, p.kind) for p in problems(engine)] == [(5, "downgraded")]
+    assert [(p.seq, p.kind) for p in problems(engine)] == [(6, "downgraded")]
+    engine.dispose()
+
+
+def relabel_all_legacy(engine: Engine, keep: Callable[[AuditRecord], bool]) -> int:
+    """The insider without the key: keep some records, renumber them, relabel every one
+    ``sha256``, recompute the links with plain SHA-256 and fix the head (raw SQL)."""
+    kept = [row for row in records(engine) if keep(row)]
+    prev = GENESIS_HASH
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_record"))
+        for seq, row in enumerate(kept, start=1):
+            row.seq, row.prev_hash, row.scheme = seq, prev, audit.SCHEME_LEGACY
+            row.hash = prev = audit.legacy_hash(row)
+            values = {name: getattr(row, name) for name in (*LEGACY_COLUMNS, "scheme")}
+            connection.execute(insert(AuditRecord.metadata.tables["audit_record"]), values)
+        connection.execute(
+            text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+            {"seq": len(kept), "hash": prev},
+        )
+    return len(kept)
+
+
+@pytest.mark.parametrize("keep", ["all", "drop-seal", "drop-record-2"])
+def test_an_unkeyed_rewrite_of_a_sealed_database_is_reported(
+    db_url: str, clock: FakeClock, capsys: pytest.CaptureFixture[str], keep: str
+) -> None:
+    engine = legacy_database(db_url, 2)
+    portal = Portal.open(db_url, clock, DEFAULT_MASTER_SECRET, CHEAP_SETTINGS)  # seals too
+    portal.enroll_dealer("64001", "Lexus of Elsewhere")
+    assert [row.action for row in records(engine)][2:] == ["audit-keyed", "enroll-dealer"]
+    assert problems(engine) == []
+    keeps: dict[str, Callable[[AuditRecord], bool]] = {
+        "all": lambda row: True,
+        "drop-seal": lambda row: row.action != "audit-keyed",
+        "drop-record-2": lambda row: row.seq != 2,
+    }
+    count = relabel_all_legacy(engine, keeps[keep])
+    assert [(p.seq, p.kind) for p in problems(engine)] == [(1, "unkeyed")]
+    status, out = cli_verify(db_url, capsys)
+    assert status == 1
+    assert out.splitlines()[0].startswith(
+        f"record 1: unkeyed: records 1..{count} are unkeyed legacy records and no audit-keyed"
+    )
+    assert "legacy scheme" not in capsys.readouterr().err  # no reassuring note
+    engine.dispose()
+
+
+def test_a_legacy_database_is_not_upgraded_without_the_key(db_url: str) -> None:
+    engine = legacy_database(db_url, 2)
+    before = snapshot(engine)
+    with pytest.raises(DatabaseError, match="holds 2 unkeyed audit records") as caught:
+        upgrade(engine)
+    assert "nothing was changed" in str(caught.value)
+    assert snapshot(engine) == before
+    assert records_to_seal(engine) == 2
+    engine.dispose()
 
 
 def test_the_cli_says_the_lab_secret_keys_a_public_chain(

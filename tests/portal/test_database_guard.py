@@ -236,3 +236,23 @@ def test_a_foreign_sqlite_file_keeps_its_mode(
     database.chmod(0o644)
     _one_line_error(capsys, 1, "portal", "--db", url, "init")
     assert _mode(database) == 0o644
+
+
+def test_portal_named_tables_without_the_portals_revision_are_foreign(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A file whose only table has a portal table's name (``staff``) but no ``alembic_version``
+    row of the portal's: refused before the mode is touched or a table is created."""
+    database = tmp_path / "hr.db"
+    url = f"sqlite:///{database}"
+    _foreign(url, "CREATE TABLE staff (id INTEGER PRIMARY KEY, name VARCHAR(40))")
+    database.chmod(0o644)
+    before = database.read_bytes()
+    error = _one_line_error(capsys, 1, "portal", "--db", url, "init")
+    assert error == (
+        f"{url} is not a portal database: it holds tables staff but no Alembic revision of the "
+        "portal's (another application's, or a half-made copy); nothing was changed"
+    )
+    assert _mode(database) == 0o644
+    assert database.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hr.db"]

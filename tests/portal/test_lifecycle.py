@@ -459,6 +459,27 @@ def test_racing_identical_seeds_make_one_record(
     assert chain_ok(engine)
 
 
+def test_closing_races_issues_without_deadlock_or_a_late_issue(
+    portal: Portal, engine: Engine, approved: RequestView
+) -> None:
+    """A close takes the approval's row, then the audit head, as an issue does: never a
+    deadlock (PostgreSQL would abort one with an error), and no issue is recorded after it."""
+    actions: list[Callable[[], object]] = [
+        partial(issue, portal, approved.number, f"{index:032X}", "carol") for index in range(8)
+    ]
+    actions.insert(4, partial(portal.close_approval, "dave", approved.number, "done"))
+    results = race(actions)
+    assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, PortalError)]
+    issued = [r for r in results if isinstance(r, str)]
+    refused_after_close = [r for r in results if isinstance(r, ConflictError)]
+    assert len(issued) + len(refused_after_close) == 8, results
+    assert issue_rows(engine) == len(issued)
+    actions_in_order = audit_actions(engine)
+    close_at = actions_in_order.index(Action.CLOSE)
+    assert Action.ISSUE not in actions_in_order[close_at:]  # nothing issued after the close
+    assert chain_ok(engine)
+
+
 def test_the_same_seed_under_another_approval_is_recorded_again(
     portal: Portal, engine: Engine, approved: RequestView
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ecusim.portal.api.dependencies import ClientAddress, LiveToken, PortalDep
+from ecusim.portal.api.dependencies import ClientAddress, CurrentSession, PortalDep, Token
 from ecusim.portal.api.routes.requests import RequestNumber
 from ecusim.portal.api_models import PassCodeIn
 from ecusim.portal.views import IssuedPassCode
@@ -20,8 +20,10 @@ router = APIRouter(tags=["requests"])
     summary="Get the Pass-Code for a Seed Number",
 )
 def issue_pass_code(
+    *,
     portal: PortalDep,
-    token: LiveToken,
+    current: CurrentSession,
+    token: Token,
     number: RequestNumber,
     body: PassCodeIn,
     client: ClientAddress,
@@ -31,5 +33,11 @@ def issue_pass_code(
     window) or was re-entered with `POST /step-up` within the window; else 401 on `password`.
     Only the seed's SHA-256 is stored; the Pass-Code is never stored."""
     return portal.issue_pass_code_in_session(
-        token, number, body.password, body.tool_version, body.seed, client_address=client
+        token,
+        number,
+        body.password,
+        body.tool_version,
+        body.seed,
+        client_address=client,
+        current=current,  # read once per request
     )
