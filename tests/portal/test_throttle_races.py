@@ -1,0 +1,179 @@
+"""The failure throttle under concurrency (OWASP ASVS V2.2.1): a burst of simultaneous wrong
+passwords gets exactly the budget's worth of password checks, on SQLite and PostgreSQL.
+
+Each attack is ``N`` requests at once through real uvicorn on 127.0.0.1 (in-process, the
+portal's FakeClock), one thread and one HTTP client each. To make the race certain rather than
+likely, every password check is held (:class:`Gate`) until each request is either in a
+password check or answered: a throttle that lets attempts through before the earlier ones are
+counted then lets all ``N`` through.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from ecusim.portal import service
+from ecusim.portal.api import BackgroundServer
+from ecusim.portal.service import Portal
+
+from .kit import DEALER, PASSWORD, Staffing
+
+ATTACKERS = 32
+"""Simultaneous requests of one attack (below anyio's 40 worker threads)."""
+GATE_TIMEOUT_S = 30.0
+"""Generous bound of a held password check (it normally waits milliseconds)."""
+WRONG = "wrong password"
+
+
+class Gate:
+    """Holds every password check until each of ``total`` requests is in a check or answered."""
+
+    def __init__(self, total: int, verify: Callable[..., bool]) -> None:
+        self._total = total
+        self._verify = verify
+        self._checking = 0
+        self._answered = 0
+        self._condition = threading.Condition()
+
+    @property
+    def checks(self) -> int:
+        """How many password checks (hashes) ran."""
+        with self._condition:
+            return self._checking
+
+    def _everyone_arrived(self) -> bool:
+        return self._checking + self._answered >= self._total
+
+    def verify_password(self, *args: object, **kwargs: object) -> bool:
+        with self._condition:
+            self._checking += 1
+            self._condition.notify_all()
+            self._condition.wait_for(self._everyone_arrived, timeout=GATE_TIMEOUT_S)
+        return self._verify(*args, **kwargs)
+
+    def answered(self) -> None:
+        with self._condition:
+            self._answered += 1
+            self._condition.notify_all()
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    held = Gate(ATTACKERS, service.verify_password)
+    monkeypatch.setattr(service, "verify_password", held.verify_password)
+    return held
+
+
+@pytest.fixture
+def api(portal: Portal, staff: Staffing) -> Iterator[str]:
+    """The API's base URL on a free port of 127.0.0.1."""
+    server = BackgroundServer(portal, lifespan="off")
+    url = server.start()
+    try:
+        yield f"{url}/api/v1"
+    finally:
+        assert server.stop(), "uvicorn did not stop in time"
+
+
+def _burst(
+    gate: Gate, url: str, path: str, bodies: list[dict[str, str]], headers: dict[str, str]
+) -> list[httpx.Response]:
+    """POST every body at once, each from its own thread and client."""
+
+    def send(body: dict[str, str]) -> httpx.Response:
+        try:
+            with httpx.Client(base_url=url, timeout=GATE_TIMEOUT_S * 2) as client:
+                return client.post(path, json=body, headers=headers)
+        finally:
+            gate.answered()
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        return list(pool.map(send, bodies))
+
+
+def _statuses(answers: list[httpx.Response]) -> dict[int, int]:
+    counted: dict[int, int] = {}
+    for answer in answers:
+        counted[answer.status_code] = counted.get(answer.status_code, 0) + 1
+    return counted
+
+
+def _actions(engine: Engine, action: str) -> list[tuple[str, str | None]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT actor, dealer_code FROM audit_record WHERE action = :a ORDER BY seq"),
+            {"a": action},
+        ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _failures(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM auth_failure")).scalar_one())
+
+
+def _check_refusals(answers: list[httpx.Response], field: str, window_s: int) -> None:
+    for answer in answers:
+        if answer.status_code == 401:
+            assert answer.json()["error"]["field"] == "password"
+        else:
+            assert answer.json()["error"]["field"] == field
+            assert answer.headers["Retry-After"] == str(window_s)
+
+
+def test_a_burst_of_wrong_logins_gets_exactly_the_account_budget_of_checks(
+    api: str, gate: Gate, portal: Portal, engine: Engine, staff: Staffing
+) -> None:
+    budget = portal.settings.login_failure_budget
+    window_s = int(portal.settings.failure_window.total_seconds())
+    body = {"username": staff.technician, "password": WRONG}
+    answers = _burst(gate, api, "/login", [body] * ATTACKERS, {})
+    assert _statuses(answers) == {401: budget, 429: ATTACKERS - budget}
+    assert gate.checks == budget
+    _check_refusals(answers, "username", window_s)
+    assert _failures(engine) == budget
+    assert _actions(engine, "login-failed") == [(staff.technician, DEALER)] * budget
+    assert _actions(engine, "throttled") == [(staff.technician, DEALER)]
+    right = httpx.post(f"{api}/login", json={"username": staff.technician, "password": PASSWORD})
+    assert right.status_code == 429
+    assert gate.checks == budget  # no hash for the right password either
+
+
+def test_a_burst_of_wrong_step_ups_gets_exactly_the_account_budget_of_checks(
+    api: str, gate: Gate, portal: Portal, engine: Engine, staff: Staffing
+) -> None:
+    budget = portal.settings.login_failure_budget
+    window_s = int(portal.settings.failure_window.total_seconds())
+    token, _expires, _user = portal.login(staff.technician, PASSWORD, "192.0.2.1")
+    checks_before = gate.checks
+    headers = {"Authorization": f"Bearer {token}"}
+    answers = _burst(gate, api, "/step-up", [{"password": WRONG}] * ATTACKERS, headers)
+    assert _statuses(answers) == {401: budget, 429: ATTACKERS - budget}
+    assert gate.checks - checks_before == budget
+    _check_refusals(answers, "username", window_s)
+    assert _failures(engine) == budget
+    assert _actions(engine, "password-failed") == [(staff.technician, DEALER)] * budget
+    assert _actions(engine, "throttled") == [(staff.technician, DEALER)]
+    assert _actions(engine, "step-up") == []
+
+
+def test_a_burst_of_wrong_logins_across_usernames_gets_exactly_the_address_budget(
+    api: str, gate: Gate, portal: Portal, engine: Engine, staff: Staffing
+) -> None:
+    budget = portal.settings.address_failure_budget
+    assert budget < ATTACKERS
+    window_s = int(portal.settings.failure_window.total_seconds())
+    bodies = [{"username": f"guess{number}", "password": WRONG} for number in range(ATTACKERS)]
+    answers = _burst(gate, api, "/login", bodies, {})
+    assert _statuses(answers) == {401: budget, 429: ATTACKERS - budget}
+    assert gate.checks == budget
+    _check_refusals(answers, "client_address", window_s)
+    assert _failures(engine) == budget
+    assert len(_actions(engine, "login-failed")) == budget
+    assert len(_actions(engine, "throttled")) == 1
