@@ -2,14 +2,21 @@
 
 OWASP ASVS 4.0.3 V2.2.1 (anti-automation against credential guessing). Every failure is an
 :class:`~ecusim.portal.models.AuthFailure` row, so the count is the same in every worker process
-of one portal. Before a password is verified, the failures of the last
-``settings.failure_window`` are counted for the account (its username; failed logins and failed
-re-entries together) and for the client address; at or over ``login_failure_budget`` (account)
-or ``address_failure_budget`` (address) the attempt is refused with
+of one portal. Before a password is verified, :func:`reserve` counts the failures of the last
+``settings.failure_window`` for the account (its username; failed logins and failed re-entries
+together) and for the client address; at or over ``login_failure_budget`` (account) or
+``address_failure_budget`` (address) the attempt is refused with
 :class:`~ecusim.portal.errors.RateLimitedError` before any hash is computed, so the right
 password gets ``429`` too. Unknown usernames are counted like known ones (nothing tells them
 apart). Refused (429) attempts are not counted: the lock-out ends one window after the failures
 that caused it, whatever an attacker keeps sending.
+
+Concurrency: the count and a provisional failure row for the attempt are written in one
+transaction, serialised per account and per address (on SQLite ``BEGIN IMMEDIATE`` serialises
+every writer, :mod:`ecusim.portal.db`; on PostgreSQL :func:`_lock` takes transaction-level
+advisory locks), before the password is hashed outside it. So simultaneous attempts see each
+other: however many arrive at once, at most the budget's worth are checked. A right password
+then deletes its row (:func:`release`); a wrong one keeps it as the failure.
 
 The functions work inside the caller's transaction; the service does the audit records.
 """
@@ -17,10 +24,11 @@ The functions work inside the caller's transaction; the service does the audit r
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from ecusim.portal.errors import RateLimitedError
@@ -29,18 +37,21 @@ from ecusim.portal.settings import PortalSettings
 
 __all__ = [
     "CLI_ADDRESS",
+    "Attempt",
     "FailureKind",
     "Scope",
     "check",
-    "clear_login_failures",
     "key",
-    "record_failure",
+    "release",
+    "reserve",
 ]
 
 CLI_ADDRESS = "cli"
 """The client address of the command line's password re-entries (``ecusim portal passcode``)."""
 _KEY_CHARS = 64
 """Length of ``auth_failure.username`` and ``client_address``."""
+_LOCK_SPACES = {"account": 0x45430001, "address": 0x45430002}
+"""PostgreSQL advisory lock key spaces (the first key of ``pg_advisory_xact_lock(int, int)``)."""
 
 
 class FailureKind(StrEnum):
@@ -136,7 +147,29 @@ def check(
             )
 
 
-def record_failure(
+@dataclass(frozen=True)
+class Attempt:
+    """A password check under way: its provisional failure row and the budgets it uses up if
+    the password is wrong (each is reported once per lock-out)."""
+
+    failure_id: int
+    reaches: tuple[Scope, ...]
+
+
+def _lock(session: Session, username: str, client_address: str | None) -> None:
+    """On PostgreSQL, serialise the attempts of one account and of one address until commit
+    (always the account first: no deadlock). SQLite's ``BEGIN IMMEDIATE`` already did."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for scope, value in ((Scope.ACCOUNT, username), (Scope.ADDRESS, client_address)):
+        if value is not None:
+            session.execute(
+                text(f"SELECT pg_advisory_xact_lock({_LOCK_SPACES[scope]}, hashtext(:key))"),
+                {"key": key(value)},
+            )
+
+
+def reserve(
     session: Session,
     settings: PortalSettings,
     now: datetime,
@@ -144,29 +177,36 @@ def record_failure(
     *,
     username: str,
     client_address: str | None,
-) -> tuple[Scope, ...]:
-    """Write one failure (and delete the rows that left the window); the scopes whose budget
-    this failure reached exactly (each is reported once per lock-out)."""
+) -> Attempt:
+    """Admit one password check or refuse it (:func:`check`): admitted, it is written as a
+    failure at once (and the rows that left the window are deleted), so concurrent attempts
+    count it. Call in a writing transaction and commit before hashing."""
+    _lock(session, username, client_address)
+    check(session, settings, now, username, client_address)
     since = now - settings.failure_window
     session.execute(delete(AuthFailure).where(AuthFailure.at <= since))
-    session.add(
-        AuthFailure(
-            at=now, kind=kind.value, username=key(username), client_address=key(client_address)
-        )
+    row = AuthFailure(
+        at=now, kind=kind.value, username=key(username), client_address=key(client_address)
     )
+    session.add(row)
     session.flush()
     reached = []
     for scope, value in ((Scope.ACCOUNT, username), (Scope.ADDRESS, client_address)):
         if value is not None and _count(session, scope, value, since) == _budget(settings, scope):
             reached.append(scope)
-    return tuple(reached)
+    return Attempt(failure_id=row.id, reaches=tuple(reached))
 
 
-def clear_login_failures(session: Session, username: str) -> None:
-    """A successful login forgets the account's failed logins (not its failed re-entries, nor
-    the address's)."""
-    session.execute(
-        delete(AuthFailure).where(
-            AuthFailure.username == key(username), AuthFailure.kind == FailureKind.LOGIN.value
+def release(session: Session, attempt: Attempt, username: str, *, login: bool) -> None:
+    """The password was right: the attempt is no failure. A successful login also forgets the
+    account's earlier failed logins (not its failed re-entries, nor the address's, nor attempts
+    that began after it)."""
+    session.execute(delete(AuthFailure).where(AuthFailure.id == attempt.failure_id))
+    if login:
+        session.execute(
+            delete(AuthFailure).where(
+                AuthFailure.username == key(username),
+                AuthFailure.kind == FailureKind.LOGIN.value,
+                AuthFailure.id < attempt.failure_id,
+            )
         )
-    )

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from ecusim.portal import service
+from ecusim.portal import passwords, service
 from ecusim.portal.api import BackgroundServer
 from ecusim.portal.service import Portal
 
@@ -65,7 +65,7 @@ class Gate:
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
-    held = Gate(ATTACKERS, service.verify_password)
+    held = Gate(ATTACKERS, passwords.verify_password)
     monkeypatch.setattr(service, "verify_password", held.verify_password)
     return held
 
