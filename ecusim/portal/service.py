@@ -469,7 +469,7 @@ class Portal:
         try:
             view = self.authenticate(username, password)
         except AuthenticationError:
-            self._record_failure(kind, username, client_address, attempt.reaches)
+            self._record_failure(username, client_address, attempt)
             if kind is FailureKind.LOGIN:
                 raise
             raise AuthenticationError("wrong password", field="password") from None
@@ -482,14 +482,11 @@ class Portal:
         return view
 
     def _record_failure(
-        self,
-        kind: FailureKind,
-        username: str,
-        client_address: str | None,
-        reached: tuple[throttle.Scope, ...],
+        self, username: str, client_address: str | None, attempt: throttle.Attempt
     ) -> None:
-        """Audit one failed login or re-entry (its ``auth_failure`` row is already written): the
-        user's dealer if the user exists, plus ``throttled`` for each budget it used up."""
+        """One failed login or re-entry: its ``auth_failure`` row confirmed and an audit record
+        (the user's dealer if the user exists), plus ``throttled`` for each budget it used up."""
+        kind = attempt.kind
         action = Action.LOGIN_FAILED if kind is FailureKind.LOGIN else Action.PASSWORD_FAILED
         actor = throttle.key(username) or ""
         address = throttle.key(client_address)
@@ -497,11 +494,12 @@ class Portal:
         with self._writing() as (session, head):
             now = self.now()
             dealer_code = session.scalar(select(Staff.dealer_code).where(Staff.username == actor))
+            throttle.confirm(session, attempt)
             fields = {"at": now, "actor": actor, "dealer_code": dealer_code}
             self._record(
                 session, head, action=action, details={"client_address": address}, **fields
             )
-            for scope in reached:
+            for scope in attempt.reaches:
                 logger.warning("throttled: the %s of %r from %s", scope, actor, address)
                 self._record(
                     session,

@@ -16,7 +16,9 @@ transaction, serialised per account and per address (on SQLite ``BEGIN IMMEDIATE
 every writer, :mod:`ecusim.portal.db`; on PostgreSQL :func:`_lock` takes transaction-level
 advisory locks), before the password is hashed outside it. So simultaneous attempts see each
 other: however many arrive at once, at most the budget's worth are checked. A right password
-then deletes its row (:func:`release`); a wrong one keeps it as the failure.
+then deletes its row (:func:`release`); a wrong one keeps it as the failure (:func:`confirm`).
+Checks under way count too, so one account (or address) has at most its budget of them at once;
+one more is refused for 1 s, not for the window.
 
 The functions work inside the caller's transaction; the service does the audit records.
 """
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, delete, func, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ecusim.portal.errors import RateLimitedError
@@ -37,10 +39,12 @@ from ecusim.portal.settings import PortalSettings
 
 __all__ = [
     "CLI_ADDRESS",
+    "PENDING",
     "Attempt",
     "FailureKind",
     "Scope",
     "check",
+    "confirm",
     "key",
     "release",
     "reserve",
@@ -48,6 +52,9 @@ __all__ = [
 
 CLI_ADDRESS = "cli"
 """The client address of the command line's password re-entries (``ecusim portal passcode``)."""
+PENDING = "pending"
+"""``AuthFailure.kind`` of a check under way (:func:`reserve`); :func:`confirm` makes it a
+failure, :func:`release` deletes it. One left by a crashed worker counts until the window ends."""
 _KEY_CHARS = 64
 """Length of ``auth_failure.username`` and ``client_address``."""
 _LOCK_SPACES = {"account": 0x45430001, "address": 0x45430002}
@@ -75,8 +82,10 @@ def key(value: str | None) -> str | None:
     return None if value is None else value[:_KEY_CHARS]
 
 
-def _filter(scope: Scope, value: str | None) -> ColumnElement[bool]:
+def _filter(scope: Scope, value: str | None, *, failed_only: bool) -> ColumnElement[bool]:
     column = AuthFailure.username if scope is Scope.ACCOUNT else AuthFailure.client_address
+    if failed_only:
+        return and_(column == key(value), AuthFailure.kind != PENDING)
     return column == key(value)
 
 
@@ -86,12 +95,13 @@ def _budget(settings: PortalSettings, scope: Scope) -> int:
     return settings.address_failure_budget
 
 
-def _count(session: Session, scope: Scope, value: str | None, since: datetime) -> int:
+def _count(
+    session: Session, scope: Scope, value: str | None, since: datetime, *, failed_only: bool
+) -> int:
+    """The attempts counted (``failed_only``: without the checks under way)."""
+    where = _filter(scope, value, failed_only=failed_only)
     return (
-        session.scalar(
-            select(func.count(AuthFailure.id)).where(_filter(scope, value), AuthFailure.at > since)
-        )
-        or 0
+        session.scalar(select(func.count(AuthFailure.id)).where(where, AuthFailure.at > since)) or 0
     )
 
 
@@ -108,7 +118,7 @@ def _retry_after_s(
     ``over``-th oldest (1: the oldest) leaves at its time + the window."""
     oldest = session.scalar(
         select(AuthFailure.at)
-        .where(_filter(scope, value), AuthFailure.at > now - window)
+        .where(_filter(scope, value, failed_only=True), AuthFailure.at > now - window)
         .order_by(AuthFailure.at, AuthFailure.id)
         .offset(over - 1)
         .limit(1)
@@ -126,7 +136,8 @@ def check(
     client_address: str | None,
 ) -> None:
     """Refuse the attempt (:class:`RateLimitedError`, ``Retry-After``) if the account's or the
-    address's failures within the window are at or over the budget."""
+    address's failures and checks under way within the window are at or over the budget. Full
+    with checks under way only, the wait is 1 s (they end within moments)."""
     since = now - settings.failure_window
     for scope, value, field in (
         (Scope.ACCOUNT, username, "username"),
@@ -134,17 +145,25 @@ def check(
     ):
         if value is None:
             continue
-        count, budget = _count(session, scope, value, since), _budget(settings, scope)
-        if count >= budget:
-            wait = _retry_after_s(
-                session, scope, value, now, over=count - budget + 1, window=settings.failure_window
-            )
-            what = "this account" if scope is Scope.ACCOUNT else "this client address"
+        budget = _budget(settings, scope)
+        if _count(session, scope, value, since, failed_only=False) < budget:
+            continue
+        what = "this account" if scope is Scope.ACCOUNT else "this client address"
+        failed = _count(session, scope, value, since, failed_only=True)
+        if failed < budget:
             raise RateLimitedError(
-                f"too many failed password attempts for {what}: try again in {wait} s",
+                f"too many password checks under way for {what}: try again in 1 s",
                 field=field,
-                retry_after_s=wait,
+                retry_after_s=1,
             )
+        wait = _retry_after_s(
+            session, scope, value, now, over=failed - budget + 1, window=settings.failure_window
+        )
+        raise RateLimitedError(
+            f"too many failed password attempts for {what}: try again in {wait} s",
+            field=field,
+            retry_after_s=wait,
+        )
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,7 @@ class Attempt:
     the password is wrong (each is reported once per lock-out)."""
 
     failure_id: int
+    kind: FailureKind
     reaches: tuple[Scope, ...]
 
 
@@ -186,15 +206,26 @@ def reserve(
     since = now - settings.failure_window
     session.execute(delete(AuthFailure).where(AuthFailure.at <= since))
     row = AuthFailure(
-        at=now, kind=kind.value, username=key(username), client_address=key(client_address)
+        at=now, kind=PENDING, username=key(username), client_address=key(client_address)
     )
     session.add(row)
     session.flush()
     reached = []
     for scope, value in ((Scope.ACCOUNT, username), (Scope.ADDRESS, client_address)):
-        if value is not None and _count(session, scope, value, since) == _budget(settings, scope):
+        if value is None:
+            continue
+        if _count(session, scope, value, since, failed_only=False) == _budget(settings, scope):
             reached.append(scope)
-    return Attempt(failure_id=row.id, reaches=tuple(reached))
+    return Attempt(failure_id=row.id, kind=kind, reaches=tuple(reached))
+
+
+def confirm(session: Session, attempt: Attempt) -> None:
+    """The password was wrong: the attempt's row becomes the failure."""
+    session.execute(
+        update(AuthFailure)
+        .where(AuthFailure.id == attempt.failure_id)
+        .values(kind=attempt.kind.value)
+    )
 
 
 def release(session: Session, attempt: Attempt, username: str, *, login: bool) -> None:
