@@ -466,22 +466,41 @@ class Portal:
         self, kind: FailureKind, username: str, password: str, client_address: str | None
     ) -> StaffView:
         """The throttled password check (:mod:`ecusim.portal.throttle`): over a budget it is
-        refused (:class:`~ecusim.portal.errors.RateLimitedError`) before any hash is computed;
-        a wrong password is recorded (a failure row and an audit record) and refused."""
+        refused (:class:`~ecusim.portal.errors.RateLimitedError`) before any hash is computed.
+        The admission is committed as a provisional failure before the hash, so concurrent
+        attempts cannot exceed the budget; a right password deletes it (a login also forgets
+        the account's failed logins), a wrong one keeps it and is audited and refused."""
         rules.require_key("username", username, rules.MAX_USERNAME_LENGTH)  # before any SQL
-        with self._reading() as session:
-            throttle.check(session, self.settings, self.now(), username, client_address)
+        with self._transaction() as session:
+            attempt = throttle.reserve(
+                session,
+                self.settings,
+                self.now(),
+                kind,
+                username=username,
+                client_address=client_address,
+            )
         try:
-            return self.authenticate(username, password)
+            view = self.authenticate(username, password)
         except AuthenticationError:
-            self._record_failure(kind, username, client_address)
+            self._record_failure(username, client_address, attempt)
             if kind is FailureKind.LOGIN:
                 raise
             raise AuthenticationError("wrong password", field="password") from None
+        except Exception:  # not a wrong password (the database failed): not a failure
+            with self._transaction() as session:
+                throttle.release(session, attempt, username, login=False)
+            raise
+        with self._transaction() as session:
+            throttle.release(session, attempt, username, login=kind is FailureKind.LOGIN)
+        return view
 
-    def _record_failure(self, kind: FailureKind, username: str, client_address: str | None) -> None:
-        """One failed login or re-entry: an ``auth_failure`` row and an audit record (the user's
-        dealer if the user exists), plus ``throttled`` when it used up a budget."""
+    def _record_failure(
+        self, username: str, client_address: str | None, attempt: throttle.Attempt
+    ) -> None:
+        """One failed login or re-entry: its ``auth_failure`` row confirmed and an audit record
+        (the user's dealer if the user exists), plus ``throttled`` for each budget it used up."""
+        kind = attempt.kind
         action = Action.LOGIN_FAILED if kind is FailureKind.LOGIN else Action.PASSWORD_FAILED
         actor = throttle.key(username) or ""
         address = throttle.key(client_address)
@@ -489,14 +508,12 @@ class Portal:
         with self._writing() as (session, head):
             now = self.now()
             dealer_code = session.scalar(select(Staff.dealer_code).where(Staff.username == actor))
-            reached = throttle.record_failure(
-                session, self.settings, now, kind, username=username, client_address=client_address
-            )
+            throttle.confirm(session, attempt)
             fields = {"at": now, "actor": actor, "dealer_code": dealer_code}
             self._record(
                 session, head, action=action, details={"client_address": address}, **fields
             )
-            for scope in reached:
+            for scope in attempt.reaches:
                 logger.warning("throttled: the %s of %r from %s", scope, actor, address)
                 self._record(
                     session,
@@ -526,7 +543,6 @@ class Portal:
                 self.now(),
                 self.settings.session_lifetime,
             )
-            throttle.clear_login_failures(session, username)
             return token, expires_at, _staff_view(staff)
 
     def session(self, token: str | None) -> SessionInfo:

@@ -3,7 +3,8 @@
 Read from the environment (``ECUSIM_PORTAL_<FIELD>``, e.g. ``ECUSIM_PORTAL_LOGIN_FAILURE_BUDGET=5``
 or ``ECUSIM_PORTAL_FAILURE_WINDOW=PT15M``) when built with :meth:`PortalSettings.from_env`, so
 every worker process of one portal reads the same values; or passed to
-:class:`~ecusim.portal.service.Portal` directly. Durations are ISO 8601 (``PT15M``) or seconds.
+:class:`~ecusim.portal.service.Portal` directly. Durations are ISO 8601 (``PT15M``) or seconds,
+each with an upper bound (``MAX_*``); a bad value is a :class:`SettingsError` naming the variable.
 The defaults follow OWASP ASVS 4.0.3 where it names a number (docs/portal-security.md).
 """
 
@@ -16,9 +17,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ecusim.portal.errors import SettingsError
 
-__all__ = ["ENV_PREFIX", "PortalSettings"]
+__all__ = [
+    "ENV_PREFIX",
+    "MAX_FAILURE_WINDOW",
+    "MAX_ISSUE_RATE_WINDOW",
+    "MAX_SESSION_LIFETIME",
+    "MAX_STEP_UP_WINDOW",
+    "PortalSettings",
+]
 
 ENV_PREFIX = "ECUSIM_PORTAL_"
+MAX_SESSION_LIFETIME = timedelta(days=30)
+"""Longest ``session_lifetime``. Every duration has a bound: a huge one would overflow the
+date arithmetic (``now + lifetime``) and answer every call with 500."""
+MAX_STEP_UP_WINDOW = timedelta(days=1)
+MAX_FAILURE_WINDOW = timedelta(days=1)
+MAX_ISSUE_RATE_WINDOW = timedelta(days=31)
 
 
 class PortalSettings(BaseSettings):
@@ -28,16 +42,21 @@ class PortalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     session_lifetime: timedelta = Field(
-        default=timedelta(hours=8), gt=timedelta(0), description="How long a login token works."
+        default=timedelta(hours=8),
+        gt=timedelta(0),
+        le=MAX_SESSION_LIFETIME,
+        description="How long a login token works.",
     )
     step_up_window: timedelta = Field(
         default=timedelta(minutes=5),
         gt=timedelta(0),
+        le=MAX_STEP_UP_WINDOW,
         description="How long a password re-entry lets the session obtain Pass-Codes.",
     )
     failure_window: timedelta = Field(
         default=timedelta(minutes=15),
         gt=timedelta(0),
+        le=MAX_FAILURE_WINDOW,
         description="Failed logins and re-entries count this long (ASVS V2.2.1).",
     )
     login_failure_budget: int = Field(
@@ -49,7 +68,12 @@ class PortalSettings(BaseSettings):
     issue_rate_limit: int = Field(
         default=20, ge=1, le=100000, description="Pass-Codes per approval within the issue window."
     )
-    issue_rate_window: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    issue_rate_window: timedelta = Field(
+        default=timedelta(hours=1),
+        gt=timedelta(0),
+        le=MAX_ISSUE_RATE_WINDOW,
+        description="The window of ``issue_rate_limit``.",
+    )
     refused_issue_budget: int = Field(
         default=20,
         ge=1,
