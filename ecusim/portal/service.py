@@ -938,12 +938,16 @@ class Portal:
         per-approval rate limit (``settings.issue_rate_limit``). Only the seed's SHA-256 is
         stored. A login session uses :meth:`issue_pass_code_in_session`.
         """
-        # A malformed number is bad input (422), not an attempt on a request: not audited.
-        rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
-        tool_version = rules.validate_tool_version(tool_version)
-        seed_bytes = rules.validate_seed(seed)
+        tool_version, seed_bytes = self._issue_input(request_number, tool_version, seed)
         self._check_issue_password(username, password, client_address)
         return self._issue(username, request_number, tool_version, seed_bytes)
+
+    @staticmethod
+    def _issue_input(request_number: str, tool_version: str, seed: str) -> tuple[str, bytes]:
+        """The tool version and the seed's bytes of a Pass-Code request, checked first. A
+        malformed number is bad input (422), not an attempt on a request: not audited."""
+        rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
+        return rules.validate_tool_version(tool_version), rules.validate_seed(seed)
 
     def _check_issue_password(
         self, username: str, password: str, client_address: str | None = throttle.CLI_ADDRESS
@@ -971,10 +975,7 @@ class Portal:
         window must be open (else :class:`AuthenticationError` on ``password``): issues inside
         the window compute no password hash (ASVS V2.2.1, V3.7.1).
         """
-        # A malformed number is bad input (422), not an attempt on a request: not audited.
-        rules.require_key("request_number", request_number, rules.MAX_REQUEST_NUMBER_LENGTH)
-        tool_version = rules.validate_tool_version(tool_version)
-        seed_bytes = rules.validate_seed(seed)
+        tool_version, seed_bytes = self._issue_input(request_number, tool_version, seed)
         if current is None:
             current = self.session(token)
         username = current.user.username

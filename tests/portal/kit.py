@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, inspect, text
 
+from ecusim.portal.errors import PortalError
 from ecusim.portal.rules import IdentificationConfirmations
 from ecusim.portal.service import Portal, RequestView
 from ecusim.portal.settings import PortalSettings
@@ -82,3 +85,26 @@ def audit_seq(engine: Engine) -> int:
     """The audit head's ``seq``: the number of the last record."""
     with engine.connect() as connection:
         return int(connection.execute(text("SELECT seq FROM audit_head")).scalar_one())
+
+
+def refused(
+    engine: Engine,
+    error: type[PortalError],
+    field: str,
+    action: Callable[[], object],
+    *,
+    audited: str | None = None,
+) -> PortalError:
+    """Run ``action``; it must raise ``error`` naming ``field`` and change nothing (but one
+    audit record ``audited``, if given: a refused Pass-Code is a security event)."""
+    before, seq = snapshot(engine), audit_seq(engine)
+    with pytest.raises(error) as caught:
+        action()
+    assert caught.value.field == field, caught.value
+    assert caught.value.reason
+    if audited is None:
+        assert snapshot(engine) == before
+    else:
+        assert without_audit(snapshot(engine)) == without_audit(before)
+        assert audit_actions(engine, seq) == [audited]
+    return caught.value

@@ -15,7 +15,6 @@ from ecusim.portal.errors import (
     ExpiredError,
     NotFoundError,
     PermissionDeniedError,
-    PortalError,
     ValidationError,
 )
 from ecusim.portal.models import PassCodeIssue
@@ -29,11 +28,9 @@ from .kit import (
     START,
     VIN,
     Staffing,
-    audit_actions,
-    audit_seq,
     make_request,
+    refused,
     snapshot,
-    without_audit,
 )
 
 SEED = "00010203-04050607-08090A0B-0C0D0E0F"
@@ -45,29 +42,6 @@ KNOWN_ANSWERS = [  # diagnostic-contract.md §5
     (VIN, "A5A5A5A5-A5A5A5A5-A5A5A5A5-A5A5A5A5", "443FA847-64476F93-4AF28B91-F496CD6E"),
     ("JTHBA1D29G5000002", SEED, "68C88FBD-B7B00C85-B4D10C5E-D3457278"),
 ]
-
-
-def refused(
-    engine: Engine,
-    error: type[PortalError],
-    field: str,
-    action: Callable[[], object],
-    *,
-    audited: str | None = None,
-) -> PortalError:
-    """Run ``action``; it must raise ``error`` naming ``field`` and change nothing (but one
-    audit record ``audited``, if given: a refused Pass-Code is a security event)."""
-    before, seq = snapshot(engine), audit_seq(engine)
-    with pytest.raises(error) as caught:
-        action()
-    assert caught.value.field == field, caught.value
-    assert caught.value.reason
-    if audited is None:
-        assert snapshot(engine) == before
-    else:
-        assert without_audit(snapshot(engine)) == without_audit(before)
-        assert audit_actions(engine, seq) == [audited]
-    return caught.value
 
 
 # -- the procedure -------------------------------------------------------------------------------
