@@ -35,10 +35,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives import constant_time, hashes, hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from ecusim.portal.keys import derive_key
 from ecusim.portal.models import GENESIS_HASH, AuditHead, AuditRecord, ResetRequest
 
 __all__ = [
@@ -73,13 +74,11 @@ SEAL_ACTION: Final = "audit-keyed"
 SEAL_ACTOR: Final = "portal"
 AUDIT_KEY_INFO: Final = b"ecusim portal audit chain v1"
 """HKDF ``info`` of the chain's HMAC key (RFC 5869 §3.2: one label per derived key)."""
-AUDIT_KEY_BYTES: Final = 32
 
 
 def audit_key(master_secret: bytes) -> bytes:
     """The chain's HMAC key: HKDF-SHA256(master secret, no salt, :data:`AUDIT_KEY_INFO`)."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=AUDIT_KEY_BYTES, salt=None, info=AUDIT_KEY_INFO)
-    return hkdf.derive(master_secret)
+    return derive_key(master_secret, AUDIT_KEY_INFO)
 
 
 def canonical_json(value: Mapping[str, Any]) -> str:
@@ -173,10 +172,20 @@ def append(
         scheme=SCHEME_KEYED,
     )
     record.hash = keyed_hash(record, key)
-    session.add(record)
-    locked_head.seq = record.seq
-    locked_head.hash = record.hash
+    # Two plain statements rather than the unit of work (it costs more than the writes): the
+    # record (``record`` stays transient) and the head it becomes, as committed values.
+    session.execute(insert(AuditRecord).values({name: getattr(record, name) for name in _COLUMNS}))
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == locked_head.id)
+        .values(seq=record.seq, hash=record.hash)
+    )
+    set_committed_value(locked_head, "seq", record.seq)
+    set_committed_value(locked_head, "hash", record.hash)
     return record
+
+
+_COLUMNS: Final = tuple(column.key for column in AuditRecord.__table__.columns)
 
 
 def append_for_request(

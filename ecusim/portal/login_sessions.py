@@ -18,8 +18,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeAlias
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from ecusim.portal.errors import AuthenticationError
@@ -32,9 +33,14 @@ __all__ = [
     "find",
     "info",
     "open_session",
+    "read",
+    "require_token",
     "revoke_all",
     "token_sha256",
 ]
+
+SessionRow: TypeAlias = "Row[*tuple[Any, ...]]"
+"""A row of :func:`read`."""
 
 TOKEN_BYTES = 32
 """Random bytes of a bearer token (ASVS V3.2.2: at least 64 bits of entropy)."""
@@ -84,11 +90,17 @@ _MISSING = "log in first: send the header Authorization: Bearer <token>"
 _DEAD = "the token is unknown, has expired or was revoked: log in again"
 
 
+def require_token(token: str | None) -> str:
+    """``token`` if there is one; else :class:`AuthenticationError` on ``authorization``."""
+    if not token:
+        raise AuthenticationError(_MISSING, field="authorization")
+    return token
+
+
 def find(session: Session, token: str | None, now: datetime) -> tuple[LoginSession, Staff]:
     """The live session of ``token`` and its user; :class:`AuthenticationError` (field
     ``authorization``) if the token is missing, unknown, expired or revoked."""
-    if not token:
-        raise AuthenticationError(_MISSING, field="authorization")
+    token = require_token(token)
     row = session.execute(
         select(LoginSession, Staff)
         .join(Staff, Staff.id == LoginSession.staff_id)
@@ -102,8 +114,37 @@ def find(session: Session, token: str | None, now: datetime) -> tuple[LoginSessi
     return login, staff
 
 
-def info(login: LoginSession, user: StaffView) -> SessionInfo:
-    """The session's public facts (never its token or digest)."""
+def read(session: Session, token: str | None, now: datetime) -> SessionRow:
+    """:func:`find` for reading only, in one plain statement (no ORM objects: it runs on every
+    request): a row with the session's ``created_at``, ``expires_at``, ``step_up_until`` and
+    ``client_address`` and the user's ``username``, ``name``, ``dealer_code``, ``job_title``
+    and ``enrolled``."""
+    token = require_token(token)
+    statement = (
+        select(
+            LoginSession.created_at,
+            LoginSession.expires_at,
+            LoginSession.step_up_until,
+            LoginSession.client_address,
+            LoginSession.revoked_at,
+            Staff.username,
+            Staff.name,
+            Staff.dealer_code,
+            Staff.job_title,
+            Staff.enrolled,
+        )
+        .join(Staff, Staff.id == LoginSession.staff_id)
+        .where(LoginSession.token_sha256 == token_sha256(token))
+    )
+    row: SessionRow | None = session.connection().execute(statement).one_or_none()
+    if row is None or row.revoked_at is not None or now > row.expires_at:
+        raise AuthenticationError(_DEAD, field="authorization")
+    return row
+
+
+def info(login: LoginSession | SessionRow, user: StaffView) -> SessionInfo:
+    """The session's public facts (never its token or digest); ``login``: the session or a
+    row of :func:`read`."""
     return SessionInfo(
         user=user,
         created_at=login.created_at,

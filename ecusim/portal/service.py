@@ -24,10 +24,10 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -47,6 +47,7 @@ from ecusim.portal.errors import (
     RateLimitedError,
     ValidationError,
 )
+from ecusim.portal.keys import PAGES_KEY_INFO, derive_key
 from ecusim.portal.login_sessions import SessionInfo
 from ecusim.portal.models import (
     Action,
@@ -139,12 +140,27 @@ def _duration(span: timedelta) -> str:
     return f"{seconds} s"
 
 
-def _can_approve(staff: Staff) -> bool:
+class _StaffFacts(Protocol):
+    """What a staff member's view needs: a :class:`Staff` or a row with these columns."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def dealer_code(self) -> str: ...
+    @property
+    def job_title(self) -> str: ...
+    @property
+    def enrolled(self) -> bool: ...
+
+
+def _can_approve(staff: _StaffFacts) -> bool:
     """An enrolled member with an approving job title (a manager)."""
     return staff.enrolled and rules.is_approving_title(staff.job_title)
 
 
-def _staff_view(staff: Staff) -> StaffView:
+def _staff_view(staff: _StaffFacts) -> StaffView:
     return StaffView(
         username=staff.username,
         name=staff.name,
@@ -187,6 +203,8 @@ class Portal:
             master_secret = DEFAULT_MASTER_SECRET
         self._master_secret = master_secret
         self._audit_key = audit.audit_key(master_secret)
+        self.pages_key: bytes = derive_key(master_secret, PAGES_KEY_INFO)
+        """The key of the web pages' CSRF tokens (:mod:`ecusim.portal.web.browser`)."""
 
     @classmethod
     def open(
@@ -550,8 +568,8 @@ class Portal:
         current); :class:`AuthenticationError` on ``authorization`` if the token is missing,
         unknown, expired or revoked."""
         with self._reading() as session:
-            login, staff = login_sessions.find(session, token, self.now())
-            return login_sessions.info(login, _staff_view(staff))
+            row = login_sessions.read(session, token, self.now())
+            return login_sessions.info(row, _staff_view(row))
 
     def logout(self, token: str | None) -> None:
         """End the session of ``token`` (ASVS V3.3.1); a dead token is an
@@ -1032,8 +1050,8 @@ class Portal:
                 if first is not None:  # the same seed again: the same code, one record
                     return issued
                 self._check_issue_rate(session, request, approval, now, recent)
-                session.add(
-                    PassCodeIssue(
+                session.execute(  # a plain statement: the unit of work costs more
+                    insert(PassCodeIssue).values(
                         approval_id=approval.id,
                         technician_id=staff.id,
                         seed_sha256=digest,
@@ -1041,7 +1059,6 @@ class Portal:
                         issued_at=now,
                     )
                 )
-                session.flush()
                 # The head last: writers queue on it only for the audit record itself.
                 head = audit.lock_head(session)
                 self._record_for_request(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ecusim.portal import login_sessions
 from ecusim.portal.api import sessions
 from ecusim.portal.login_sessions import SessionInfo
 from ecusim.portal.service import Portal
@@ -19,11 +20,16 @@ __all__ = [
     "CurrentUser",
     "LiveToken",
     "PortalDep",
+    "PresentToken",
     "Token",
 ]
 
 
-def _portal(request: Request) -> Portal:
+# Dependencies that do no I/O are coroutines: FastAPI runs a plain ``def`` dependency in a
+# worker thread, a hop that costs more than the work. Those that read the database stay plain.
+
+
+async def _portal(request: Request) -> Portal:
     portal: Portal = request.app.state.portal
     return portal
 
@@ -38,7 +44,7 @@ _bearer = HTTPBearer(
 )
 
 
-def _token(
+async def _token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
     return sessions.bearer_token(credentials)
@@ -46,7 +52,22 @@ def _token(
 
 Token = Annotated[str | None, Depends(_token)]
 """The request's bearer token, if any (not checked)."""
-ClientAddress = Annotated[str | None, Depends(sessions.client_address)]
+
+
+async def _client_address(request: Request) -> str | None:
+    return sessions.client_address(request)
+
+
+async def _present_token(token: Token) -> str:
+    return login_sessions.require_token(token)
+
+
+PresentToken = Annotated[str, Depends(_present_token)]
+"""The request's bearer token, which must be there (401 otherwise, before the body is read);
+whether it is live is for the endpoint to check (in its own transaction)."""
+
+
+ClientAddress = Annotated[str | None, Depends(_client_address)]
 """The TCP peer's address (what the failure throttle counts)."""
 
 
@@ -58,7 +79,7 @@ CurrentSession = Annotated[SessionInfo, Depends(_current_session)]
 """The live login session, read from the database on every request (401 without one)."""
 
 
-def _live_token(current: CurrentSession, token: Token) -> str:
+async def _live_token(current: CurrentSession, token: Token) -> str:
     del current  # checked: the token is live
     assert token is not None
     return token
@@ -68,7 +89,7 @@ LiveToken = Annotated[str, Depends(_live_token)]
 """The bearer token of a live session (401 otherwise, before the body is read)."""
 
 
-def _current_user(current: CurrentSession) -> StaffView:
+async def _current_user(current: CurrentSession) -> StaffView:
     return current.user
 
 
