@@ -9,6 +9,7 @@ from ecusim.portal.api.limits import BodySizeLimit
 from ecusim.portal.api.routes import ROUTERS
 from ecusim.portal.api_models import API_PREFIX
 from ecusim.portal.service import Portal
+from ecusim.portal.web import add_pages
 
 __all__ = ["create_app"]
 
@@ -25,13 +26,14 @@ limit (64 KiB by default) answer 413.
 
 
 def create_app(portal: Portal) -> FastAPI:
-    """The API v1 over ``portal`` (its database holds the login sessions, its clock times them)."""
+    """The API v1 over ``portal`` (its database holds the login sessions, its clock times them)
+    and the TIS pages (:mod:`ecusim.portal.web`) beside it."""
     app = FastAPI(
         title="ecusim pass-code portal",
         version="1",
         description=_DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # the pages serve /docs from the portal's own files (no CDN)
         redoc_url=None,
     )
     app.state.portal = portal
@@ -41,4 +43,5 @@ def create_app(portal: Portal) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=portal.settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    add_pages(app)
     return app

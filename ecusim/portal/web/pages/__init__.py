@@ -1,0 +1,12 @@
+"""The page routers, one module per part of the bulletin; :data:`PAGE_ROUTERS` in order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ecusim.portal.web.pages import auth, docs
+
+__all__ = ["PAGE_ROUTERS"]
+
+PAGE_ROUTERS: tuple[APIRouter, ...] = (auth.router, docs.router)
+"""Every page router (HTML, not in the API's OpenAPI schema)."""
