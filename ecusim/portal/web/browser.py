@@ -60,13 +60,14 @@ def session_token(request: Request) -> str | None:
 
 
 def remember_session(
-    request: Request, response: Response, token: str, expires_at: datetime
+    request: Request, response: Response, token: str, expires_at: datetime, now: datetime
 ) -> None:
-    """Set the session cookie (expiring with the session, on the portal's clock)."""
+    """Set the session cookie, kept as long as the session lives on the portal's clock: as
+    ``Max-Age`` (relative), so a browser whose clock differs keeps it just as long."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        expires=expires_at,
+        max_age=max(0, int((expires_at - now).total_seconds())),
         path="/",
         secure=secure(request),
         httponly=True,

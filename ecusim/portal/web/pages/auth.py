@@ -96,7 +96,7 @@ async def login(request: Request, portal: PagePortal) -> Response:
         )
         return _with_retry_after(page, exc)
     response = see_other(next_path)
-    browser.remember_session(request, response, token, expires_at)
+    browser.remember_session(request, response, token, expires_at, portal.now())
     return response
 
 
