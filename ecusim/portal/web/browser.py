@@ -73,7 +73,9 @@ def remember_session(
         httponly=True,
         samesite="strict",
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/", secure=secure(request), httponly=True)
+    response.delete_cookie(
+        LOGIN_COOKIE, path="/", secure=secure(request), httponly=True, samesite="strict"
+    )
 
 
 def forget_session(request: Request, response: Response) -> None:

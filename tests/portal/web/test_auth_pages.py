@@ -78,6 +78,10 @@ def test_a_good_login_sets_an_httponly_strict_cookie_of_a_server_side_session(
     assert f"max-age={8 * 3600}" in attributes  # the session lifetime, relative to now
     assert "secure" not in attributes  # plain HTTP on 127.0.0.1; set over TLS
     assert sessions(engine) == before + 1
+    # the login form's nonce cookie is deleted with the same attributes it was set with
+    deleted = next(c for c in response.headers.get_list("set-cookie") if "ecusim_login=" in c)
+    deletion = {part.strip().lower() for part in deleted.split(";")}
+    assert {"max-age=0", "httponly", "samesite=strict", "path=/"} <= deletion
     # the cookie is not a bearer token: the API does not take it (no CSRF on the API)
     assert browser.get("/api/v1/me").status_code == 401
 
@@ -152,7 +156,20 @@ def test_a_cross_site_origin_is_refused(
     assert sessions(engine) == 0
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "\\\\evil"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "https://evil.example/",
+        "\\\\evil",
+        # a browser drops tab, newline and carriage return from a URL (WHATWG URL parser), so
+        # "/\t/evil.example" arrives as "//evil.example": another host
+        "/\t/evil.example/x",
+        "/\n/evil.example/x",
+        "/\r/evil.example/x",
+        "/\x7f/evil.example/x",
+    ],
+)
 def test_next_never_leaves_the_portal(browser: httpx.Client, staff: Staffing, target: str) -> None:
     token = csrf_of(browser.get("/login"))
     response = browser.post(

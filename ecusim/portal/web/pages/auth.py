@@ -34,9 +34,16 @@ NextPath = Annotated[str, Query(alias="next", max_length=200)]
 
 
 def safe_next(path: str, default: str = "/inbox") -> str:
-    """``path`` if it is a path of this portal (no other host: no open redirect), else
-    ``default``."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+    """``path`` if it is a path of this portal (no other host: no open redirect, ASVS V5.1.5),
+    else ``default``. Refused: anything not starting with one ``/``, a backslash (browsers read
+    it as ``/``) and control characters (a browser drops tab, CR and LF from a URL, WHATWG URL
+    standard, so ``/\\t/evil.example`` would become ``//evil.example``)."""
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in path)
+    ):
         return default
     return path
 
