@@ -10,8 +10,8 @@ synchronizer token"): HMAC-SHA256 under the portal's pages key
 (:data:`ecusim.portal.keys.PAGES_KEY_INFO`) of the session token's SHA-256, so it is bound to
 one session and nothing is stored. Before login there is no session: the login form's token is
 bound to a random nonce in the :data:`LOGIN_COOKIE` cookie instead (login CSRF). A POST whose
-``Origin`` names another site, or whose ``Sec-Fetch-Site`` says ``cross-site``, is refused too
-(defence in depth).
+``Origin`` names another site, or whose ``Sec-Fetch-Site`` is not ``same-origin``, is refused too
+(defence in depth: :func:`cross_site`).
 """
 
 from __future__ import annotations
@@ -121,11 +121,19 @@ def csrf_valid(
 
 
 def cross_site(request: Request) -> bool:
-    """Whether the browser says the POST is from another site (``Origin``, ``Sec-Fetch-Site``)."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+    """Whether the POST may come from another site (ASVS V4.2.2, defence in depth behind the
+    CSRF token). ``Sec-Fetch-Site`` (set by the browser, no page can forge it) must be
+    ``same-origin`` if sent (``same-site`` is a sibling host: another site for the portal); an
+    ``Origin`` must name the portal. ``Origin: null`` is taken only with ``Sec-Fetch-Site:
+    same-origin`` (a browser sends ``null`` under a strict Referrer-Policy; a sandboxed frame of
+    another site sends it too, with ``cross-site``)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site.lower() not in ("same-origin", "none"):
         return True
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin == "null"
+    if origin is None:
+        return False
+    if origin == "null":
+        return fetch_site is None or fetch_site.lower() != "same-origin"
     own = f"{request.url.scheme}://{request.url.netloc}"
     return origin.rstrip("/").lower() != own.lower()

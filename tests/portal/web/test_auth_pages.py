@@ -156,6 +156,49 @@ def test_a_cross_site_origin_is_refused(
     assert sessions(engine) == 0
 
 
+def test_a_login_posted_the_way_chromium_posts_it_is_taken(
+    browser: httpx.Client, staff: Staffing, engine: Engine
+) -> None:
+    # Chromium sends "Origin: null" on a form POST from a page whose Referrer-Policy is
+    # no-referrer (Fetch standard: origin serialization), and Sec-Fetch-Site: same-origin
+    token = csrf_of(browser.get("/login"))
+    response = browser.post(
+        "/login",
+        data={"csrf_token": token, "username": staff.technician, "password": PASSWORD},
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 303
+    assert sessions(engine) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "null"},  # a sandboxed frame of another site, an old browser
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # a sibling host: another site for the portal
+        {"Origin": "http://evil.example", "Sec-Fetch-Site": "same-origin"},
+    ],
+)
+def test_a_login_from_another_site_is_refused(
+    browser: httpx.Client, staff: Staffing, engine: Engine, headers: dict[str, str]
+) -> None:
+    token = csrf_of(browser.get("/login"))
+    response = browser.post(
+        "/login",
+        data={"csrf_token": token, "username": staff.technician, "password": PASSWORD},
+        headers=headers,
+    )
+    assert response.status_code == 403
+    assert sessions(engine) == 0
+
+
+def test_pages_send_their_origin_on_their_own_forms(browser: httpx.Client) -> None:
+    # same-origin: the browser's Origin header names the portal on its own forms (checked
+    # above), and no URL of the portal is sent to another site as a Referer
+    assert browser.get("/login").headers["referrer-policy"] == "same-origin"
+
+
 @pytest.mark.parametrize(
     "target",
     [
