@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -110,7 +111,10 @@ STATE_TIMEOUT_S: Final = 5.0
 """Deadline for a state change to show in the car's broadcasts."""
 START_TIMEOUT_S: Final = 20.0
 """Deadline for a subprocess to print its ready line (Python start-up on a busy 2-core box)."""
-STOP_TIMEOUT_S: Final = 10.0
+STOP_TIMEOUT_S: Final = 30.0
+"""Bound of a child's clean exit after SIGTERM (generous: a 2-core machine under a full suite)."""
+DUMP_TIMEOUT_S: Final = 5.0
+"""After a stop times out: how long the child gets to print its threads' stacks (SIGABRT)."""
 READY_LINE: Final = r"^ecusim: .*ready"
 
 # -- diagnostic-contract.md §5, independently ------------------------------------------------------
@@ -393,8 +397,14 @@ class Process:
 
     def __init__(self, args: list[str]) -> None:
         self.args = args
+        # faulthandler: on SIGABRT (a stop that timed out) the child prints every thread's stack
         self.popen = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -435,13 +445,23 @@ class Process:
         return code
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send ``sig`` and return the exit code. A child still running after
+        :data:`STOP_TIMEOUT_S` is sent SIGABRT (its threads' stacks are printed), then killed,
+        and the test fails with its output: a hang is diagnosable, not a bare ``-9``."""
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
         try:
             code = self.popen.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            self.popen.kill()
-            code = self.popen.wait()
+            self.popen.send_signal(signal.SIGABRT)
+            try:
+                self.popen.wait(timeout=DUMP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+            self._reader.join(timeout=DUMP_TIMEOUT_S)
+            tail = "\n".join(self.lines[-80:])
+            pytest.fail(f"{self.args[1:]} ignored {sig.name} for {STOP_TIMEOUT_S} s:\n{tail}")
         self._reader.join(timeout=STOP_TIMEOUT_S)
         return code
 
