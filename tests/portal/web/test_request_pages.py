@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import fields
 
 import httpx
@@ -19,6 +20,7 @@ from ecusim.portal.rules import ApprovalConfirmations, IdentificationConfirmatio
 from ecusim.portal.service import Portal, RequestView
 from ecusim.portal.web.display import tis_time
 from ecusim.portal.web.pages.requests import POLICY_BOXES
+from protocol.clock import FakeClock
 from protocol.passcode import DEFAULT_MASTER_SECRET, format_code, pass_code
 from tests.portal.kit import (
     DEALER,
@@ -95,9 +97,8 @@ def error_next_to(page: httpx.Response, input_id: str, field: str) -> str:
     return element_text(page, error_id)
 
 
-def reason_of(action: object) -> str:
+def reason_of(action: Callable[[], object]) -> str:
     """What the rules (or the service) say about it: the API's words."""
-    assert callable(action)
     with pytest.raises(PortalError) as caught:
         action()
     return caught.value.reason
@@ -164,7 +165,7 @@ def test_policy_boxes_are_the_services_identification_confirmations() -> None:
 
 
 def test_next_then_ok_sends_the_request_with_no_customer_data_in_any_url(
-    technician: httpx.Client, urls: list[str], portal: Portal, staff: Staffing
+    urls: list[str], technician: httpx.Client, portal: Portal, staff: Staffing
 ) -> None:
     form = technician.get("/requests/new")
     confirm = send(technician, "/requests/new", {**GOOD, "step": "next"}, form)
@@ -215,6 +216,21 @@ def test_the_ok_pages_back_shows_the_form_with_the_values(
     assert my_requests(portal, staff) == ()
 
 
+def test_the_ok_step_needs_no_open_window_so_a_slow_typist_keeps_the_request(
+    technician: httpx.Client, portal: Portal, staff: Staffing, clock: FakeClock
+) -> None:
+    confirm = send(
+        technician, "/requests/new", {**GOOD, "step": "next"}, technician.get("/requests/new")
+    )
+    clock.advance(portal.settings.step_up_window.total_seconds() + 1)
+    assert not portal.session(technician.cookies["ecusim_session"]).stepped_up(portal.now())
+    sent = send(technician, "/requests/new", {**GOOD, "step": "ok"}, confirm)
+    assert sent.status_code == 303  # as POST /api/v1/requests: no re-entry needed to send
+    assert len(my_requests(portal, staff)) == 1
+    # the empty form asks for the password again
+    assert technician.get("/requests/new").headers["location"] == "/step-up?next=/requests/new"
+
+
 BAD_VIN = VIN[:8] + "1" + VIN[9:]  # wrong check digit
 
 
@@ -255,7 +271,7 @@ def test_each_refusal_is_shown_next_to_its_field_and_the_form_keeps_what_was_typ
     change: dict[str, str],
     input_id: str,
     field: str,
-    rule: object,
+    rule: Callable[[], object],
 ) -> None:
     typed = {**GOOD, **change, "step": step}
     if not typed["confirm_vehicle_registration"]:
@@ -425,7 +441,7 @@ def test_pass_code_refusals_are_shown_next_to_their_field(
     engine: Engine,
     typed: dict[str, str],
     field: str,
-    rule: object,
+    rule: Callable[[], object],
 ) -> None:
     before = snapshot(engine)
     data = {"tool_version": TOOL, "seed": SEED, **typed}
@@ -508,6 +524,19 @@ def test_another_dealers_request_is_not_found(
         closed = elsewhere.post(f"/requests/{approved.number}/close", data={"csrf_token": token})
         assert closed.status_code == 404
     assert portal.get_request(staff.manager, approved.number).status == "approved"
+
+
+@pytest.mark.parametrize(
+    ("number", "status"),
+    [("1" * 17, 422), ("14070100001%00", 422), ("%20", 404)],  # too long, a NUL, a blank
+)
+def test_a_malformed_request_number_is_a_precise_error_page(
+    technician: httpx.Client, number: str, status: int
+) -> None:
+    page = technician.get(f"/requests/{number}")
+    assert page.status_code == status
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'id="error-page"' in page.text
 
 
 @pytest.mark.parametrize("target", ["new", "pass-code", "close"])
