@@ -1344,6 +1344,13 @@ class Portal:
         with self._reading() as session:
             return _staff_view(self._manager(session, username))
 
+    def own_dealer(self, username: str) -> DealerView:
+        """The user's own dealer: what the Key Code Reset form shows as Dealer Code and Dealer
+        Name (bulletin Section 2, Figure 3)."""
+        with self._reading() as session:
+            staff = self._staff(session, username)
+            return DealerView(code=staff.dealer_code, name=staff.dealer.name)
+
     def require_dealer_member(self, username: str, dealer_code: str) -> StaffView:
         """The user as stored now, who must belong to ``dealer_code`` (else
         :class:`NotFoundError` on ``dealer``: another dealer's objects are not shown to exist)."""

@@ -4,51 +4,22 @@ cookie session, the CSRF tokens, the security headers and offline ``/docs``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ecusim.portal.api import BackgroundServer
 from ecusim.portal.models import LoginSession
 from ecusim.portal.service import Portal
 from ecusim.portal.web.headers import CONTENT_SECURITY_POLICY
 from tests.portal.kit import PASSWORD, Staffing
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
-
-
-@pytest.fixture
-def base_url(portal: Portal, staff: Staffing) -> Iterator[str]:
-    with BackgroundServer(portal, lifespan="off") as url:
-        yield url
-
-
-@pytest.fixture
-def browser(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url) as client:
-        yield client
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = _CSRF.search(page.text)
-    assert found, page.text
-    return found.group(1)
+from tests.portal.web.pages_kit import csrf_of, log_in
 
 
 def sessions(engine: Engine) -> int:
     with Session(engine) as session:
         return session.scalar(select(func.count()).select_from(LoginSession)) or 0
-
-
-def log_in(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
-    token = csrf_of(client.get("/login"))
-    return client.post(
-        "/login",
-        data={"csrf_token": token, "username": username, "password": password, "next": "/inbox"},
-    )
 
 
 def test_a_good_login_sets_an_httponly_strict_cookie_of_a_server_side_session(

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ecusim.portal.web.pages import auth, docs
+from ecusim.portal.web.pages import approval_file, auth, docs, requests
 
 __all__ = ["PAGE_ROUTERS"]
 
-PAGE_ROUTERS: tuple[APIRouter, ...] = (auth.router, docs.router)
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    docs.router,
+    requests.router,  # /requests/new: before /requests/{number}
+    approval_file.router,
+)
 """Every page router (HTML, not in the API's OpenAPI schema)."""
