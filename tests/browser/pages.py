@@ -7,7 +7,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.browser.browser_kit import click, fill, wait_for
 
-__all__ = ["log_in", "open_page", "page_text", "step_up"]
+__all__ = ["log_in", "open_page", "page_text", "step_up", "tick"]
 
 
 def open_page(driver: WebDriver, url: str) -> None:
@@ -23,12 +23,29 @@ def page_text(driver: WebDriver) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
-def log_in(driver: WebDriver, base_url: str, username: str, password: str, next_path: str) -> None:
-    """Log in on ``/login?next=…`` and land on ``next_path``."""
+def log_in(
+    driver: WebDriver,
+    base_url: str,
+    username: str,
+    password: str,
+    next_path: str,
+    *,
+    lands_on: str | None = None,
+) -> None:
+    """Log in on ``/login?next=…`` and land on ``lands_on`` (default ``next_path``)."""
     open_page(driver, f"{base_url}/login?next={next_path}")
     fill(driver, username=username, password=password)
     click(driver, "log-in")
-    assert driver.current_url.startswith(f"{base_url}{next_path}"), page_text(driver)
+    landed = lands_on if lands_on is not None else next_path
+    assert driver.current_url.startswith(f"{base_url}{landed}"), page_text(driver)
+
+
+def tick(driver: WebDriver, *element_ids: str) -> None:
+    """Tick these checkboxes (left ticked if they are)."""
+    for element_id in element_ids:
+        box = driver.find_element(By.ID, element_id)
+        if not box.is_selected():
+            box.click()
 
 
 def step_up(driver: WebDriver, password: str) -> None:
