@@ -287,6 +287,9 @@ def test_variation_1_pre_approval_on_the_pages_then_the_tool_resets_the_car(
     screenshot(technician, "request-sent", tmp_path)
 
     manager_approves(chromium("manager"), served, number, tmp_path)
+    open_page(technician, f"{served.url}/inbox")  # the technician's inbox: the approval
+    assert number in page_text(technician)
+    screenshot(technician, "inbox-technician", tmp_path)
 
     # the car arrives: the tool finds the approval and resets without a new request
     capsys.readouterr()
