@@ -154,6 +154,11 @@ class PortalSteps:
             else None
         )
         started = time.monotonic()
+        if request.status == "requested":  # where the people's steps happen (the TIS pages)
+            console.info(
+                f"approval file: {self.client.pages_url}/requests/{request.number} "
+                f"(a manager approves it at {self.client.pages_url}/inbox/{request.number})"
+            )
         while True:
             if request.status == "approved":
                 if progress is not None:

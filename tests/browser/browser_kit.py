@@ -21,7 +21,11 @@ from typing import Final
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -122,6 +126,8 @@ def click(driver: WebDriver, element_id: str) -> None:
             old.tag_name  # noqa: B018 - raises once the page is replaced
         except StaleElementReferenceException:
             return bool(current.execute_script("return document.readyState") == "complete")
+        except WebDriverException:  # mid-navigation ("node does not belong to the document")
+            return False
         return False
 
     wait_for(driver, replaced, f"the page after clicking #{element_id}")
@@ -146,6 +152,7 @@ def screenshot(driver: WebDriver, name: str, fallback: Path) -> Path:
     size = driver.get_window_size()
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.set_window_size(size["width"], max(height + 120, 400))
+    driver.execute_script("window.scrollTo(0, 0)")
     path = folder / f"{name}.png"
     try:
         assert driver.find_element(By.TAG_NAME, "body").screenshot(str(path)), path

@@ -106,6 +106,9 @@ def test_full_procedure_on_a_transponder_car(
     assert car.immobilizer is not None and car.immobilizer.key_count(KeyKind.MASTER) == 2
 
     (number,) = portal.approve_all()
+    # the tool says where the people's steps happen: the approval file and the manager's inbox
+    assert f"approval file: {portal.url}/requests/{number}" in captured.out
+    assert f"a manager approves it at {portal.url}/inbox/{number}" in captured.out
     # Second attempt: the approval is reused (no request details needed), new Seed Number.
     assert main(reset_args(channel, portal, "--yes")) == 0
     out = capsys.readouterr().out

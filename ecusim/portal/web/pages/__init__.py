@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ecusim.portal.web.pages import approval_file, auth, docs, requests
+from ecusim.portal.web.pages import approval_file, auth, docs, inbox, requests
 
 __all__ = ["PAGE_ROUTERS"]
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     docs.router,
+    inbox.router,
     requests.router,  # /requests/new: before /requests/{number}
     approval_file.router,
 )
