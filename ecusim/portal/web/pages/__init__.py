@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ecusim.portal.web.pages import approval_file, auth, docs, requests
+from ecusim.portal.web.pages import approval_file, auth, docs, reports, requests
 
 __all__ = ["PAGE_ROUTERS"]
 
@@ -13,5 +13,6 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     docs.router,
     requests.router,  # /requests/new: before /requests/{number}
     approval_file.router,
+    reports.router,
 )
 """Every page router (HTML, not in the API's OpenAPI schema)."""
