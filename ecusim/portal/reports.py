@@ -30,6 +30,8 @@ from ecusim.portal.errors import NotFoundError, ValidationError
 from ecusim.portal.models import Action, AuditRecord, Dealer
 
 __all__ = [
+    "ACTION_LABELS",
+    "ATTEMPTS_LABEL",
     "HEAD_ACTION",
     "MONTHLY_COLUMNS",
     "NICB_ACTIONS",
@@ -282,14 +284,15 @@ def monthly_report_csv(report: MonthlyReport) -> str:
     )
 
 
-_LABELS = {
+ACTION_LABELS = {
     Action.REQUEST: "Reset requests",
     Action.APPROVE: "Approvals",
     Action.REFUSE: "Refusals",
     Action.ISSUE: "Pass-codes issued",
     Action.CLOSE: "Approvals closed",
 }
-_ATTEMPTS_LABEL = "Refused/failed tries"
+"""The report's summary line of each transaction action (text, HTML and the portal's page)."""
+ATTEMPTS_LABEL = "Refused/failed tries"
 """The count of :data:`~ecusim.portal.models.Action.ATTEMPTS` (the NICB export lists them)."""
 
 
@@ -300,9 +303,9 @@ def monthly_report_text(report: MonthlyReport) -> str:
         f"Dealer {report.dealer_code} {report.dealer_name}"
     )
     lines = [title, ""]
-    lines += [f"{_LABELS[action]:<20}{count:>6}" for action, count in report.counts.items()]
+    lines += [f"{ACTION_LABELS[action]:<20}{count:>6}" for action, count in report.counts.items()]
     lines += [f"{'Vehicles (VINs)':<20}{len(report.vins):>6}"]
-    lines += [f"{_ATTEMPTS_LABEL:<20}{report.attempts:>6}", ""]
+    lines += [f"{ATTEMPTS_LABEL:<20}{report.attempts:>6}", ""]
     if not report.rows:
         lines.append("No transactions this month.")
     for row in report.rows:
@@ -339,9 +342,10 @@ def monthly_report_html(report: MonthlyReport) -> str:
     )
     summary = (
         "".join(
-            f"<li>{esc(_LABELS[action])}: {count}</li>" for action, count in report.counts.items()
+            f"<li>{esc(ACTION_LABELS[action])}: {count}</li>"
+            for action, count in report.counts.items()
         )
-        + f"<li>{esc(_ATTEMPTS_LABEL)}: {report.attempts}</li>"
+        + f"<li>{esc(ATTEMPTS_LABEL)}: {report.attempts}</li>"
     )
     title = esc(
         f"Monthly Vehicle Security Transaction Report {report.year}-{report.month:02d} - "

@@ -118,3 +118,32 @@ def test_the_inbox_and_the_approval_file_are_readable_at_a_phones_width(
     for path in ("/requests/new", f"/requests/{request.number}", "/inbox"):
         open_page(technician, f"{served.url}{path}")
         assert horizontal_overflow(technician) == 0, path
+
+
+def test_the_managers_reports_in_the_browser(
+    served: ServedPortal, chromium: Callable[[str], WebDriver], tmp_path: Path
+) -> None:
+    technician_user, manager_user = served.dealer.technician, served.dealer.managers[0]
+    request = served.service.create_request(
+        technician_user.username, VIN, "RO-6", "Smith", IdentificationConfirmations.all_confirmed()
+    )
+    manager = chromium("manager")
+    log_in(manager, served.url, manager_user.username, PASSWORD, "/reports/monthly")
+    assert request.number in page_text(manager)
+    assert manager.find_element(By.ID, "download-csv").get_attribute("href")
+    screenshot(manager, "monthly-report", tmp_path)
+    open_page(manager, f"{served.url}/audit")
+    assert "audit log intact" in text_of(manager, "audit-verification")
+    screenshot(manager, "audit-log", tmp_path)
+    open_page(manager, f"{served.url}/reports/nicb")
+    screenshot(manager, "nicb-export", tmp_path)
+    manager.set_window_size(NARROW_WIDTH, 844)
+    for path in ("/reports/monthly", "/audit", "/reports/nicb"):
+        open_page(manager, f"{served.url}{path}")
+        assert horizontal_overflow(manager) == 0, path
+    technician = chromium("technician")
+    log_in(technician, served.url, technician_user.username, PASSWORD, "/reports/monthly")
+    # the Dealer GM's report is for approving managers: the service's words
+    assert f"{technician_user.username} (Technician) is not an approving manager" in page_text(
+        technician
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ecusim.portal.web.pages import approval_file, auth, docs, inbox, requests
+from ecusim.portal.web.pages import approval_file, auth, docs, inbox, reports, requests
 
 __all__ = ["PAGE_ROUTERS"]
 
@@ -14,5 +14,6 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     inbox.router,
     requests.router,  # /requests/new: before /requests/{number}
     approval_file.router,
+    reports.router,
 )
 """Every page router (HTML, not in the API's OpenAPI schema)."""
