@@ -3,10 +3,12 @@
 A car of the support chart (default LS460 2012, smart key) runs on a python-can ``virtual`` bus;
 the pass-code portal runs on SQLite in the demo folder, served over HTTP on 127.0.0.1 with a
 demo dealer (two managers and a technician); the reference scan tool (:mod:`ecusim.tool`) does
-the procedure: identify the car, Seed Number, request, manager approval, Pass-Code, reset,
-registration of new keys. Then a new key starts the engine and an old one is refused. The car's
-own waits run ``time_scale`` times fast; every frame goes to a candump trace, summarised with
-the shipped DBC.
+the procedure: identify the car, Seed Number, request, manager approval (the narration gives
+the approval message's page, ``<portal>/inbox/<n>``), Pass-Code, reset, registration of new
+keys. Then a new key starts the engine and an old one is refused. The car's own waits run
+``time_scale`` times fast; every frame goes to a candump trace, summarised with the shipped DBC.
+``keep_serving`` is called after the procedure with the portal still up (``ecusim demo
+--serve``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -60,6 +62,10 @@ class DemoError(EcusimError):
     """The demo could not run or its outcome was wrong."""
 
 
+class DemoPortError(DemoError):
+    """The portal cannot listen on the port asked for (taken, or not allowed)."""
+
+
 @dataclass(frozen=True)
 class DemoResult:
     folder: Path
@@ -68,6 +74,19 @@ class DemoResult:
     reset_done: bool
     """False when the car cannot be reset with the tool (SPOC, no immobilizer); when True the
     new keys started the engine and the old ones were refused (else :class:`DemoError`)."""
+
+
+@dataclass(frozen=True)
+class DemoPortal:
+    """The demo's portal while it is served: its address and the demo dealer's logins."""
+
+    url: str
+    """``http://127.0.0.1:<port>``: the pages (``/login``, ``/inbox``, ``/docs``) and the API."""
+    dealer: DemoDealer
+
+
+KeepServing = Callable[[DemoResult, DemoPortal], None]
+"""Called after the procedure while the portal still listens; it returns to end the demo."""
 
 
 @contextlib.contextmanager
@@ -107,7 +126,10 @@ class _Manager:
             manager.login(user.username, user.password)
             waiting = [r.number for r in manager.inbox().awaiting_approval]
             self.console.info(
-                f"[manager {user.username}] inbox: {', '.join(waiting) or 'empty'}; checks the "
+                f"[manager {user.username}] inbox {self.url}/inbox: {', '.join(waiting) or 'empty'}"
+            )
+            self.console.info(
+                f"[manager {user.username}] opens {self.url}/inbox/{request.number}, checks the "
                 "request and the 3 approval boxes, approves"
             )
             manager.approve(request.number, ApprovalConfirmations.all_confirmed())
@@ -151,20 +173,35 @@ def run_demo(
     year: int = DEFAULT_YEAR,
     time_scale: float = DEFAULT_TIME_SCALE,
     secrets: Secrets = LAB_SECRETS,
+    port: int = 0,
+    keep_serving: KeepServing | None = None,
 ) -> DemoResult:
     """Run the demo (see the module docstring); artefacts go to ``folder``. ``secrets``: the
-    car's and the portal's (docs/secrets.md; default the public lab secret)."""
+    car's and the portal's (docs/secrets.md; default the public lab secret). The portal
+    listens on 127.0.0.1:``port`` (0: a free port; a port it cannot have:
+    :class:`DemoPortError`)."""
     _prepare_folder(folder, console)
     car = Vehicle.from_catalog(model, year, time_scale=time_scale, seed=CAR_SEED, secrets=secrets)
-    return _Demo(console, folder, car, time_scale).run()
+    return _Demo(console, folder, car, time_scale, port=port, keep_serving=keep_serving).run()
 
 
 class _Demo:
-    def __init__(self, console: Console, folder: Path, car: Vehicle, time_scale: float) -> None:
+    def __init__(
+        self,
+        console: Console,
+        folder: Path,
+        car: Vehicle,
+        time_scale: float,
+        *,
+        port: int,
+        keep_serving: KeepServing | None,
+    ) -> None:
         self.console = console
         self.folder = folder
         self.car = car
         self.time_scale = time_scale
+        self.port = port
+        self.keep_serving = keep_serving
         self.smart = car.model_year.system_type is SystemType.SMART_KEY
         self.trace = folder / TRACE_NAME
         self.summary = folder / SUMMARY_NAME
@@ -193,12 +230,25 @@ class _Demo:
         console.info(f"dealer {dealer.code} {dealer.name}")
         names = ", ".join(u.username for u in dealer.users)
         console.info(f"staff: {names} (password {self.password})")
+        server = BackgroundServer(portal, port=self.port)
+        try:
+            url = server.start()
+        except ServerStartError as exc:
+            if isinstance(exc.__cause__, OSError):  # the socket could not be bound
+                raise DemoPortError(str(exc)) from exc
+            raise DemoError(str(exc)) from exc
+        try:
+            console.info(f"portal on {url}: pages {url}/login, API {url}/docs")
+            result = self._procedure(url, dealer)
+            if self.keep_serving is not None:
+                self.keep_serving(result, DemoPortal(url, dealer))
+        finally:
+            server.stop()
+        return result
+
+    def _procedure(self, url: str, dealer: DemoDealer) -> DemoResult:
+        console, car = self.console, self.car
         with contextlib.ExitStack() as stack:
-            try:
-                url = stack.enter_context(BackgroundServer(portal))
-            except ServerStartError as exc:
-                raise DemoError(str(exc)) from exc
-            console.info(f"portal API on {url}/docs")
             car_bus, tool_bus, trace_bus = stack.enter_context(_virtual_buses(3))
             writer = can.Logger(str(self.trace))
             recorder = can.Notifier(trace_bus, [writer], timeout=0.1)

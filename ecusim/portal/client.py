@@ -164,8 +164,8 @@ class PortalClient:
             root += API_PREFIX
         self.base_url = root
         """The API root every path is relative to."""
-        self.pages_url = root.removesuffix(API_PREFIX)
-        """The portal's root: its pages (``/inbox``, ``/requests/<n>``) are under it."""
+        self.portal_url = root.removesuffix(API_PREFIX)
+        """The portal's own address, where its pages are (``/inbox``, ``/requests/<n>``)."""
         self._http = httpx.Client(base_url=root, timeout=timeout_s, transport=transport)
         self._session: Session | None = None
 

@@ -144,6 +144,10 @@ class PortalSteps:
                 raise _portal_error("checking the request", exc) from exc
         return request
 
+    def approval_file_url(self, number: str) -> str:
+        """The page of request ``number`` in the portal: its approval file (Figure 20)."""
+        return f"{self.client.portal_url}/requests/{number}"
+
     def _wait_for_approval(
         self, request: RequestInfo, console: Console, car_alive: CarCheck
     ) -> RequestInfo:
@@ -154,10 +158,11 @@ class PortalSteps:
             else None
         )
         started = time.monotonic()
-        if request.status == "requested":  # where the people's steps happen (the TIS pages)
+        file_url = self.approval_file_url(request.number)
+        if request.status == "requested":
             console.info(
-                f"approval file: {self.client.pages_url}/requests/{request.number} "
-                f"(a manager approves it at {self.client.pages_url}/inbox/{request.number})"
+                f"approval file: {file_url} (a manager approves it at "
+                f"{self.client.portal_url}/inbox/{request.number})"
             )
         while True:
             if request.status == "approved":
@@ -180,7 +185,8 @@ class PortalSteps:
                 raise ApprovalPendingError(
                     f"approval pending: request {request.number} waits for an approving "
                     "manager in the portal inbox; run the utility again once it is approved "
-                    "(a new Seed Number will be read; the approval stays valid for 72 hours)"
+                    "(a new Seed Number will be read; the approval stays valid for 72 hours); "
+                    f"approval file: {file_url}"
                 )
             if progress is not None:
                 progress.update(time.monotonic() - started, "pending")

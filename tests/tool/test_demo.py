@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Final
 
 import can
 import cantools
+import httpx
 import pytest
 
 from ecusim.cli.main import main
+from ecusim.portal.api import listen
+from tests.portal.web.pages_kit import csrf_of
 
 DEMO_LIMIT_S: Final = 60.0
 DBC: Final = Path(__file__).resolve().parents[2] / "dbc" / "ecusim_body.dbc"
@@ -108,3 +113,100 @@ def test_demo_on_other_cars(
 def test_demo_refuses_an_unknown_car(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--model", "NOPE", "--year", "2000", "--dir", str(tmp_path)]) == 2
     assert "unknown model 'NOPE'" in capsys.readouterr().err
+
+
+SERVE_LIMIT_S: Final = 90.0
+"""Generous bound for the procedure to reach ``serving``, and for the exit after SIGTERM (a
+2-core machine under the full suite)."""
+_LOGIN = re.compile(r"^  (?:Service Manager|General Manager|Technician) +(\S+) +password (\S+)$")
+_PORTAL = re.compile(r"the portal stays up on (http://127\.0\.0\.1:\d+) ")
+
+
+class _Lines:
+    """The output lines of a child process, read on a thread as they come."""
+
+    def __init__(self, popen: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._popen = popen
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._popen.stdout is not None
+        for line in self._popen.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str) -> None:
+        def seen() -> bool:
+            return text in self.lines or not self._reader.is_alive()
+
+        with self._changed:
+            self._changed.wait_for(seen, timeout=SERVE_LIMIT_S)
+        assert text in self.lines, self.lines
+
+    def join(self) -> None:
+        self._reader.join(timeout=SERVE_LIMIT_S)
+
+
+@pytest.mark.slow
+def test_demo_serve_keeps_the_portal_up_with_its_logins_until_sigterm(tmp_path: Path) -> None:
+    """``--serve`` (a free port): after the procedure the portal answers its pages, a printed
+    login logs in through the login form, and SIGTERM ends it cleanly (exit 0). The narration
+    named the manager's approval message, ``<portal>/inbox/<n>``."""
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "ecusim", "demo", "--model", "LS430", "--year", "2004",
+         "--dir", str(tmp_path), "--serve"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        out = _Lines(popen)
+        out.wait_for("ecusim demo: serving")
+        text = "\n".join(out.lines)
+        (url,) = _PORTAL.findall(text)
+        assert "ecusim demo: done" in text and "reset and new keys verified" in text
+        assert re.search(rf"opens {re.escape(url)}/inbox/\d{{11}}, checks the request", text)
+        for page in ("/login", "/inbox", "/docs"):
+            assert f"  {url}{page}  " in text, page
+        logins = [m.groups() for m in map(_LOGIN.match, out.lines) if m is not None]
+        assert [name for name, _ in logins] == ["demo-manager1", "demo-manager2",
+                                                "demo-technician"], out.lines  # fmt: skip
+        for username, password in logins:  # each printed login opens a session
+            with httpx.Client(base_url=url, follow_redirects=False) as browser:
+                login_page = browser.get("/login")
+                assert login_page.status_code == 200
+                answer = browser.post(
+                    "/login",
+                    data={"csrf_token": csrf_of(login_page), "username": username,
+                          "password": password, "next": "/inbox"},
+                )  # fmt: skip
+                assert answer.status_code == 303, answer.text
+                assert answer.headers["location"] == "/inbox"
+        popen.send_signal(signal.SIGTERM)
+        assert popen.wait(timeout=SERVE_LIMIT_S) == 0, out.lines
+        out.join()
+        assert out.lines[-1] == "ecusim demo: portal stopped", out.lines
+        assert not any("Traceback" in line for line in out.lines)
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+
+
+def test_demo_on_a_taken_port_is_exit_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with listen("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        code = main(["demo", "--model", "ES300", "--year", "1998", "--dir", str(tmp_path),
+                     "--port", str(port)])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"ecusim: error: --port {port}: the portal's API cannot listen on 127.0.0.1:{port}: "
+    ), err
+    assert err.count("\n") == 1 and "Traceback" not in err

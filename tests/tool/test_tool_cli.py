@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ecusim.car.keys import Key, KeyKind
@@ -106,9 +107,6 @@ def test_full_procedure_on_a_transponder_car(
     assert car.immobilizer is not None and car.immobilizer.key_count(KeyKind.MASTER) == 2
 
     (number,) = portal.approve_all()
-    # the tool says where the people's steps happen: the approval file and the manager's inbox
-    assert f"approval file: {portal.url}/requests/{number}" in captured.out
-    assert f"a manager approves it at {portal.url}/inbox/{number}" in captured.out
     # Second attempt: the approval is reused (no request details needed), new Seed Number.
     assert main(reset_args(channel, portal, "--yes")) == 0
     out = capsys.readouterr().out
@@ -128,6 +126,31 @@ def test_full_procedure_on_a_transponder_car(
     assert len(new_keys) == 3
     assert all(_starts(car, key) for key in new_keys)
     assert not any(_starts(car, key) for key in old_keys)
+
+
+@pytest.mark.parametrize("wait", ["0", "0.3"])
+def test_a_pending_approval_prints_the_approval_file_and_inbox_urls(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+    wait: str,
+) -> None:
+    """Exit 3 at once or after ``--approval-wait``: the tool names the approval file's page and
+    the manager's approval message (issue 13's URL plan), and both are the portal's pages."""
+    ready_for_reset(running_car(*TRANSPONDER, time_scale=20.0))
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--approval-wait", wait)) == EXIT_PENDING
+    captured = capsys.readouterr()
+    (request,) = portal.service.inbox(portal.dealer.technician.username).my_requests
+    file_url, inbox_url = (
+        f"{portal.url}/requests/{request.number}",
+        f"{portal.url}/inbox/{request.number}",
+    )
+    assert f"approval file: {file_url} (a manager approves it at {inbox_url})" in captured.out
+    assert f"approval file: {file_url}" in captured.err  # the exit-3 message repeats it
+    with httpx.Client(follow_redirects=False) as browser:
+        page = browser.get(file_url)  # not logged in: the page sends the browser to log in
+    assert page.status_code == 303 and page.headers["location"].startswith("/login"), page
 
 
 def _presented_ids(out: str) -> list[str]:
