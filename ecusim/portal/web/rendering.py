@@ -16,11 +16,13 @@ from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from ecusim.portal import rules
 from ecusim.portal.errors import AuthenticationError, PortalError
 from ecusim.portal.login_sessions import SessionInfo
 from ecusim.portal.service import Portal
@@ -34,10 +36,12 @@ __all__ = [
     "CsrfRefusedError",
     "LoginRequiredError",
     "PagePortal",
+    "RequestNumber",
     "error_of",
     "form_box",
     "form_text",
     "login_redirect",
+    "not_found_page",
     "render",
     "see_other",
 ]
@@ -82,6 +86,9 @@ async def _portal(request: Request) -> Portal:
 
 
 PagePortal = Annotated[Portal, Depends(_portal)]
+
+RequestNumber = Annotated[str, PathParam(max_length=rules.MAX_REQUEST_NUMBER_LENGTH)]
+"""The ``<n>`` of a page's path, bounded as the API's (ASVS V13.1.3)."""
 
 
 def _next_path(request: Request) -> str:
@@ -163,6 +170,18 @@ def render(
     if status_code is None:
         status_code = error.http_status if error else 200
     return TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
+
+
+def not_found_page(request: Request, current: BrowserSession, error: PortalError) -> HTMLResponse:
+    """The page of a request number that is not the dealer's (the service answers as if it did
+    not exist), with the session's navigation."""
+    return render(
+        request,
+        "error.html",
+        {"title": "Not found", "reason": error.reason},
+        current=current,
+        status_code=error.http_status,
+    )
 
 
 def see_other(path: str) -> RedirectResponse:

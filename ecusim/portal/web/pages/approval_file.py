@@ -21,9 +21,9 @@ the password.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,7 +39,9 @@ from ecusim.portal.web.rendering import (
     BrowserSession,
     CheckedForm,
     PagePortal,
+    RequestNumber,
     form_text,
+    not_found_page,
     render,
     see_other,
 )
@@ -49,8 +51,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-RequestNumber = Annotated[str, Path(max_length=rules.MAX_REQUEST_NUMBER_LENGTH)]
-"""The ``<n>`` of the path, bounded as the API's (ASVS V13.1.3)."""
 
 FILE_FIELDS: Final = ("request_number", "tool_version", "seed", "password", "note")
 """The fields a refusal is shown next to (``request_number``: in the Request Status box)."""
@@ -79,7 +79,7 @@ async def _file_page(
     try:
         view = await run_in_threadpool(portal.get_request, current.username, number)
     except NotFoundError as exc:
-        return _not_found(request, current, exc)
+        return not_found_page(request, current, exc)
     if stepped_up is None:
         stepped_up = current.info.stepped_up(portal.now())
     context: dict[str, Any] = {
@@ -102,18 +102,6 @@ async def _file_page(
     if isinstance(error, RateLimitedError):  # RFC 9110 §10.2.3
         page.headers["Retry-After"] = str(error.retry_after_s)
     return page
-
-
-def _not_found(request: Request, current: BrowserSession, error: NotFoundError) -> Response:
-    """The 404 page of a request number that is not the dealer's (as the service answers:
-    another dealer's requests do not exist for it), with the navigation of the session."""
-    return render(
-        request,
-        "error.html",
-        {"title": "Not found", "reason": error.reason},
-        current=current,
-        status_code=error.http_status,
-    )
 
 
 @router.get("/requests/{number}", response_class=HTMLResponse)
@@ -146,7 +134,7 @@ async def get_pass_code(
             current=current.info,
         )
     except NotFoundError as exc:  # another dealer's request: as if absent
-        return _not_found(request, current, exc)
+        return not_found_page(request, current, exc)
     except PortalError as exc:
         typed = {"tool_version": tool_version, "seed": seed}
         return await _file_page(request, portal, current, number, typed=typed, error=exc)
@@ -178,7 +166,7 @@ async def close_approval(
             portal.close_approval, current.username, number, note or None
         )
     except NotFoundError as exc:
-        return _not_found(request, current, exc)
+        return not_found_page(request, current, exc)
     except PortalError as exc:
         return await _file_page(request, portal, current, number, typed={"note": note}, error=exc)
     return see_other(f"/requests/{closed.number}")

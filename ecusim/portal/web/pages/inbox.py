@@ -17,14 +17,13 @@ page.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Final
+from typing import Final
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from ecusim.portal import rules
 from ecusim.portal.errors import PortalError
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.views import RequestView
@@ -34,8 +33,10 @@ from ecusim.portal.web.rendering import (
     BrowserSession,
     CheckedForm,
     PagePortal,
+    RequestNumber,
     form_box,
     form_text,
+    not_found_page,
     render,
     see_other,
 )
@@ -44,7 +45,6 @@ __all__ = ["APPROVAL_BOXES", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-RequestNumber = Annotated[str, Path(max_length=rules.MAX_REQUEST_NUMBER_LENGTH)]
 
 APPROVAL_BOXES: Final = (
     (
@@ -86,13 +86,7 @@ async def _message(
     try:
         req: RequestView = await run_in_threadpool(portal.get_request, current.username, number)
     except PortalError as exc:  # another dealer's: as if absent (404)
-        return render(
-            request,
-            "error.html",
-            {"title": "Not found", "reason": exc.reason},
-            current=current,
-            status_code=exc.http_status,
-        )
+        return not_found_page(request, current, exc)
     ticked = {name for name, _ in APPROVAL_BOXES if form is not None and form_box(form, name)}
     context = {
         "req": req,
