@@ -369,3 +369,69 @@ def test_pages_with_customer_data_are_never_cached_and_urls_carry_none(
             assert secret.lower() not in location.lower()
         assert re.fullmatch(r"(/requests/\d+)?", location), location
     assert CODE in answers[4].text
+
+
+def test_only_urlencoded_forms_are_taken(
+    technician: httpx.Client, approved: RequestView, engine: Engine
+) -> None:
+    """ASVS V13.1.5: a body of another type is a 415 page, even with the right token (a
+    multipart form would be parsed and acted on, its bad bytes stored as Latin-1)."""
+    token = token_of(technician)
+    before = snapshot(engine)
+    boundary = "b0undary"
+    multipart = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\ndone\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    for path in post_paths(approved.number):
+        for body, content_type in (
+            (multipart, f"multipart/form-data; boundary={boundary}"),
+            (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+            (b"a=b", "multipart/form-data"),  # no boundary
+            (f'{{"csrf_token": "{token}"}}'.encode(), "application/json"),
+            (f"csrf_token={token}".encode(), ""),
+            (f"csrf_token={token}".encode(), "text/plain"),
+        ):
+            answer = raw_post(technician, path, body, content_type)
+            assert_page(answer, 415)
+    assert snapshot(engine) == before
+
+
+def test_bytes_no_browser_sends_are_refused_not_stored(
+    technician: httpx.Client, approved: RequestView, engine: Engine
+) -> None:
+    """ASVS V5.1.3: raw non-ASCII bytes or percent-escapes that are not UTF-8 are a 400 page
+    (Starlette would store them as Latin-1 or U+FFFD: another customer name than typed)."""
+    token = token_of(technician).encode()
+    before = business(engine)
+    for value in (b"\xff\xfe", b"%FF%FE", b"M\xc3\xbcller", b"%C3"):
+        for field in (b"vin", b"repair_order", b"customer_last_name"):
+            fields = {b"vin": VIN2.encode(), b"repair_order": b"RO", b"customer_last_name": b"X"}
+            fields[field] = value
+            body = b"&".join(
+                [
+                    b"csrf_token=" + token,
+                    b"step=ok",
+                    *(k + b"=" + v for k, v in fields.items()),
+                    *(k.encode() + b"=on" for k in BOXES),
+                ]
+            )
+            assert_page(raw_post(technician, "/requests/new", body, FORM), 400)
+        issue = b"csrf_token=" + token + b"&tool_version=" + TOOL.encode() + b"&seed=" + value
+        assert_page(
+            raw_post(technician, f"/requests/{approved.number}/pass-code", issue, FORM), 400
+        )
+        note = b"csrf_token=" + token + b"&note=" + value
+        assert_page(raw_post(technician, f"/requests/{approved.number}/close", note, FORM), 400)
+        login = b"csrf_token=x&username=" + value + b"&password=x"
+        assert_page(raw_post(technician, "/login", login, FORM), 400)
+    assert business(engine) == before
+    good = raw_post(
+        technician,
+        "/requests/new",
+        b"csrf_token=" + token + b"&step=edit&customer_last_name=M%C3%BCller+Jr",
+        FORM,
+    )
+    assert good.status_code == 200
+    assert 'value="Müller Jr"' in good.text  # what a browser sends is taken as typed
