@@ -82,12 +82,14 @@ def add_pages(app: FastAPI) -> None:
         if not _is_page(request):
             return await _call(api_http_error, request, exc)
         assert isinstance(exc, StarletteHTTPException)
-        return render(
+        page = render(
             request,
             "error.html",
             {"title": f"Error {exc.status_code}", "reason": str(exc.detail)},
             status_code=exc.status_code,
         )
+        page.headers.update(exc.headers or {})  # Allow of a 405 (RFC 9110 §15.5.6), Connection
+        return page
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         if not _is_page(request):

@@ -435,3 +435,27 @@ def test_bytes_no_browser_sends_are_refused_not_stored(
     )
     assert good.status_code == 200
     assert 'value="Müller Jr"' in good.text  # what a browser sends is taken as typed
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_on_pages_are_405_pages(
+    technician: httpx.Client, approved: RequestView, engine: Engine, method: str
+) -> None:
+    before = snapshot(engine)
+    for path in (*post_paths(approved.number), f"/requests/{approved.number}"):
+        answer = technician.request(method, path, data={"csrf_token": token_of(technician)})
+        assert_page(answer, 405)
+        assert "allow" in answer.headers  # RFC 9110 §15.5.6
+    assert snapshot(engine) == before
+
+
+def test_head_of_a_page_is_a_405_page_naming_get(
+    technician: httpx.Client, approved: RequestView
+) -> None:
+    """HEAD is not routed (FastAPI's GET routes take none): a precise 405, never a 500."""
+    for path in ("/login", "/step-up", "/requests/new", f"/requests/{approved.number}"):
+        answer = technician.head(path)
+        assert answer.status_code == 405, (path, answer.status_code)
+        assert "GET" in answer.headers["allow"]
+        assert answer.content == b""
+        assert answer.headers["cache-control"] == "no-store"
