@@ -459,3 +459,28 @@ def test_head_of_a_page_is_a_405_page_naming_get(
         assert "GET" in answer.headers["allow"]
         assert answer.content == b""
         assert answer.headers["cache-control"] == "no-store"
+
+
+def test_a_body_over_the_limit_is_a_413_page_on_every_form(
+    technician: httpx.Client, approved: RequestView, engine: Engine
+) -> None:
+    """ASVS V13.1.3: over 1 MB, declared or streamed, every form answers a 413 page, nothing is
+    read past the limit and nothing changes."""
+    before = snapshot(engine)
+    token = token_of(technician)
+    big = b"csrf_token=" + token.encode() + b"&note=" + b"x" * (1024 * 1024 + 1)
+    for path in post_paths(approved.number):
+        declared = technician.post(path, content=big, headers={"content-type": FORM})
+        assert_page(declared, 413)
+
+        def chunks() -> Iterator[bytes]:
+            yield b"csrf_token=" + token.encode() + b"&note="
+            for _ in range(20):
+                yield b"y" * 65536
+
+        streamed = technician.post(path, content=chunks(), headers={"content-type": FORM})
+        assert_page(streamed, 413)
+    api = technician.post("/api/v1/login", content=big, headers={"content-type": FORM})
+    assert api.status_code == 413  # the API keeps its JSON error
+    assert api.json()["error"]["status"] == 413
+    assert snapshot(engine) == before
