@@ -138,7 +138,6 @@ def identify(
                 "connection, or give --model and --year"
             )
         console.warn("the VIN could not be read: using the model and year given")
-        the_vin = _given_vin(console, vin)
 
     found: tuple[Target, bytes] | None = None
     candidates = [*key_targets.values(), engine]
@@ -149,6 +148,13 @@ def identify(
         if raw is not None and len(raw) == 2:
             found = (target, raw)
             break
+    if read is None and found is None:  # the chart alone is no identification
+        raise ToolError(
+            "nothing answered on the bus: no ECU gave its VIN or its key system; turn the "
+            "ignition ON, check the connection and the bus flags (-i/-c/-b)"
+        )
+    if read is None:
+        the_vin = _given_vin(console, vin)
     if found is not None:
         target, raw = found
         try:
