@@ -111,6 +111,17 @@ def _given_vin(console: Console, vin: str | None) -> str:
         raise ToolError(f"VIN {vin!r}: {exc}") from exc
 
 
+def _key_system_answer(
+    link: DiagnosticLink, candidates: list[Target]
+) -> tuple[Target, bytes] | None:
+    """The first of ``candidates`` answering the key-system DID with its two bytes."""
+    for target in candidates:
+        raw = link.probe(target, DID_CAPABILITIES)
+        if raw is not None and len(raw) == 2:
+            return target, raw
+    return None
+
+
 def identify(
     link: DiagnosticLink,
     console: Console,
@@ -138,17 +149,18 @@ def identify(
                 "connection, or give --model and --year"
             )
         console.warn("the VIN could not be read: using the model and year given")
-        the_vin = _given_vin(console, vin)
 
-    found: tuple[Target, bytes] | None = None
     candidates = [*key_targets.values(), engine]
     if read is not None:  # the car answers: ask the contract's nodes too, not only the chart's
         candidates += [t for t in DEFAULT_KEY_TARGETS.values() if t not in candidates]
-    for target in candidates:
-        raw = link.probe(target, DID_CAPABILITIES)
-        if raw is not None and len(raw) == 2:
-            found = (target, raw)
-            break
+    found = _key_system_answer(link, candidates)
+    if read is None and found is None:  # the chart alone is no identification
+        raise ToolError(
+            "nothing answered on the bus: no ECU gave its VIN or its key system; turn the "
+            "ignition ON, check the connection and the bus flags (-i/-c/-b)"
+        )
+    if read is None:
+        the_vin = _given_vin(console, vin)
     if found is not None:
         target, raw = found
         try:

@@ -88,6 +88,19 @@ def test_identify_without_a_car_asks_for_model_and_year(
     assert "give --model and --year" in capsys.readouterr().err
 
 
+def test_identify_on_an_empty_bus_with_model_and_year_fails(
+    channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing on the bus: the chart alone is no identification (it printed a positive one and
+    exited 0)."""
+    vin = "JTHBL5EF0C5000001"
+    args = tool(channel, "identify", "--model", "LS430", "--year", "2004", "--vin", vin)
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "nothing answered on the bus" in captured.err
+    assert "ecusim tool: VIN" not in captured.out
+
+
 def test_full_procedure_on_a_transponder_car(
     running_car: Callable[..., Vehicle],
     channel: str,

@@ -9,7 +9,7 @@ from ecusim.portal.api.limits import BodySizeLimit
 from ecusim.portal.api.routes import ROUTERS
 from ecusim.portal.api_models import API_PREFIX
 from ecusim.portal.service import Portal
-from ecusim.portal.web import add_pages
+from ecusim.portal.web import add_pages, refusal_page
 
 __all__ = ["create_app"]
 
@@ -40,7 +40,10 @@ def create_app(portal: Portal) -> FastAPI:
     add_error_handlers(app)
     # Outermost but for Starlette's own error middleware: a body over the limit is refused
     # before anything else runs (ASVS V13.1.3).
-    app.add_middleware(BodySizeLimit, max_body_bytes=portal.settings.max_body_bytes)
+    # A page's refusal is an HTML page (ASVS V13.1.3 for the pages too).
+    app.add_middleware(
+        BodySizeLimit, max_body_bytes=portal.settings.max_body_bytes, page_refusal=refusal_page
+    )
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     add_pages(app)

@@ -10,6 +10,8 @@ A body over the limit answers 413 in the contract's error shape, with ``Connecti
 
 A malformed ``Content-Length`` (RFC 9110 §8.6: digits only; several values must agree) answers
 400. uvicorn's HTTP parser refuses most of these itself; the check here covers any server.
+With ``page_refusal`` (the TIS pages' :func:`ecusim.portal.web.refusal_page`) a page's path
+gets these answers as an HTML page instead of the JSON error.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+PageRefusal = Callable[[Scope, int, str], ASGIApp | None]
+"""The answer of a refused body on a page path (``None``: not a page, the JSON error)."""
 
 _CLOSE = {"Connection": "close"}
 _HUGE = 10**18
@@ -67,22 +71,33 @@ def _declared_length(scope: Scope) -> int | None:
 class BodySizeLimit:
     """Refuse request bodies over ``max_body_bytes`` (413), without reading or buffering them."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, page_refusal: PageRefusal | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.page_refusal = page_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
+
+        async def answer(status: int, reason: str) -> None:
+            page = self.page_refusal(scope, status, reason) if self.page_refusal else None
+            if page is None:
+                await _answer(send, status, reason)
+            else:
+                await page(scope, receive, send)
+
         try:
             declared = _declared_length(scope)
         except ValueError:
-            await _answer(send, 400, "malformed Content-Length header (RFC 9110 §8.6)")
+            await answer(400, "malformed Content-Length header (RFC 9110 §8.6)")
             return
         if declared is not None and declared > limit:
-            await _answer(send, 413, _too_large(limit))
+            await answer(413, _too_large(limit))
             return
 
         received = 0
@@ -108,7 +123,7 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await _answer(send, 413, _too_large(limit))
+            await answer(413, _too_large(limit))
 
 
 async def _answer(send: Send, status: int, reason: str) -> None:

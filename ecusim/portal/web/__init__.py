@@ -9,6 +9,7 @@ HTML forms that work without JavaScript; the cookie session and CSRF tokens are 
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,7 +26,7 @@ from ecusim.portal.web.headers import SecurityHeaders
 from ecusim.portal.web.pages import PAGE_ROUTERS
 from ecusim.portal.web.rendering import CsrfRefusedError, LoginRequiredError, login_redirect, render
 
-__all__ = ["STATIC_DIR", "SWAGGER_UI_DIR", "add_pages"]
+__all__ = ["STATIC_DIR", "SWAGGER_UI_DIR", "add_pages", "refusal_page"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 SWAGGER_UI_DIR: Final = Path(fastapi_offline.__file__).parent / "static"
@@ -35,6 +36,22 @@ _NOT_PAGES: Final = (API_PREFIX, "/openapi.json", "/static/")
 
 def _is_page(request: Request) -> bool:
     return not request.url.path.startswith(_NOT_PAGES)
+
+
+def refusal_page(scope: MutableMapping[str, Any], status: int, reason: str) -> Response | None:
+    """The error page of a request body refused before any page ran (over the size limit: 413,
+    ``Connection: close``; ASVS V13.1.3), or ``None`` if the path is not a page's (the API
+    answers its JSON error)."""
+    if scope.get("type") != "http" or str(scope.get("path", "")).startswith(_NOT_PAGES):
+        return None
+    page = render(
+        Request(scope),
+        "error.html",
+        {"title": f"Error {status}", "reason": f"{reason}: nothing was changed"},
+        status_code=status,
+    )
+    page.headers["Connection"] = "close"
+    return page
 
 
 def add_pages(app: FastAPI) -> None:
@@ -82,12 +99,14 @@ def add_pages(app: FastAPI) -> None:
         if not _is_page(request):
             return await _call(api_http_error, request, exc)
         assert isinstance(exc, StarletteHTTPException)
-        return render(
+        page = render(
             request,
             "error.html",
             {"title": f"Error {exc.status_code}", "reason": str(exc.detail)},
             status_code=exc.status_code,
         )
+        page.headers.update(exc.headers or {})  # Allow of a 405 (RFC 9110 §15.5.6), Connection
+        return page
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         if not _is_page(request):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
 from ecusim.portal import rules
 from ecusim.portal.errors import AuthenticationError, PortalError
@@ -42,6 +43,7 @@ __all__ = [
     "form_text",
     "login_redirect",
     "not_found_page",
+    "read_form",
     "render",
     "see_other",
 ]
@@ -111,8 +113,33 @@ Browser = Annotated[BrowserSession, Depends(_browser)]
 """The live browser session (else :class:`LoginRequiredError`: a redirect to ``/login``)."""
 
 
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+"""What the pages' forms send (none has ``enctype``): the only body a page takes."""
+
+
+async def read_form(request: Request) -> FormData:
+    """The POSTed form, if it is what a page's form sends (ASVS V13.1.5, V5.1.3): an
+    ``application/x-www-form-urlencoded`` body (else 415: no multipart, JSON or typeless body;
+    no body at all is an empty form),
+    ASCII whose percent-escapes are UTF-8 (a browser's serialisation, WHATWG URL standard; else
+    400, where Starlette would store raw bytes as Latin-1 and bad escapes as U+FFFD)."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    if not body and not content_type:
+        return FormData()  # no body at all: an empty form (no token: refused as such)
+    if content_type != FORM_TYPE:
+        raise HTTPException(415, f"a form is sent as {FORM_TYPE}: nothing was changed")
+    try:
+        unquote_to_bytes(body.decode("ascii").replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(
+            400, "the form is not valid UTF-8 (percent-encoded ASCII): nothing was changed"
+        ) from None
+    return await request.form()
+
+
 async def _checked_form(request: Request, portal: PagePortal, current: Browser) -> FormData:
-    form = await request.form()
+    form = await read_form(request)
     if browser.cross_site(request):
         raise CsrfRefusedError("the form was sent from another site")
     sent = form.get(browser.CSRF_FIELD)

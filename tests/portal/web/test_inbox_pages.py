@@ -125,3 +125,18 @@ def test_a_customer_name_is_escaped_in_the_inbox(
     for page in (browser.get("/inbox"),):
         assert "<script>alert" not in page.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_a_technician_opening_the_approval_message_gets_no_approval_form(
+    portal: Portal, staff: Staffing, base_url: str
+) -> None:
+    """The approval message is a manager's page: a technician typing its URL gets the refusal
+    (403, in the service's words) and no Approve/Refuse form to fill in (ASVS V4.1.1)."""
+    request = make_request(portal, staff.technician)
+    with httpx.Client(base_url=base_url) as technician:
+        log_in(technician, staff.technician2)
+        page = technician.get(f"/inbox/{request.number}")
+    assert page.status_code == 403
+    assert "is not an approving manager" in page.text
+    assert f"/inbox/{request.number}/approve" not in page.text
+    assert 'name="reason"' not in page.text

@@ -22,6 +22,7 @@ from ecusim.portal.web.rendering import (
     CsrfRefusedError,
     PagePortal,
     form_text,
+    read_form,
     render,
     see_other,
 )
@@ -78,7 +79,7 @@ async def login_page(request: Request, next_path: NextPath = "/inbox") -> Respon
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, portal: PagePortal) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     nonce = request.cookies.get(browser.LOGIN_COOKIE)
     if browser.cross_site(request) or not browser.csrf_valid(
         portal.pages_key, form.get(browser.CSRF_FIELD), nonce=nonce

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from ecusim.portal.errors import PortalError
+from ecusim.portal.errors import PermissionDeniedError, PortalError
 from ecusim.portal.rules import ApprovalConfirmations
 from ecusim.portal.views import RequestView
 from ecusim.portal.web import display  # noqa: F401  (the templates' tis_time filter)
@@ -87,6 +87,17 @@ async def _message(
         req: RequestView = await run_in_threadpool(portal.get_request, current.username, number)
     except PortalError as exc:  # another dealer's: as if absent (404)
         return not_found_page(request, current, exc)
+    try:  # the approval message is a manager's page: no form for anyone else (ASVS V4.1.1)
+        await run_in_threadpool(portal.require_manager, current.username)
+    except PermissionDeniedError as exc:
+        refusal = error or exc  # a refused POST says the service's own words
+        return render(
+            request,
+            "error.html",
+            {"title": "Not allowed", "reason": refusal.reason},
+            current=current,
+            status_code=refusal.http_status,
+        )
     ticked = {name for name, _ in APPROVAL_BOXES if form is not None and form_box(form, name)}
     context = {
         "req": req,
