@@ -44,6 +44,7 @@ __all__ = [
     "login_redirect",
     "not_found_page",
     "read_form",
+    "refusal_page",
     "render",
     "see_other",
 ]
@@ -199,16 +200,24 @@ def render(
     return TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
 
 
-def not_found_page(request: Request, current: BrowserSession, error: PortalError) -> HTMLResponse:
-    """The page of a request number that is not the dealer's (the service answers as if it did
-    not exist), with the session's navigation."""
+def refusal_page(
+    request: Request, current: BrowserSession, error: PortalError, title: str
+) -> HTMLResponse:
+    """A page that only says the service's refusal (its words and HTTP status), with the
+    session's navigation."""
     return render(
         request,
         "error.html",
-        {"title": "Not found", "reason": error.reason},
+        {"title": title, "reason": error.reason},
         current=current,
         status_code=error.http_status,
     )
+
+
+def not_found_page(request: Request, current: BrowserSession, error: PortalError) -> HTMLResponse:
+    """The page of a request number that is not the dealer's (the service answers as if it did
+    not exist)."""
+    return refusal_page(request, current, error, "Not found")
 
 
 def see_other(path: str) -> RedirectResponse:

@@ -37,6 +37,7 @@ from ecusim.portal.web.rendering import (
     form_box,
     form_text,
     not_found_page,
+    refusal_page,
     render,
     see_other,
 )
@@ -90,14 +91,8 @@ async def _message(
     try:  # the approval message is a manager's page: no form for anyone else (ASVS V4.1.1)
         await run_in_threadpool(portal.require_manager, current.username)
     except PermissionDeniedError as exc:
-        refusal = error or exc  # a refused POST says the service's own words
-        return render(
-            request,
-            "error.html",
-            {"title": "Not allowed", "reason": refusal.reason},
-            current=current,
-            status_code=refusal.http_status,
-        )
+        # a refused POST says the service's own words
+        return refusal_page(request, current, error or exc, "Not allowed")
     ticked = {name for name, _ in APPROVAL_BOXES if form is not None and form_box(form, name)}
     context = {
         "req": req,
