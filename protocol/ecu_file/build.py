@@ -56,6 +56,9 @@ from protocol.uds.timing import ServerTiming
 
 T = TypeVar("T")
 
+DEFAULT_PENDING_REPEAT_MS = 2000.0
+"""The framework's 0x78 repeat interval (ServerTiming), when P2* allows it."""
+
 DTC_AVAILABILITY_MASK = 0xFF
 """The file's status bytes are reported as written: every status bit is 'available'."""
 
@@ -313,7 +316,12 @@ def _config(spec: EcuFile, supported: frozenset[int]) -> ServerConfig:
         p2_s=spec.timing.p2_ms / 1000,
         p2_star_s=spec.timing.p2_star_ms / 1000,
         s3_s=spec.sessions.s3_s,
-        pending_repeat_s=spec.timing.pending_repeat_ms / 1000,
+        pending_repeat_s=(
+            spec.timing.pending_repeat_ms
+            if spec.timing.pending_repeat_ms is not None
+            else min(DEFAULT_PENDING_REPEAT_MS, spec.timing.p2_star_ms / 2)
+        )
+        / 1000,
     )
     return ServerConfig(sessions=supported, timing=timing)
 

@@ -143,7 +143,8 @@ class TimingSection(_Section):
 
     p2_ms: float = Field(default=50.0, ge=0, le=0xFFFF)
     p2_star_ms: float = Field(default=5000.0, ge=0, le=0xFFFF * 10)
-    pending_repeat_ms: float = Field(default=2000.0, gt=0)
+    pending_repeat_ms: float | None = Field(default=None, gt=0)
+    """How often 0x78 is repeated; default 2000 ms, or half of P2* if that is shorter."""
 
 
 class SessionsSection(_Section):
