@@ -47,3 +47,9 @@ def test_example_level_unlocks_in_its_custom_session() -> None:
             0x02,  # sendKey: unlocked
         ]
     )
+
+
+def test_docs_show_the_example_as_it_is() -> None:
+    """docs/own-ecu.md embeds examples/my-ecu.toml verbatim: the page cannot drift from it."""
+    page = (EXAMPLE.parents[1] / "docs" / "own-ecu.md").read_text(encoding="utf-8")
+    assert f"```toml\n{EXAMPLE.read_text(encoding='utf-8')}```" in page
