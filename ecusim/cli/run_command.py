@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import signal
 import threading
@@ -17,6 +18,7 @@ from ecusim.car.state_folder import DATA_DIR_VARIABLE, StateFolderError, default
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, CatalogError, KeylessEntry
 from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
+from ecusim.cli import ecu_files
 from ecusim.cli.errors import CliError
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
 from protocol.can_bus import BusConnection
@@ -91,6 +93,7 @@ def add_subparser(subparsers: Any) -> None:
         help=f"write a bus trace with python-can ({', '.join(TRACE_SUFFIXES)} by suffix)",
     )
     parser.add_argument("--duration", type=_positive_seconds, help="stop after this many seconds")
+    ecu_files.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -254,8 +257,10 @@ def _install_rom(car: Vehicle, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    car = _build(args)
-    if args.rom is not None:
+    ecu_files.check_arguments(args)
+    car = None if args.no_car else _build(args)
+    own_ecus = ecu_files.load(args, car.ecus if car is not None else ())
+    if car is not None and args.rom is not None:
         _install_rom(car, args.rom)
     trace = _trace(args.log) if args.log is not None else None
     bus = open_bus(args)
@@ -268,8 +273,15 @@ def run(args: argparse.Namespace) -> int:
             if trace is not None:
                 connection.add_listener(trace)
             try:
-                with car.running(connection):
-                    _announce(car, args)
+                car_clock = car.protocol_clock if car is not None else None
+                own_clock = ecu_files.clock(car_clock, args.time_scale)
+                with (
+                    car.running(connection) if car is not None else contextlib.nullcontext(),
+                    ecu_files.running(own_ecus, connection, own_clock),
+                ):
+                    ecu_files.announce(own_ecus, args)
+                    if car is not None:
+                        _announce(car, args)
                     stop.wait(args.duration)
             finally:
                 if trace is not None:
