@@ -58,8 +58,26 @@ SECURITY_STATUS_RECORD: Final = ">BBH"
 DID_SMART_KEYS: Final = 0x010D
 
 RID_RESET: Final = 0x0201
+RID_ADDITIONAL_REGISTRATION: Final = 0x0202
 RID_END_AUTOMATIC_REGISTRATION: Final = 0x0203
+RID_ERASE_KEYS: Final = 0x0204
 RID_SMART_KEY_REGISTRATION: Final = 0x0206
+
+ROUTINE_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        RID_RESET: "immobilizer/smart key reset",
+        RID_ADDITIONAL_REGISTRATION: "additional key registration",
+        RID_END_AUTOMATIC_REGISTRATION: "end automatic registration",
+        RID_ERASE_KEYS: "erase keys",
+        RID_SMART_KEY_REGISTRATION: "smart key code registration",
+    }
+)
+"""The contract's routines by identifier (diagnostic-contract.md §4)."""
+SECURITY_LEVEL_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {LEVEL_DIAGNOSTIC: "extended diagnostics", LEVEL_RESET: "immobilizer reset"}
+)
+"""The contract's security levels by requestSeed sub-function (diagnostic-contract.md §3); the
+level's sendKey is the sub-function + 1."""
 
 INDICATOR_FLASHING_CODE: Final = 3
 """DID 0x0108 mode: the security indicator flashes a 2-digit code."""
