@@ -14,7 +14,7 @@ second, deliberately independent copy.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, cast
@@ -322,6 +322,29 @@ def client_stack(
     )
 
 
+PayloadObserver = Callable[[bytes, bool], None]
+"""Called with each UDS payload a client sends (``True``) or receives (``False``)."""
+
+
+class ObservedConnection(PythonIsoTpV2Connection):
+    """udsoncan's can-isotp connection that also shows each payload to an observer, in the
+    client's own thread (every response, each ``7F xx 78`` too, as udsoncan reads it)."""
+
+    def __init__(self, stack: isotp.TransportLayer, observer: PayloadObserver) -> None:
+        super().__init__(stack)
+        self._observer = observer
+
+    def specific_send(self, payload: bytes, timeout: float | None = None) -> None:
+        self._observer(bytes(payload), True)
+        super().specific_send(payload, timeout)
+
+    def specific_wait_frame(self, timeout: float | None = None) -> bytes | None:
+        frame = super().specific_wait_frame(timeout)
+        if frame is not None:
+            self._observer(frame, False)
+        return frame
+
+
 def open_client(
     bus: can.BusABC,
     notifier: can.Notifier,
@@ -329,10 +352,15 @@ def open_client(
     *,
     params: Mapping[str, Any] | None = None,
     config: ClientConfig | None = None,
+    observer: PayloadObserver | None = None,
 ) -> Client:
-    """An opened udsoncan client over :func:`client_stack` (``PythonIsoTpV2Connection``) with
-    ``config`` (default :func:`client_config`); ``close()`` stops its stack."""
-    connection = PythonIsoTpV2Connection(client_stack(bus, notifier, addressing, params=params))
+    """An opened udsoncan client over :func:`client_stack` (``PythonIsoTpV2Connection``, or
+    :class:`ObservedConnection` with an ``observer``) with ``config`` (default
+    :func:`client_config`); ``close()`` stops its stack."""
+    stack = client_stack(bus, notifier, addressing, params=params)
+    connection = (
+        PythonIsoTpV2Connection(stack) if observer is None else ObservedConnection(stack, observer)
+    )
     client = Client(connection, config=config if config is not None else client_config())
     client.open()
     return client
