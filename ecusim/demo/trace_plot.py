@@ -147,20 +147,28 @@ def _value_names(message: str, signal: str) -> dict[int, str]:
     return {int(value): str(name) for value, name in (choices or {}).items()}
 
 
-def _draw_lane(  # noqa: PLR0917 (the lane's parts)
-    ax: Axes, name: str, message: str, signal: str, values: list[tuple[float, object]],
-    start: float, end: float,
-) -> None:  # fmt: skip
+@dataclass(frozen=True)
+class _Lane:
+    name: str
+    message: str
+    signal: str
+    values: list[tuple[float, object]]
+
+
+def _draw_lane(ax: Axes, lane: _Lane, start: float, end: float) -> None:
+    values = lane.values
     xs = [t - start for t, _ in values] + [end - start]
     ys = [float(v) if isinstance(v, int | float) else 0.0 for _, v in values]
     ys.append(ys[-1])
     ax.step(xs, ys, where="post", color="tab:blue", linewidth=1.8)
     ax.fill_between(xs, ys, step="post", alpha=0.15, color="tab:blue")
-    names = _value_names(message, signal)
+    names = _value_names(lane.message, lane.signal)
     shown = sorted({int(y) for y in ys} | {0})
     ax.set_yticks(shown, [names.get(v, str(v)) for v in shown], fontsize="x-small")
     ax.set_ylim(min(shown) - 0.4, max(shown) + 0.4)
-    ax.set_ylabel(f"{name}\n({message})", fontsize="x-small", rotation=0, ha="right", va="center")
+    ax.set_ylabel(
+        f"{lane.name}\n({lane.message})", fontsize="x-small", rotation=0, ha="right", va="center"
+    )
     ax.grid(True, axis="x", alpha=0.3)
 
 
@@ -170,10 +178,10 @@ def draw_timeline(summary: TraceSummary) -> Timeline:
     end = summary.last_time if summary.last_time is not None else start
     duration = max(end - start, 1e-3)
     lanes = []
-    for lane, messages, signal in _LANE_SIGNALS:
+    for name, messages, signal in _LANE_SIGNALS:
         source = next((m for m in messages if summary.changes.get(f"{m}.{signal}")), None)
         if source is not None:
-            lanes.append((lane, source, signal, summary.changes[f"{source}.{signal}"]))
+            lanes.append(_Lane(name, source, signal, summary.changes[f"{source}.{signal}"]))
     figure = Figure(figsize=(12, 4.6 + 0.85 * len(lanes)), layout="constrained")
     FigureCanvasAgg(figure)
     ratios = [2.2, 2.4] + [0.85] * len(lanes)
@@ -182,9 +190,9 @@ def draw_timeline(summary: TraceSummary) -> Timeline:
     timeline = Timeline(figure, column[0], column[1])
     _draw_rates(timeline.rates, summary, start, duration)
     _draw_exchanges(timeline.exchanges, summary, start, timeline)
-    for ax, (lane, message, signal, values) in zip(column[2:], lanes, strict=True):
-        _draw_lane(ax, lane, message, signal, values, start, end)
-        timeline.lanes[lane] = ax
+    for ax, lane in zip(column[2:], lanes, strict=True):
+        _draw_lane(ax, lane, start, end)
+        timeline.lanes[lane.name] = ax
     column[-1].set_xlabel("time from the first frame (s)")
     column[-1].set_xlim(0, duration)
     figure.suptitle(
