@@ -41,7 +41,7 @@ def add_subparser(subparsers: Any) -> None:
         description="One process, no hardware: a car on python-can's virtual bus, the pass-code "
         "portal (SQLite) with a demo dealer, and the reference scan tool. It runs the reset "
         "bulletin end to end (request, manager approval, Seed Number, Pass-Code, reset, new "
-        "keys) and writes a candump trace with a decoded summary.",
+        "keys) and writes a candump trace with a decoded summary and its timeline picture.",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
     parser.add_argument(
@@ -50,8 +50,8 @@ def add_subparser(subparsers: Any) -> None:
     parser.add_argument(
         "--dir",
         type=Path,
-        help="folder for portal.db, trace.log and trace-summary.txt (default: a new temporary "
-        "folder, kept)",
+        help="folder for portal.db, trace.log, trace-summary.txt and trace.png (default: a new "
+        "temporary folder, kept)",
     )
     parser.add_argument(
         "--time-scale",
@@ -70,6 +70,11 @@ def add_subparser(subparsers: Any) -> None:
         action="store_true",
         help="keep the portal up after the procedure (its pages, the demo logins printed) "
         "until Ctrl-C",
+    )
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="show the UDS bytes of each step in the narration (27 11 → 67 11 …)",
     )
     add_secret_argument(parser)
     parser.set_defaults(func=run)
@@ -148,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
             secrets=secrets,
             port=args.port,
             keep_serving=outcome.serve if args.serve else None,
+            wire=args.wire,
         )
     except CatalogError as exc:
         raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc

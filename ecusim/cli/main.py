@@ -19,6 +19,7 @@ from ecusim.cli import (
     run_command,
     secret_command,
     tool_command,
+    trace_command,
     vin_command,
 )
 from ecusim.cli.errors import CliError
@@ -35,6 +36,7 @@ SUBCOMMANDS = (
     tool_command,
     portal_command,
     secret_command,
+    trace_command,
 )
 """Each module has ``add_subparser(subparsers)`` that sets ``func`` on its parser."""
 

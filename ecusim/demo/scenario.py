@@ -6,7 +6,8 @@ demo dealer (two managers and a technician); the reference scan tool (:mod:`ecus
 the procedure: identify the car, Seed Number, request, manager approval (the narration gives
 the approval message's page, ``<portal>/inbox/<n>``), Pass-Code, reset, registration of new
 keys. Then a new key starts the engine and an old one is refused. The car's own waits run
-``time_scale`` times fast; every frame goes to a candump trace, summarised with the shipped DBC.
+``time_scale`` times fast; every frame goes to a candump trace, summarised with the shipped DBC
+and drawn as a timeline picture beside it; ``wire`` narrates the tool's UDS bytes too.
 ``keep_serving`` is called after the procedure with the portal still up (``ecusim demo
 --serve``).
 """
@@ -26,8 +27,10 @@ import can
 from ecusim.car.keys import Key
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import SystemType
+from ecusim.demo.trace_plot import write_plot
 from ecusim.demo.trace_summary import summarize
 from ecusim.demo.vehicle_presenter import VehiclePresenter
+from ecusim.demo.wire_narration import WireNarration
 from ecusim.errors import EcusimError
 from ecusim.portal.api import BackgroundServer, ServerStartError
 from ecusim.portal.client import PortalClient, RequestInfo
@@ -50,8 +53,9 @@ DEFAULT_TIME_SCALE: Final = 100.0
 """The smart key's 16-minute waiting period then takes under 10 s."""
 TRACE_NAME: Final = "trace.log"
 SUMMARY_NAME: Final = "trace-summary.txt"
+PLOT_NAME: Final = "trace.png"
 PORTAL_NAME: Final = "portal.db"
-ARTEFACTS: Final = (TRACE_NAME, SUMMARY_NAME, PORTAL_NAME)
+ARTEFACTS: Final = (TRACE_NAME, SUMMARY_NAME, PLOT_NAME, PORTAL_NAME)
 PORTAL_TIMEOUT_S: Final = 30.0
 APPROVAL_WAIT_S: Final = 30.0
 CAR_SEED: Final = 2012
@@ -71,6 +75,8 @@ class DemoResult:
     folder: Path
     trace: Path
     summary: Path
+    plot: Path
+    """The trace's timeline picture (:mod:`ecusim.demo.trace_plot`)."""
     reset_done: bool
     """False when the car cannot be reset with the tool (SPOC, no immobilizer); when True the
     new keys started the engine and the old ones were refused (else :class:`DemoError`)."""
@@ -175,14 +181,18 @@ def run_demo(
     secrets: Secrets = LAB_SECRETS,
     port: int = 0,
     keep_serving: KeepServing | None = None,
+    wire: bool = False,
 ) -> DemoResult:
     """Run the demo (see the module docstring); artefacts go to ``folder``. ``secrets``: the
     car's and the portal's (docs/secrets.md; default the public lab secret). The portal
     listens on 127.0.0.1:``port`` (0: a free port; a port it cannot have:
-    :class:`DemoPortError`)."""
+    :class:`DemoPortError`). ``wire``: the narration shows the bytes of each exchange."""
     _prepare_folder(folder, console)
     car = Vehicle.from_catalog(model, year, time_scale=time_scale, seed=CAR_SEED, secrets=secrets)
-    return _Demo(console, folder, car, time_scale, port=port, keep_serving=keep_serving).run()
+    narration = WireNarration(console) if wire else None
+    return _Demo(
+        console, folder, car, time_scale, port=port, keep_serving=keep_serving, wire=narration
+    ).run()
 
 
 class _Demo:
@@ -195,6 +205,7 @@ class _Demo:
         *,
         port: int,
         keep_serving: KeepServing | None,
+        wire: WireNarration | None = None,
     ) -> None:
         self.console = console
         self.folder = folder
@@ -205,6 +216,8 @@ class _Demo:
         self.smart = car.model_year.system_type is SystemType.SMART_KEY
         self.trace = folder / TRACE_NAME
         self.summary = folder / SUMMARY_NAME
+        self.plot = folder / PLOT_NAME
+        self.wire = wire
         self.password = secrets.token_urlsafe(12)
 
     def run(self) -> DemoResult:
@@ -255,7 +268,9 @@ class _Demo:
             stack.callback(writer.stop)
             stack.callback(recorder.stop)
             stack.enter_context(car.running(car_bus))
-            link = stack.enter_context(DiagnosticLink(tool_bus))
+            link = stack.enter_context(DiagnosticLink(tool_bus, on_wire=self.wire))
+            if self.wire is not None:
+                stack.callback(self.wire.flush)
             technician = stack.enter_context(PortalClient(url, timeout_s=PORTAL_TIMEOUT_S))
             self._before()
             identity = identify(link, console)
@@ -324,6 +339,7 @@ class _Demo:
         """Summarise the complete trace (the car, the tool and the writer are stopped)."""
         summary = summarize(self.trace)
         self.summary.write_text(summary.render(), encoding="utf-8")
+        write_plot(summary, self.plot)
         self.console.step("Bus trace")
         self.console.info(
             f"{summary.frames} frames ({summary.body_frames} body, "
@@ -331,6 +347,7 @@ class _Demo:
         )
         self.console.info(f"trace (candump format): {self.trace}")
         self.console.info(f"decoded summary: {self.summary}")
+        self.console.info(f"timeline picture: {self.plot}")
         if summary.undecodable:
             raise DemoError(f"{len(summary.undecodable)} body frames do not decode with the DBC")
-        return DemoResult(self.folder, self.trace, self.summary, reset_done)
+        return DemoResult(self.folder, self.trace, self.summary, self.plot, reset_done)

@@ -1,13 +1,16 @@
 """A readable summary of a bus trace: body frames decoded with the shipped DBC, diagnostic
-frames reassembled with can-isotp and named with udsoncan.
+frames reassembled with can-isotp and named with udsoncan and the contract
+(:mod:`ecusim.tool.uds_text`: services, sub-functions, DIDs, routines, NRCs).
 
-Used by ``ecusim demo`` on its candump trace; works on any trace python-can reads
-(``can.LogReader``: .log, .asc, .blf, .csv, .trc).
+Used by ``ecusim trace summarize`` and ``ecusim demo``; works on any trace python-can reads
+(``can.LogReader``: .log, .asc, .blf, .csv, .trc). Not a program of its own: run
+``ecusim trace summarize FILE``.
 """
 
 from __future__ import annotations
 
 import collections
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +18,11 @@ from typing import Final
 
 import can
 import isotp
-import udsoncan.services  # noqa: F401 (registers every service class)
-from udsoncan.BaseService import BaseService
 
 from dbc import body
+from ecusim.errors import EcusimError
 from ecusim.tool.targets import CERTIFICATION, ENGINE, IMMOBILIZER, Target
+from ecusim.tool.uds_text import describe
 from protocol.isotp_binding import IsoTpAddressing
 
 FIRST_DIAGNOSTIC_ID: Final = 0x700
@@ -35,6 +38,34 @@ FLOW_CONTROL: Final = 3
 MAX_PAYLOAD_BYTES: Final = 12
 FUNCTIONAL = Target("functional", IsoTpAddressing(request_id=0x7DF, response_id=0x7E8))
 DEFAULT_NODES: Final = (IMMOBILIZER, CERTIFICATION, ENGINE)
+TRACE_SUFFIXES: Final = (".log", ".asc", ".blf", ".csv", ".trc")
+"""What ``can.LogReader`` reads (candump -L, Vector ASC and BLF, python-can CSV, PCAN TRC)."""
+GROUP_BODY: Final = "body"
+GROUP_KEY_STATUS: Final = "immobilizer/certification status"
+GROUP_LAB: Final = "lab control"
+GROUP_DIAGNOSTICS: Final = "diagnostics"
+GROUP_OTHER: Final = "not in the DBC"
+FRAME_GROUPS: Final = (GROUP_BODY, GROUP_KEY_STATUS, GROUP_LAB, GROUP_DIAGNOSTICS, GROUP_OTHER)
+"""The ID groups of :attr:`TraceSummary.frame_times`, by the DBC message's sender."""
+_KEY_STATUS_SENDERS: Final = frozenset({"IMMOBILIZER", "CERTIFICATION"})
+
+
+class TraceError(EcusimError):
+    """The trace cannot be read: missing, not a trace python-can reads, or corrupt."""
+
+
+def frame_group(arbitration_id: int) -> str:
+    """The ID group of a frame: diagnostics (0x700 and up), else by the sender of its DBC
+    message (the key-code ECUs' status, the lab's TESTER node, the rest of the body)."""
+    if arbitration_id >= FIRST_DIAGNOSTIC_ID:
+        return GROUP_DIAGNOSTICS
+    try:
+        senders = set(body.load_body_database().get_message_by_frame_id(arbitration_id).senders)
+    except KeyError:
+        return GROUP_OTHER
+    if body.TESTER_NODE in senders:
+        return GROUP_LAB
+    return GROUP_KEY_STATUS if senders & _KEY_STATUS_SENDERS else GROUP_BODY
 
 
 @dataclass
@@ -44,24 +75,20 @@ class UdsMessage:
     from_tester: bool
     payload: bytes
 
-    def describe(self) -> str:
-        sid = self.payload[0] if self.payload else 0
-        if sid == 0x7F and len(self.payload) >= 3:
-            name = f"negative response to {_service_name(self.payload[1])}"
-            name += f", NRC 0x{self.payload[2]:02X}"
-        elif self.from_tester:
-            name = _service_name(sid)
-        else:
-            name = f"{_service_name(sid - 0x40)} positive response"
+    @property
+    def nrc(self) -> int | None:
+        """The negative response code of a ``7F <sid> <nrc>`` answer, else ``None``."""
+        negative = not self.from_tester and len(self.payload) >= 3 and self.payload[0] == 0x7F
+        return self.payload[2] if negative else None
+
+    def wire(self) -> str:
+        """The payload's bytes in hex, the first :data:`MAX_PAYLOAD_BYTES` of them."""
         shown = self.payload[:MAX_PAYLOAD_BYTES].hex(" ").upper()
-        more = " …" if len(self.payload) > MAX_PAYLOAD_BYTES else ""
+        return shown + (" …" if len(self.payload) > MAX_PAYLOAD_BYTES else "")
+
+    def describe(self) -> str:
         arrow = f"tester → {self.node}" if self.from_tester else f"{self.node} → tester"
-        return f"{arrow}: {shown}{more}  ({name})"
-
-
-def _service_name(sid: int) -> str:
-    service = BaseService.from_request_id(sid) if 0 <= sid <= 0xFF else None
-    return str(service.get_name()) if service is not None else f"service 0x{sid:02X}"
+        return f"{arrow}: {self.wire()}  ({describe(self.payload, self.from_tester)})"
 
 
 @dataclass
@@ -76,6 +103,9 @@ class TraceSummary:
     undecodable: list[str] = field(default_factory=list)
     """Body-range frames the DBC does not decode (should be none)."""
     changes: dict[str, list[tuple[float, object]]] = field(default_factory=dict)
+    """Each tracked body signal (``MESSAGE.Signal``): its values as they changed, with times."""
+    frame_times: dict[str, list[float]] = field(default_factory=dict)
+    """The time of every frame, by ID group (:data:`FRAME_GROUPS`)."""
     uds: list[UdsMessage] = field(default_factory=list)
     transport_errors: list[str] = field(default_factory=list)
 
@@ -211,17 +241,44 @@ def _listeners(
 
 
 def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> TraceSummary:
-    """Read the trace at ``path`` and summarise it (see the module docstring)."""
-    summary = TraceSummary(Path(path))
-    listeners = _listeners(nodes, summary)
+    """Read the trace at ``path`` and summarise it (see the module docstring); a file that
+    is missing, of another format or corrupt raises :class:`TraceError`."""
+    path = Path(path)
+    if not path.exists():
+        raise TraceError(f"trace {path}: no such file")
+    if path.is_dir():
+        raise TraceError(f"trace {path}: is a folder, not a trace file")
+    if path.suffix.lower() not in TRACE_SUFFIXES:
+        raise TraceError(
+            f"trace {path}: {path.suffix or 'no suffix'} is not a trace format python-can "
+            f"reads ({', '.join(TRACE_SUFFIXES)})"
+        )
+    summary = TraceSummary(path)
+    try:
+        with can.LogReader(str(path)) as reader:
+            _read(reader, summary, _listeners(nodes, summary))
+    except Exception as exc:  # python-can's readers raise whatever their parser meets
+        raise TraceError(
+            f"trace {path}: not a readable {path.suffix} trace (after {summary.frames} "
+            f"frames): {type(exc).__name__}: {exc}"
+        ) from exc
+    return summary
+
+
+def _read(
+    reader: Iterable[can.Message],
+    summary: TraceSummary,
+    listeners: dict[tuple[int, int | None], _Listener],
+) -> None:
     latest: dict[str, object] = {}
-    for msg in can.LogReader(str(path)):
+    for msg in reader:
         if msg.is_error_frame or msg.is_remote_frame:
             continue
         summary.frames += 1
         if summary.first_time is None:
             summary.first_time = msg.timestamp
         summary.last_time = msg.timestamp
+        summary.frame_times.setdefault(frame_group(msg.arbitration_id), []).append(msg.timestamp)
         if msg.arbitration_id >= FIRST_DIAGNOSTIC_ID:
             summary.diagnostic_frames += 1
             ext = msg.data[0] if msg.data else None
@@ -249,7 +306,9 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
             if latest.get(qualified, _UNSET) != value:
                 latest[qualified] = value
                 summary.changes.setdefault(qualified, []).append((msg.timestamp, value))
-    return summary
 
 
 _UNSET: Final = object()
+
+if __name__ == "__main__":  # the summary is a command of the CLI, not a program of its own
+    sys.exit("ecusim.demo.trace_summary is a library: run 'ecusim trace summarize FILE'")

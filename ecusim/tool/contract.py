@@ -14,7 +14,7 @@ second, deliberately independent copy.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, cast
@@ -58,8 +58,26 @@ SECURITY_STATUS_RECORD: Final = ">BBH"
 DID_SMART_KEYS: Final = 0x010D
 
 RID_RESET: Final = 0x0201
+RID_ADDITIONAL_REGISTRATION: Final = 0x0202
 RID_END_AUTOMATIC_REGISTRATION: Final = 0x0203
+RID_ERASE_KEYS: Final = 0x0204
 RID_SMART_KEY_REGISTRATION: Final = 0x0206
+
+ROUTINE_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        RID_RESET: "immobilizer/smart key reset",
+        RID_ADDITIONAL_REGISTRATION: "additional key registration",
+        RID_END_AUTOMATIC_REGISTRATION: "end automatic registration",
+        RID_ERASE_KEYS: "erase keys",
+        RID_SMART_KEY_REGISTRATION: "smart key code registration",
+    }
+)
+"""The contract's routines by identifier (diagnostic-contract.md §4)."""
+SECURITY_LEVEL_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {LEVEL_DIAGNOSTIC: "extended diagnostics", LEVEL_RESET: "immobilizer reset"}
+)
+"""The contract's security levels by requestSeed sub-function (diagnostic-contract.md §3); the
+level's sendKey is the sub-function + 1."""
 
 INDICATOR_FLASHING_CODE: Final = 3
 """DID 0x0108 mode: the security indicator flashes a 2-digit code."""
@@ -304,6 +322,29 @@ def client_stack(
     )
 
 
+PayloadObserver = Callable[[bytes, bool], None]
+"""Called with each UDS payload a client sends (``True``) or receives (``False``)."""
+
+
+class ObservedConnection(PythonIsoTpV2Connection):
+    """udsoncan's can-isotp connection that also shows each payload to an observer, in the
+    client's own thread (every response, each ``7F xx 78`` too, as udsoncan reads it)."""
+
+    def __init__(self, stack: isotp.TransportLayer, observer: PayloadObserver) -> None:
+        super().__init__(stack)
+        self._observer = observer
+
+    def specific_send(self, payload: bytes, timeout: float | None = None) -> None:
+        self._observer(bytes(payload), True)
+        super().specific_send(payload, timeout)
+
+    def specific_wait_frame(self, timeout: float | None = None) -> bytes | None:
+        frame = super().specific_wait_frame(timeout)
+        if frame is not None:
+            self._observer(frame, False)
+        return frame
+
+
 def open_client(
     bus: can.BusABC,
     notifier: can.Notifier,
@@ -311,10 +352,15 @@ def open_client(
     *,
     params: Mapping[str, Any] | None = None,
     config: ClientConfig | None = None,
+    observer: PayloadObserver | None = None,
 ) -> Client:
-    """An opened udsoncan client over :func:`client_stack` (``PythonIsoTpV2Connection``) with
-    ``config`` (default :func:`client_config`); ``close()`` stops its stack."""
-    connection = PythonIsoTpV2Connection(client_stack(bus, notifier, addressing, params=params))
+    """An opened udsoncan client over :func:`client_stack` (``PythonIsoTpV2Connection``, or
+    :class:`ObservedConnection` with an ``observer``) with ``config`` (default
+    :func:`client_config`); ``close()`` stops its stack."""
+    stack = client_stack(bus, notifier, addressing, params=params)
+    connection = (
+        PythonIsoTpV2Connection(stack) if observer is None else ObservedConnection(stack, observer)
+    )
     client = Client(connection, config=config if config is not None else client_config())
     client.open()
     return client

@@ -11,6 +11,7 @@ and its Seed Number survive.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
@@ -33,6 +34,8 @@ from ecusim.tool.targets import Target
 from protocol.can_bus import NOTIFIER_TIMEOUT_S, ReceiveWatch
 
 _T = TypeVar("_T")
+WireObserver = Callable[[Target, bytes, bool], None]
+"""Called with the node, each UDS payload, and whether the tool sent it (else received)."""
 
 UDS_LOGGER: Final = "ecusim.tool.uds"
 """udsoncan's log of the tool's clients: the tool explains every failure itself, so the CLI
@@ -75,9 +78,17 @@ def routine_record(response: object) -> bytes:
 class DiagnosticLink:
     """udsoncan clients to the car's nodes on ``bus`` (the caller keeps and shuts the bus)."""
 
-    def __init__(self, bus: can.BusABC, *, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        bus: can.BusABC,
+        *,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        on_wire: WireObserver | None = None,
+    ) -> None:
         self.bus = bus
         self.request_timeout_s = request_timeout_s
+        self.on_wire = on_wire
+        """Shown every UDS payload sent (``True``) or received, with its node (``--wire``)."""
         self.receive_watch = ReceiveWatch()  # a dead bus is reported, not taken for silence
         self.notifier = can.Notifier(bus, [self.receive_watch], timeout=NOTIFIER_TIMEOUT_S)
         self._clients: dict[Target, Client] = {}
@@ -112,6 +123,9 @@ class DiagnosticLink:
                     self.notifier,
                     target.addressing,
                     config=tool_client_config(self.request_timeout_s),
+                    observer=None
+                    if self.on_wire is None
+                    else functools.partial(self.on_wire, target),
                 )
                 self._clients[target] = client
             return client

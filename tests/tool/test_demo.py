@@ -54,8 +54,11 @@ def test_demo_exits_0_within_a_minute_and_its_trace_decodes(tmp_path: Path) -> N
     assert {"SMART_KEY_STATUS", "ENGINE_STATUS", "IGNITION_STATUS"} <= body_ids
     summary = (tmp_path / "trace-summary.txt").read_text(encoding="utf-8")
     assert "body frames the DBC does not decode: 0" in summary
-    assert "31 01 02 01  (RoutineControl)" in summary  # the reset request
-    assert "7F 31 78" in summary  # response pending while erasing
+    # The reset request and the response pending while erasing, with their names.
+    assert (
+        "31 01 02 01  (RoutineControl startRoutine 0x0201 immobilizer/smart key reset)" in summary
+    )
+    assert "7F 31 78  (negative response to RoutineControl: NRC 0x78 " in summary
     assert "SMART_KEY_STATUS.SmartKeys: 2 @" in summary
     # The waiting-period polls fold into one line that gives the last answer: 0 s left.
     assert re.search(r"the same request \d+ more time\(s\) until [\d.]+ s, last answer: "
@@ -108,6 +111,29 @@ def test_demo_on_other_cars(
     assert main(["demo", "--model", model, "--year", str(year), "--dir", str(tmp_path)]) == 0
     assert outcome in capsys.readouterr().out
     assert (tmp_path / "trace-summary.txt").exists()
+    assert (tmp_path / "trace.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")  # beside
+
+
+def test_demo_wire_shows_the_bytes_of_each_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--wire`` on a transponder car: the Seed Number request and its answer, the Pass-Code,
+    and the reset's response pending, each as bytes next to its step's narration."""
+    assert main(["demo", "--model", "LS430", "--year", "2004", "--dir", str(tmp_path),
+                 "--wire"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    wire = [line.strip() for line in lines if line.startswith("  wire  ")]
+    # 27 11 = SecurityAccess requestSeed, level 0x11 → 67 11 + the 16-byte Seed Number
+    assert any(re.fullmatch(r"wire  27 11 → 67 11( [0-9A-F]{2}){10} …", w) for w in wire), wire
+    # 27 12 + the Pass-Code → 67 12: the car accepted it
+    assert any(re.fullmatch(r"wire  27 12( [0-9A-F]{2}){10} … → 67 12", w) for w in wire), wire
+    # 31 01 02 01 = RoutineControl start RID 0x0201 → 7F 31 78: pending, then 71 01 02 01 done
+    pending = "wire  31 01 02 01 → 7F 31 78 (NRC 0x78 requestCorrectlyReceived-ResponsePending)"
+    assert pending in wire
+    assert wire.index(pending) + 1 == wire.index("wire  31 01 02 01 → 71 01 02 01 00")
+    # Each step's bytes come after its heading: the reset's inside "== Reset".
+    reset = lines.index("== Reset")
+    assert lines.index(f"  {pending}") > reset
 
 
 def test_demo_refuses_an_unknown_car(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

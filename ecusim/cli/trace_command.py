@@ -1,0 +1,84 @@
+"""``ecusim trace summarize FILE [--plot FILE.png|svg]``: a bus trace decoded and named.
+
+Any trace python-can reads (candump .log, .asc, .blf, .csv, .trc): body frames with the DBC,
+UDS messages reassembled with can-isotp and named (services, sub-functions, DIDs, routines,
+NRCs); ``--plot`` draws the timeline (:mod:`ecusim.demo.trace_plot`). The diagnostic addresses
+are the contract's, or a model-year's of the support chart with ``--model/--year``. A missing,
+foreign or corrupt file, and a trace without frames, is one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ecusim.catalog import Catalog, CatalogError
+from ecusim.cli.errors import CliError
+from ecusim.demo.trace_plot import PLOT_SUFFIXES, PlotError, write_plot
+from ecusim.demo.trace_summary import DEFAULT_NODES, TRACE_SUFFIXES, TraceError, summarize
+from ecusim.tool.targets import Target, targets_for
+
+
+def add_subparser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "trace",
+        help="read a bus trace: decoded summary, timeline picture",
+        description="Read CAN bus traces (what 'ecusim run --log' and 'ecusim demo' write).",
+    )
+    commands = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
+    summarize_parser = commands.add_parser(
+        "summarize",
+        help="the decoded summary of a trace, with names; --plot draws its timeline",
+        description="Summarise a trace python-can reads "
+        f"({', '.join(TRACE_SUFFIXES)}): body frames decoded with the DBC, state changes, UDS "
+        "exchanges reassembled with can-isotp and named (services, sub-functions, DIDs, "
+        "routines, NRCs).",
+    )
+    summarize_parser.add_argument("file", type=Path, metavar="FILE", help="the trace")
+    summarize_parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PICTURE",
+        help="also draw the timeline into PICTURE (.png or .svg): frames per second per ID "
+        "group, the UDS exchanges with their NRCs, the indicator, ignition, registration mode "
+        "and engine lanes",
+    )
+    summarize_parser.add_argument(
+        "--model", help="read the diagnostic addresses of this model (with --year)"
+    )
+    summarize_parser.add_argument("--year", type=int, help="model year, with --model")
+    summarize_parser.set_defaults(func=run_summarize)
+
+
+def _nodes(args: argparse.Namespace) -> tuple[Target, ...]:
+    if (args.model is None) != (args.year is None):
+        raise CliError("give --model and --year together", exit_code=2)
+    if args.model is None:
+        return DEFAULT_NODES
+    try:
+        model_year = Catalog.load().lookup(args.model, args.year)
+    except CatalogError as exc:
+        raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
+    engine, keys = targets_for(model_year)
+    return (*keys.values(), engine)
+
+
+def run_summarize(args: argparse.Namespace) -> int:
+    nodes = _nodes(args)
+    if args.plot is not None and args.plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise CliError(f"--plot {args.plot}: write a .png or an .svg picture", exit_code=2)
+    try:
+        summary = summarize(args.file, nodes)
+    except TraceError as exc:
+        raise CliError(str(exc)) from exc
+    if summary.frames == 0:
+        raise CliError(f"trace {args.file}: no CAN frames in it (an empty trace)")
+    print(summary.render(), end="", flush=True)
+    if args.plot is not None:
+        try:
+            write_plot(summary, args.plot)
+        except PlotError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"timeline: {args.plot}")
+    return 0

@@ -1,0 +1,309 @@
+"""``ecusim trace summarize FILE [--plot PICTURE]`` (issue 14): the decoded summary with the
+contract's names, the matplotlib timeline, and one line for a trace it cannot read.
+
+The acceptance test runs ``ecusim demo`` on its defaults (LS460 2012, virtual bus, SQLite) and
+summarises and draws its trace; the others use a small candump trace written here with
+python-can's own writer (body frames encoded with the DBC, UDS single frames by hand).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import can
+import numpy as np
+import pytest
+
+from dbc import body
+from ecusim.cli.main import main
+from ecusim.demo.trace_plot import (
+    LANE_ENGINE,
+    LANE_IGNITION,
+    LANE_INDICATOR,
+    LANE_REGISTRATION,
+    draw_timeline,
+)
+from ecusim.demo.trace_summary import summarize
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+MIN_PICTURE_BYTES: Final = 20_000
+"""A timeline with its six panels is far more than a blank picture (a few kB)."""
+CERTIFICATION_REQUEST: Final = 0x750
+CERTIFICATION_RESPONSE: Final = 0x758
+CERTIFICATION_SUB_ADDRESS: Final = 0xB5
+"""diagnostic-contract.md §1: the certification ECU, extended addressing 0xB5."""
+PAD: Final = 0xCC
+REGISTRATION_WAITING: Final = 3
+REGISTRATION_OPEN: Final = 4
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the PNG's IHDR chunk (right after the signature)."""
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+# -- the acceptance test: the demo's trace shows the reset ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``ecusim demo`` on its defaults: the smart-key reset, traced."""
+    folder = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--dir", str(folder)]) == 0
+    return folder / "trace.log"
+
+
+@pytest.mark.slow
+def test_summarize_the_demo_trace_with_a_plot_that_shows_the_reset(
+    demo_trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ecusim trace summarize trace.log --plot t.png``: a real PNG of sensible size, and the
+    drawn data has the reset in it: the 0x78 mark on RoutineControl and the registration mode
+    lane going normal → waiting period → open."""
+    capsys.readouterr()  # the demo's narration
+    picture = tmp_path / "t.png"
+    assert main(["trace", "summarize", str(demo_trace), "--plot", str(picture)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(f"timeline: {picture}\n")
+    # The reset routine, named, and its response pending, named.
+    assert "31 01 02 01  (RoutineControl startRoutine 0x0201 immobilizer/smart key reset)" in out
+    assert re.search(
+        r"7F 31 78  \(negative response to RoutineControl: NRC 0x78 "
+        r"requestCorrectlyReceived-ResponsePending\)",
+        out,
+    )
+    assert "27 11  (SecurityAccess requestSeed 0x11 immobilizer reset)" in out
+    assert "(ReadDataByIdentifier 0xF190 VIN)" in out
+    assert "(DiagnosticSessionControl extendedDiagnosticSession)" in out
+
+    data = picture.read_bytes()
+    width, height = _png_size(data)
+    assert width >= 800 and height >= 600, (width, height)
+    assert len(data) > MIN_PICTURE_BYTES
+
+    timeline = draw_timeline(summarize(demo_trace))
+    try:
+        assert "0x78" in timeline.nrc_labels
+        routine_row = [t.get_text() for t in timeline.exchanges.get_yticklabels()]
+        assert "RoutineControl" in routine_row
+        assert any("immobilizer/smart key reset" in t.get_text() for t in timeline.exchanges.texts)
+        assert set(timeline.lanes) == {LANE_INDICATOR, LANE_IGNITION, LANE_REGISTRATION,
+                                       LANE_ENGINE}  # fmt: skip
+        (registration,) = timeline.lanes[LANE_REGISTRATION].get_lines()
+        modes = [int(y) for y in np.asarray(registration.get_ydata(), dtype=float).tolist()]
+        deduplicated = [m for i, m in enumerate(modes) if i == 0 or modes[i - 1] != m]
+        assert deduplicated == [0, REGISTRATION_WAITING, REGISTRATION_OPEN, 0], modes
+    finally:
+        timeline.figure.clear()
+
+
+# -- a small trace written here ----------------------------------------------------------------
+
+
+def _uds(arbitration_id: int, payload: bytes, time: float) -> can.Message:
+    """A single frame under extended addressing: sub-address, length, payload, 0xCC padding."""
+    data = bytes([CERTIFICATION_SUB_ADDRESS, len(payload)]) + payload
+    return can.Message(
+        timestamp=time,
+        arbitration_id=arbitration_id,
+        is_extended_id=False,
+        data=data.ljust(8, bytes([PAD])),
+    )
+
+
+def _status(mode: int, time: float) -> can.Message:
+    frame = body.encode_message(body.SMART_KEY_STATUS, {"RegistrationMode": mode})
+    frame.timestamp = time
+    return frame
+
+
+def _small_trace(path: Path) -> Path:
+    frames = [
+        _status(0, 0.0),
+        _uds(CERTIFICATION_REQUEST, bytes([0x22, 0xF1, 0x90]), 0.1),  # read DID 0xF190
+        _uds(CERTIFICATION_RESPONSE, bytes([0x7F, 0x22, 0x31]), 0.11),  # NRC 0x31
+        _uds(CERTIFICATION_REQUEST, bytes([0x27, 0x12, 1, 2, 3, 4]), 0.2),  # sendKey 0x12
+        _uds(CERTIFICATION_RESPONSE, bytes([0x7F, 0x27, 0x35]), 0.21),  # NRC 0x35 invalidKey
+        _uds(CERTIFICATION_REQUEST, bytes([0x31, 0x01, 0x02, 0x01]), 0.3),  # start RID 0x0201
+        _uds(CERTIFICATION_RESPONSE, bytes([0x7F, 0x31, 0x78]), 0.31),  # NRC 0x78 pending
+        _uds(CERTIFICATION_RESPONSE, bytes([0x71, 0x01, 0x02, 0x01, 0x00]), 0.4),  # done
+        _status(REGISTRATION_WAITING, 0.5),
+        _status(REGISTRATION_OPEN, 1.0),
+    ]
+    writer = can.Logger(str(path))
+    try:
+        for frame in frames:
+            writer.on_message_received(frame)
+    finally:
+        writer.stop()
+    return path
+
+
+@pytest.fixture
+def small_trace(tmp_path: Path) -> Path:
+    return _small_trace(tmp_path / "small.log")
+
+
+def test_summarize_names_dids_routines_and_nrcs(
+    small_trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["trace", "summarize", str(small_trace)]) == 0
+    out = capsys.readouterr().out
+    assert "tester → certification ECU: 22 F1 90  (ReadDataByIdentifier 0xF190 VIN)" in out
+    assert (
+        "certification ECU → tester: 7F 22 31  (negative response to ReadDataByIdentifier: "
+        "NRC 0x31 requestOutOfRange)"
+    ) in out
+    assert "27 12 01 02 03 04  (SecurityAccess sendKey 0x12 immobilizer reset)" in out
+    assert "7F 27 35  (negative response to SecurityAccess: NRC 0x35 invalidKey)" in out
+    assert "NRC 0x78 requestCorrectlyReceived-ResponsePending" in out
+    assert (
+        "71 01 02 01 00  (RoutineControl positive response, startRoutine 0x0201 "
+        "immobilizer/smart key reset)"
+    ) in out
+    assert "SMART_KEY_STATUS.RegistrationMode: 0 @0.000 → 3 @0.500 → 4 @1.000" in out
+
+
+def test_the_plot_labels_every_nrc_and_draws_svg_too(small_trace: Path, tmp_path: Path) -> None:
+    timeline = draw_timeline(summarize(small_trace))
+    try:
+        assert timeline.nrc_labels == ["0x31", "0x35", "0x78"]
+        drawn = [t.get_text() for t in timeline.exchanges.texts]
+        assert {"0x31", "0x35", "0x78"} <= set(drawn)
+        # SMART_KEY_STATUS is the only body message here: its indicator and registration lanes.
+        assert list(timeline.lanes) == [LANE_INDICATOR, LANE_REGISTRATION]
+    finally:
+        timeline.figure.clear()
+    picture = tmp_path / "small.svg"
+    assert main(["trace", "summarize", str(small_trace), "--plot", str(picture)]) == 0
+    svg = picture.read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+
+
+def test_the_model_year_picks_the_cars_addresses(
+    small_trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LS460 2012's certification ECU is the contract's 0x750/0x758 ext 0xB5: the same names."""
+    assert main(["trace", "summarize", str(small_trace), "--model", "LS460",
+                 "--year", "2012"]) == 0  # fmt: skip
+    assert "NRC 0x35 invalidKey" in capsys.readouterr().out
+
+
+# -- what it cannot read: one line, exit non-zero ----------------------------------------------
+
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(PNG_SIGNATURE + b"not a trace \x00\xff\n")
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    """A candump trace cut in the middle of a line."""
+    text = _small_trace(path).read_text(encoding="utf-8")
+    path.write_text(text[: text.index("\n", 40) + 12], encoding="utf-8")
+    return path
+
+
+def _empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "expected"),
+    [
+        ("missing.log", None, r"trace .*missing\.log: no such file"),
+        ("foreign.log", _garbage, r"trace .*foreign\.log: not a readable \.log trace .*"),
+        ("foreign.blf", _garbage, r"trace .*foreign\.blf: not a readable \.blf trace .*"),
+        (
+            "cut.log",
+            _truncated,
+            r"trace .*cut\.log: not a readable \.log trace \(after \d frames\): ValueError: .*",
+        ),
+        (
+            "notes.txt",
+            _empty,
+            r"trace .*notes\.txt: \.txt is not a trace format python-can reads \(\.log, .*\)",
+        ),
+        ("empty.log", _empty, r"trace .*empty\.log: no CAN frames in it \(an empty trace\)"),
+    ],
+)
+def test_a_trace_it_cannot_read_is_one_line_and_exit_1(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    make: object,
+    expected: str,
+) -> None:
+    path = tmp_path / name
+    if callable(make):
+        make(path)
+    assert main(["trace", "summarize", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1, captured.err
+    assert re.fullmatch(f"ecusim: error: {expected}\n", captured.err), captured.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--plot", "t.jpg"], "ecusim: error: --plot t.jpg: write a .png or an .svg picture\n"),
+        (["--model", "LS460"], "ecusim: error: give --model and --year together\n"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(
+    small_trace: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    assert main(["trace", "summarize", str(small_trace), *extra]) == 2
+    assert capsys.readouterr().err == expected
+
+
+def test_a_picture_it_cannot_write_is_one_line(
+    small_trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picture = tmp_path / "no-such-folder" / "t.png"
+    assert main(["trace", "summarize", str(small_trace), "--plot", str(picture)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ecusim: error: --plot {picture}: cannot write it: "), err
+    assert err.count("\n") == 1
+
+
+def test_the_summary_module_is_not_a_silent_program(small_trace: Path) -> None:
+    """The reported ``python -m …trace_summary trace.log`` printed nothing and exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ecusim.demo.trace_summary", str(small_trace)],
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.strip().endswith("run 'ecusim trace summarize FILE'"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- the picture in the docs -------------------------------------------------------------------
+
+
+def _doc_images(doc: Path) -> Iterator[str]:
+    yield from re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc.read_text(encoding="utf-8"))
+
+
+def test_the_demo_doc_shows_an_existing_timeline_picture() -> None:
+    doc = ROOT / "docs" / "demo.md"
+    images = list(_doc_images(doc))
+    assert any(image.endswith("demo-trace.png") for image in images), images
+    for image in images:
+        picture = doc.parent / image
+        assert picture.is_file(), image
+        width, height = _png_size(picture.read_bytes())
+        assert width >= 800 and height >= 600
+    assert "ecusim trace summarize" in doc.read_text(encoding="utf-8")
