@@ -6,6 +6,7 @@ scale). These clocks supply it: the real one, a fake one for tests and a scaled 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -52,7 +53,8 @@ class FakeClock:
 class ScaledClock:
     """Monotonic time running ``time_scale`` times faster than real time (demos: 16 min in 16 s).
 
-    ``time_scale`` must be positive; 1.0 is real time.
+    ``time_scale`` must be positive; 1.0 is real time. :meth:`advance` jumps it forward (a test
+    skipping a long wait).
     """
 
     def __init__(self, time_scale: float = 1.0, *, base: Clock | None = None) -> None:
@@ -61,6 +63,18 @@ class ScaledClock:
         self.time_scale = float(time_scale)
         self._base = base if base is not None else MonotonicClock()
         self._origin = self._base.now()
+        self._skipped = 0.0
+        self._lock = threading.Lock()
 
     def now(self) -> float:
-        return self._origin + (self._base.now() - self._origin) * self.time_scale
+        with self._lock:
+            skipped = self._skipped
+        return self._origin + (self._base.now() - self._origin) * self.time_scale + skipped
+
+    def advance(self, seconds: float) -> float:
+        """Jump ``seconds`` (≥ 0) forward on top of the scaled run; returns the new time."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ConfigurationError(f"a clock jumps forward by a finite time, not {seconds} s")
+        with self._lock:
+            self._skipped += seconds
+        return self.now()

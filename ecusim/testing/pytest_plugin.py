@@ -9,23 +9,31 @@ Fixtures: ``virtual_car`` (:class:`ecusim.testing.VirtualCar`), ``uds_client`` (
 of the key ECU), ``engine_client`` (of the ECM), ``portal``
 (:class:`ecusim.testing.portal.VirtualPortal`), ``car_faults`` and ``car_requests``. Marker:
 ``@pytest.mark.ecusim_car(model=..., year=..., vin=None, time_scale=20.0, state_dir=None,
-seed=0, secret_file=None)``; the ``portal`` fixture uses the marker's ``secret_file`` too.
+seed=0, secret_file=None)``; the ``portal`` fixture uses the marker's ``secret_file`` too. A
+relative ``state_dir`` is a folder in the test's ``tmp_path``.
+
+Under pytest-xdist every worker is a process of its own: channel names are unique in the process
+(python-can's virtual channels are too), folders come from ``tmp_path`` and the portal's API
+listens on a free port.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import itertools
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
 if TYPE_CHECKING:
     from udsoncan.client import Client
 
-    from ecusim.testing import VirtualCar
+    from ecusim.testing import CarSpec, VirtualCar
     from ecusim.testing.portal import VirtualPortal
     from protocol.uds.faults import FaultPlan, RequestLog
 
@@ -43,9 +51,40 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def channel_name(nodeid: str) -> str:
-    """A python-can virtual channel name for the test ``nodeid``, unique in this process."""
+    """A python-can virtual channel name for the test ``nodeid``, unique in this process (and
+    naming the pytest-xdist worker, for the logs)."""
     readable = re.sub(r"[^A-Za-z0-9]+", "-", nodeid).strip("-")[-60:]
-    return f"ecusim-{next(_CHANNEL_NUMBERS)}-{readable}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"ecusim-{worker}{'-' if worker else ''}{next(_CHANNEL_NUMBERS)}-{readable}"
+
+
+def marker_spec(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], tmp_path: Callable[[], Path]
+) -> CarSpec:
+    """The :class:`CarSpec` of the marker's arguments; ``ValueError`` naming a wrong argument
+    (with the closest valid name) rather than ``CarSpec.__init__()``'s own words. A relative
+    ``state_dir`` is put in ``tmp_path()`` (called only then)."""
+    from ecusim.testing import CarSpec  # noqa: PLC0415 - only when used
+
+    valid = [option.name for option in dataclasses.fields(CarSpec)]
+    for name in kwargs:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown argument {name!r}{hint}; valid: {', '.join(valid)}")
+    if len(args) > len(valid):
+        raise ValueError(f"at most {len(valid)} positional arguments ({', '.join(valid)})")
+    for name in valid[: len(args)]:
+        if name in kwargs:
+            raise ValueError(f"argument {name!r} given twice (by position and by name)")
+    options = dict(zip(valid, args, strict=False)) | dict(kwargs)
+    state_dir = options.get("state_dir")
+    if state_dir is not None:
+        if not isinstance(state_dir, str | os.PathLike):
+            raise ValueError(f"state_dir must be a path, got {state_dir!r}")
+        folder = Path(state_dir)
+        options["state_dir"] = folder if folder.is_absolute() else tmp_path() / folder
+    return CarSpec(**options)
 
 
 @pytest.fixture
@@ -56,11 +95,12 @@ def virtual_car(request: pytest.FixtureRequest) -> Iterator[VirtualCar]:
     another with ``@pytest.mark.ecusim_car(...)``. Stopped, and its buses shut down, after the
     test.
     """
-    from ecusim.testing import CarSpec, VirtualCar  # noqa: PLC0415 - only when used
+    from ecusim.testing import VirtualCar  # noqa: PLC0415 - only when used
 
     marker = request.node.get_closest_marker(MARKER)
+    args, kwargs = (marker.args, marker.kwargs) if marker is not None else ((), {})
     try:
-        spec = CarSpec(*marker.args, **marker.kwargs) if marker is not None else CarSpec()
+        spec = marker_spec(args, kwargs, lambda: request.getfixturevalue("tmp_path"))
         car = VirtualCar.start(channel_name(request.node.nodeid), spec)
     except (TypeError, ValueError, LookupError) as exc:
         pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)

@@ -13,6 +13,7 @@ The portal fixture's :class:`~ecusim.testing.portal.VirtualPortal` is in
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from ecusim.tool.contract import (
     lab_security_algo,
     open_client,
 )
+from protocol.clock import FakeClock, ScaledClock
+from protocol.constants import ResetType
 from protocol.seed_source import DeterministicSeedSource
 from protocol.uds.faults import FaultPlan, RequestLog
 
@@ -48,7 +51,8 @@ __all__ = [
 DEFAULT_MODEL: Final = "LS460"
 DEFAULT_YEAR: Final = 2012
 DEFAULT_TIME_SCALE: Final = 20.0
-"""The car's own waits run 20 times fast; the ISO 14229 timers stay real-time."""
+"""The car's own waits run 20 times fast; the ISO 14229 timers stay real-time. Longer waits (the
+smart key's 16-minute waiting period) are skipped with :meth:`VirtualCar.fast_forward`."""
 NOTIFIER_TIMEOUT_S: Final = 0.05
 
 
@@ -232,6 +236,44 @@ class VirtualCar:
         if keys:
             return keys[0]
         raise VehicleError(f"{self.vehicle.model_year.name} has no factory key")
+
+    def fast_forward(self, seconds: float) -> float:
+        """Jump the car's own clock ``seconds`` forward (the waiting period, the relock delay,
+        a registration window run out at once) and let the car act on it; returns the car's new
+        time. The ISO 14229 timers (P2, S3, the SecurityAccess delay) are real time and do not
+        jump: a session stays open."""
+        vehicle = self.vehicle
+        clock = vehicle.clock
+        if not isinstance(clock, ScaledClock | FakeClock):
+            raise VehicleError(
+                f"the car's clock {type(clock).__name__} cannot be fast-forwarded "
+                "(a ScaledClock or a FakeClock can)"
+            )
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not (math.isfinite(seconds) and seconds >= 0)
+        ):
+            raise VehicleError(f"fast_forward takes seconds >= 0, got {seconds!r}")
+        now = clock.advance(seconds)
+        with vehicle.lock:
+            vehicle.system.tick(now)  # what the body thread does next, done now
+        return now
+
+    def power_cycle(self) -> None:
+        """Power off and on again on the same channel and state folder (ISO 14229-1 §10.3: as
+        after a hardReset or a power loss): every ECU boots in the default session with its
+        security levels locked and its volatile state lost; its NVM (key codes, DTCs, attempt
+        counters) is kept. The physical inputs (keys, ignition switch, speed) stay as they are;
+        the tester bus and its clients stay open."""
+        vehicle = self.vehicle
+        vehicle.stop()
+        now = vehicle.protocol_clock.now()
+        for ecu in vehicle.ecus:
+            ecu.server.power_on(now)
+            for listener in list(ecu.server.reset_listeners):
+                listener(ResetType.HARD_RESET)  # the ECU's own volatile state
+        vehicle.start(self.car_bus)
 
     def close(self) -> None:
         """Close the clients, stop the car, shut both buses down (each step bounded)."""

@@ -20,6 +20,7 @@ share one plan and one log.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from protocol.constants import (
     SUPPRESS_POSITIVE_RESPONSE_BIT,
     Addressing,
     Nrc,
+    Sid,
 )
 from protocol.errors import ConfigurationError
 from protocol.uds.request import Request
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from protocol.uds.server import UdsServer
 
 __all__ = [
+    "SERVICES_WITH_SUB_FUNCTION",
     "Delay",
     "Drop",
     "ExtraPending",
@@ -50,6 +53,7 @@ __all__ = [
     "ForceNrc",
     "RecordedRequest",
     "RequestLog",
+    "nrc_code",
 ]
 
 MAX_DELAY_S = 30.0
@@ -64,6 +68,28 @@ MAX_WAIT_S = 300.0
 """Longest :meth:`RequestLog.wait_for` timeout."""
 
 _PENDING = int(Nrc.REQUEST_CORRECTLY_RECEIVED_RESPONSE_PENDING)
+
+SERVICES_WITH_SUB_FUNCTION = frozenset(
+    {
+        0x10,  # DiagnosticSessionControl
+        0x11,  # ECUReset
+        0x19,  # ReadDTCInformation
+        0x27,  # SecurityAccess
+        0x28,  # CommunicationControl
+        0x29,  # Authentication
+        0x2C,  # DynamicallyDefineDataIdentifier
+        0x31,  # RoutineControl
+        0x3E,  # TesterPresent
+        0x83,  # AccessTimingParameter
+        0x85,  # ControlDTCSetting
+        0x86,  # ResponseOnEvent
+        0x87,  # LinkControl
+    }
+)
+"""Request SIDs whose second byte is a sub-function (ISO 14229-1:2020, each service's request
+message definition); the others (0x14, 0x22, 0x23, 0x24, 0x2A, 0x2E, 0x2F, 0x34-0x38, 0x3D, 0x84)
+have none."""
+_SERVICES_WITH_DID = frozenset({0x22, 0x2E, 0x2F})
 
 
 def _response_pending(sid: int) -> bytes:
@@ -118,18 +144,52 @@ class Drop:
         return "drop response"
 
 
+def nrc_code(nrc: int | str) -> int:
+    """The NRC byte of ``nrc``: an int 0x01..0xFF, its hex text (``"0x22"``) or its name in
+    ISO 14229-1 Annex A.1 (``"conditionsNotCorrect"``, or :class:`~protocol.constants.Nrc`'s
+    ``"CONDITIONS_NOT_CORRECT"``; case and ``_``/``-`` ignored). ``ConfigurationError`` naming
+    the valid forms otherwise."""
+    if not isinstance(nrc, str):
+        return _check_int("NRC", nrc, 0x01, 0xFF, "a negative response code 0x01..0xFF")
+    text = nrc.strip()
+    if re.fullmatch(r"0[xX][0-9A-Fa-f]{1,2}", text) and int(text, 16) > 0:
+        return int(text, 16)
+    wanted = re.sub(r"[_\-\s]", "", text).lower()
+    for known in Nrc:
+        if known.name.replace("_", "").lower() == wanted:
+            return int(known)
+    if wanted in _NRC_ALIASES:
+        return _NRC_ALIASES[wanted]
+    names = ", ".join(f"{_camel(known.name)} (0x{known:02X})" for known in Nrc)
+    raise ConfigurationError(
+        f"unknown NRC {nrc!r}: give an int 0x01..0xFF, its hex text such as '0x22', or a name "
+        f"of ISO 14229-1 Annex A.1: {names}"
+    )
+
+
+def _camel(name: str) -> str:
+    """``CONDITIONS_NOT_CORRECT`` as ISO 14229-1 writes it: ``conditionsNotCorrect``."""
+    first, *rest = name.lower().split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+_NRC_ALIASES = {"exceednumberofattempts": int(Nrc.EXCEEDED_NUMBER_OF_ATTEMPTS)}
+"""Names ISO 14229-1 spells otherwise than :class:`Nrc` (``exceedNumberOfAttempts``)."""
+
+
 @dataclass(frozen=True)
 class ForceNrc:
     """Answer ``7F <sid> <nrc>`` without the server seeing the request (its state is unchanged).
 
-    Sent whatever the addressing: a fault may break rules a correct server keeps (ISO 14229-1
-    §7.5.3 silences some NRCs to functional requests).
+    ``nrc``: an int, or a name or hex text read by :func:`nrc_code`. Sent whatever the
+    addressing: a fault may break rules a correct server keeps (ISO 14229-1 §7.5.3 silences some
+    NRCs to functional requests).
     """
 
     nrc: int
 
     def __post_init__(self) -> None:
-        _check_int("NRC", self.nrc, 0x01, 0xFF, "a negative response code 0x01..0xFF")
+        object.__setattr__(self, "nrc", nrc_code(self.nrc))
 
     def describe(self) -> str:
         return f"force NRC 0x{self.nrc:02X}"
@@ -264,9 +324,11 @@ class FaultPlan:
         """Matching requests are processed but not answered (:class:`Drop`)."""
         return self.add(FaultRule(Drop(), **match))
 
-    def force_nrc(self, nrc: int, **match: Unpack[RuleMatch]) -> FaultRule:
-        """Matching requests are answered ``7F <sid> <nrc>``, unprocessed (:class:`ForceNrc`)."""
-        return self.add(FaultRule(ForceNrc(nrc), **match))
+    def force_nrc(self, nrc: int | str, **match: Unpack[RuleMatch]) -> FaultRule:
+        """Matching requests are answered ``7F <sid> <nrc>``, unprocessed (:class:`ForceNrc`);
+        ``nrc`` an int, ``"0x22"`` or a name such as ``"conditionsNotCorrect"``
+        (:func:`nrc_code`)."""
+        return self.add(FaultRule(ForceNrc(nrc_code(nrc)), **match))
 
     def extra_pending(
         self,
@@ -342,6 +404,53 @@ class RecordedRequest:
     @property
     def sid(self) -> int:
         return self.request[0]
+
+    @property
+    def has_sub_function(self) -> bool:
+        """Whether the request's service takes a sub-function (ISO 14229-1, each service's
+        request definition; :data:`SERVICES_WITH_SUB_FUNCTION`) and the request carries one."""
+        return self.sid in SERVICES_WITH_SUB_FUNCTION and len(self.request) >= 2
+
+    @property
+    def sub_function(self) -> int | None:
+        """The sub-function: the second byte with the suppressPosRspMsgIndicationBit (0x80)
+        masked (ISO 14229-1 §8.3 Table 9); ``None`` for a service without one (0x22, 0x2E…)."""
+        if not self.has_sub_function:
+            return None
+        return self.request[1] & ~SUPPRESS_POSITIVE_RESPONSE_BIT & 0xFF
+
+    @property
+    def suppress_positive_response(self) -> bool:
+        """The suppressPosRspMsgIndicationBit of the sub-function (``False`` without one)."""
+        return self.has_sub_function and bool(self.request[1] & SUPPRESS_POSITIVE_RESPONSE_BIT)
+
+    @property
+    def data(self) -> bytes:
+        """The request's parameters: the bytes after the SID and, for a service with a
+        sub-function, after the sub-function (``31 01 02 01`` → ``02 01``). Unlike a fault
+        rule's ``data=``, which starts right after the SID."""
+        return self.request[2:] if self.has_sub_function else self.request[1:]
+
+    @property
+    def did(self) -> int | None:
+        """The data identifier of a ReadDataByIdentifier (its first one), WriteDataByIdentifier
+        or InputOutputControlByIdentifier request (ISO 14229-1 §11.2, §11.7, §13.2); ``None``
+        for other services or a request too short to hold one."""
+        if self.sid not in _SERVICES_WITH_DID or len(self.request) < 3:
+            return None
+        return int.from_bytes(self.request[1:3], "big")
+
+    @property
+    def routine_id(self) -> int | None:
+        """The routine identifier of a RoutineControl request (ISO 14229-1 §14.2)."""
+        if self.sid != int(Sid.ROUTINE_CONTROL) or len(self.request) < 4:
+            return None
+        return int.from_bytes(self.request[2:4], "big")
+
+    @property
+    def positive(self) -> bool:
+        """Whether the final response is positive (request SID + 0x40, ISO 14229-1 §8.6)."""
+        return self.response is not None and self.response[:1] == bytes([self.sid | 0x40])
 
     @property
     def nrc(self) -> int | None:
