@@ -18,7 +18,9 @@ from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, CatalogError, KeylessEntry
 from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
 from ecusim.cli.errors import CliError
+from ecusim.cli.monitor_options import Watch, add_run_arguments
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
+from ecusim.wire.decoder import model_targets
 from protocol.can_bus import BusConnection
 from protocol.errors import NvmError
 from protocol.isotp_binding import IsoTpParameters
@@ -91,6 +93,7 @@ def add_subparser(subparsers: Any) -> None:
         help=f"write a bus trace with python-can ({', '.join(TRACE_SUFFIXES)} by suffix)",
     )
     parser.add_argument("--duration", type=_positive_seconds, help="stop after this many seconds")
+    add_run_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -267,10 +270,12 @@ def run(args: argparse.Namespace) -> int:
         with BusConnection(bus, on_lost=lambda _: stop.set()) as connection:
             if trace is not None:
                 connection.add_listener(trace)
+            watch = Watch(args, model_targets(car.model_year), car.model_year.name)
             try:
-                with car.running(connection):
-                    _announce(car, args)
-                    stop.wait(args.duration)
+                with car.running(connection), watch.attached(connection):
+                    with watch.announcing():
+                        _announce(car, args)
+                    watch.wait(stop, args.duration)
             finally:
                 if trace is not None:
                     connection.remove_listener(trace)  # no frame may reach a closed file
