@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from can.cli import add_bus_arguments
 
@@ -53,7 +56,21 @@ def _model_year(args: argparse.Namespace) -> ModelYear | None:
         raise CliError(str(exc), exit_code=2) from exc
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class Watched:
+    """The decoder on the bus of ``ecusim monitor``'s flags, and what the view shows as its
+    subtitle (the car's name)."""
+
+    decoder: WireDecoder
+    connection: BusConnection
+    subtitle: str
+    events: TextIO | None
+
+
+@contextlib.contextmanager
+def watching(args: argparse.Namespace, stop: threading.Event) -> Iterator[Watched]:
+    """Open the bus of ``args`` with the decoder of the car's addresses on it (and the
+    ``--events`` writer, ``--plain`` lines); ``stop`` is set if the bus is lost."""
     if args.plain and args.events == "-":
         raise CliError("--plain and --events - both want standard output: pick one", 2)
     model_year = _model_year(args)
@@ -65,16 +82,24 @@ def run(args: argparse.Namespace) -> int:
         if args.plain:
             decoder.callbacks.append(LineWriter(sys.stdout))
         bus = open_bus(args)
-        stop = threading.Event()
         with BusConnection(bus, on_lost=lambda _: stop.set()) as connection:
             connection.add_listener(decoder)
-            if args.plain or stream is sys.stdout:
-                _wait_for_signal(stop, decoder, args.duration)
-            else:
-                run_view(decoder, stop, subtitle, args.duration)
-            connection.remove_listener(decoder)
-    if connection.receive_watch.error is not None:
-        raise CliError(f"lost the CAN bus ({connection.receive_watch.error!r})")
+            try:
+                yield Watched(decoder, connection, subtitle, stream)
+            finally:
+                connection.remove_listener(decoder)
+        if connection.receive_watch.error is not None:
+            raise CliError(f"lost the CAN bus ({connection.receive_watch.error!r})")
+
+
+def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Watch until Ctrl-C, SIGTERM, ``--duration``, 'q' in the view, or ``stop`` is set."""
+    stop = stop if stop is not None else threading.Event()
+    with watching(args, stop) as watched:
+        if args.plain or watched.events is sys.stdout:
+            _wait_for_signal(stop, watched.decoder, args.duration)
+        else:
+            run_view(watched.decoder, stop, watched.subtitle, args.duration)
     return 0
 
 

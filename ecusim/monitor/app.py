@@ -16,23 +16,29 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, RichLog, Static
 
-from ecusim.wire.car_state import CAR
 from ecusim.wire.decoder import WireDecoder, event_line
 
 REFRESH_S: Final = 0.1
 MAX_LOG_LINES: Final = 2000
-CAR_FIELDS_FIRST: Final = ("ignition", "key in", "engine", "last start", "start permission")
+FIELD_ORDER: Final = (
+    "session", "security", "registration mode", "waiting period", "key codes", "master keys",
+    "sub keys", "smart keys", "key slot", "indicator", "ignition", "key in", "engine",
+    "last start", "start permission", "immobilizer",
+)  # fmt: skip
+"""Fields are shown in this order (by the start of their name), the rest after them."""
+
+
+def _rank(name: str) -> tuple[int, str]:
+    ranks = [index for index, prefix in enumerate(FIELD_ORDER) if name.startswith(prefix)]
+    return (ranks[0] if ranks else len(FIELD_ORDER), name)
 
 
 def panel_text(subject: str, fields: dict[str, str]) -> Text:
-    """A panel's text: the subject in bold, then ``field: value`` lines (the car's inputs
-    and outputs first)."""
+    """A panel's text: the subject in bold, then ``field: value`` lines (:data:`FIELD_ORDER`)."""
     text = Text(subject, style="bold")
     if not fields:
         text.append("\n(nothing seen yet)", style="dim")
-    order: list[str] = [n for n in CAR_FIELDS_FIRST if n in fields] if subject == CAR else []
-    order += sorted(name for name in fields if name not in order)
-    for name in order:
+    for name in sorted(fields, key=_rank):
         text.append(f"\n{name}: ", style="cyan")
         text.append(fields[name])
     return text
@@ -83,11 +89,12 @@ class MonitorApp(App[None]):
         for event in self.decoder.drain():
             line = event_line(event)
             self.log_lines.append(line)
-            log.write(Text(line))
+            log.write(Text(line), expand=True)
         for index, (subject, fields) in enumerate(self.decoder.state.snapshot().items()):
             self.query_one(f"#panel-{index}", Static).update(panel_text(subject, fields))
         waiting = [
-            f"{exchange.node}: {exchange.describe()} …" for exchange in self.decoder.in_progress()
+            f"{exchange.node}: {exchange.describe(finished=False)}"
+            for exchange in self.decoder.in_progress()
         ]
         self.query_one("#pending", Static).update(Text("\n".join(waiting)))
 

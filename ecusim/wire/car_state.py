@@ -135,8 +135,11 @@ class CarState:
         """A copy: subject → field → text, key slots under ``car`` as ``key slot N``."""
         with self._lock:
             copy = {subject: dict(values) for subject, values in self._fields.items()}
-            for index, slot in enumerate(self._keys.slots(), start=1):
+            slots = self._keys.slots()
+            for index, slot in enumerate(slots, start=1):
                 copy[CAR][f"key slot {index}"] = slot.text()
+            if not slots:
+                copy[CAR]["key slots"] = "none registered"
             return copy
 
     def key_slots(self) -> list[KeySlot]:
@@ -217,7 +220,7 @@ class CarState:
             rid = int.from_bytes(request[2:4], "big")
             if request[1] & 0x7F == 0x01 and rid in (contract.RID_RESET, contract.RID_ERASE_KEYS):
                 name = names.routine_name(rid)
-                self._set(out, time, node, "last erase", f"key codes erased ({name})", "0x71")
+                self._set(out, time, node, "key codes", f"erased ({name})", "0x71")
                 self._keys.ids = {i: False for i in self._keys.ids}
 
     def _security(self, out: list[StateChange], time: float, node: str, response: bytes) -> None:

@@ -67,15 +67,18 @@ class Exchange:
             previous = answer.start
         return problems
 
-    def describe(self) -> str:
-        """``27 11 SecurityAccess requestSeed … → 67 11 … positive: seed (16 bytes)  3 ms``."""
+    def describe(self, *, finished: bool = True) -> str:
+        """``27 11 SecurityAccess requestSeed … → 67 11 … positive: seed (16 bytes)  3 ms``;
+        an exchange not ``finished`` yet ends with ``→ …`` instead of ``→ no response``."""
         request = self.request.data
         text = f"{names.hex_bytes(request)} {names.describe_request(request)}"
         if self.pending:
             first = self.pending[0].data
             text += f" → {names.hex_bytes(first)} {nrc_name(first[2])} ×{len(self.pending)}"  # noqa: RUF001 (a count)
         if self.final is None:
-            if self.expects_response:
+            if not finished:
+                text += " → …"
+            elif self.expects_response:
                 text += " → no response"
             return text
         final = self.final.data
