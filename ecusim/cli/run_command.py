@@ -285,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if connection.receive_watch.error is not None:
         raise CliError(f"lost the CAN bus ({connection.receive_watch.error!r}): the car stopped")
-    print("ecusim: stopped", flush=True)
+    with watch.announcing():
+        print("ecusim: stopped", flush=True)
     return 0
 
 
