@@ -93,9 +93,15 @@ def watching(args: argparse.Namespace, stop: threading.Event) -> Iterator[Watche
 
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    """Watch until Ctrl-C, SIGTERM, ``--duration``, 'q' in the view, or ``stop`` is set."""
+    """Watch until Ctrl-C, SIGTERM, ``--duration``, 'q' in the view, or ``stop`` is set.
+    Without a terminal to draw the view on, the log is printed as with ``--plain``."""
     stop = stop if stop is not None else threading.Event()
+    no_terminal = not args.plain and args.events != "-" and not _is_terminal(sys.stdout)
+    args.plain = args.plain or no_terminal
     with watching(args, stop) as watched:
+        if no_terminal:
+            print("ecusim: standard output is not a terminal: the log as lines (--plain)",
+                  file=sys.stderr, flush=True)  # fmt: skip
         if args.plain or watched.events is sys.stdout:
             _wait_for_signal(stop, watched.decoder, args.duration)
         else:
@@ -112,6 +118,13 @@ def _wait_for_signal(stop: threading.Event, decoder: WireDecoder, duration: floa
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without one, or closed
+        return False
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -218,3 +218,11 @@ def test_run_events_record_the_cars_own_answers(channel: str, tmp_path: Path) ->
 def test_run_takes_the_monitor_and_events_flags() -> None:
     args = build_parser().parse_args(["run", "--monitor", "--events", "-"])
     assert (args.monitor, args.events) == (True, "-")
+
+
+def test_without_a_terminal_the_monitor_prints_lines(
+    channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["monitor", "-i", "virtual", "-c", channel, "--duration", "0.3"]) == 0
+    err = capsys.readouterr().err
+    assert "standard output is not a terminal: the log as lines (--plain)" in err
