@@ -77,6 +77,8 @@ class Watch:
     def __init__(self, args: argparse.Namespace, targets: list[Target], subtitle: str) -> None:
         self.monitor = bool(getattr(args, "monitor", False))
         self.events = getattr(args, "events", None)
+        if self.monitor and self.events == "-":
+            raise CliError("--monitor and --events - both want standard output: use a file", 2)
         self.decoder = WireDecoder(targets) if self.monitor or self.events else None
         self.subtitle = subtitle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ FIRST_DIAGNOSTIC_ID: Final = 0x700
 NO_RESPONSE_SLACK_S: Final = 1.0
 """How long past P2 (P2* after a 0x78) an exchange waits before it is closed unanswered."""
 DEFAULT_TARGETS: Final = (ENGINE, IMMOBILIZER, CERTIFICATION)
+MAX_QUEUED: Final = 10_000
+"""Events kept for :meth:`WireDecoder.drain` (the oldest go first if nobody drains)."""
+MAX_NOTES: Final = 100
 
 Event = Exchange | StateChange
 
@@ -68,9 +72,10 @@ class WireDecoder(can.Listener):
             t.name for t in self.targets if t.addressing.extended_address is None
         ]
         self._open: dict[str, Exchange] = {}
-        self._queue: list[Event] = []
+        self._queue: collections.deque[Event] = collections.deque(maxlen=MAX_QUEUED)
         self.callbacks: list[Callable[[Event], None]] = []
-        self.notes: list[str] = []
+        self.notes: collections.deque[str] = collections.deque(maxlen=MAX_NOTES)
+        """Frames that broke ISO-TP, answers to no request, body frames the DBC refuses."""
         self.frames = 0
 
     # -- input --------------------------------------------------------------------------------
@@ -83,6 +88,8 @@ class WireDecoder(can.Listener):
             data = bytes(msg.data)
             if msg.arbitration_id < FIRST_DIAGNOSTIC_ID:
                 self._body(msg)
+            elif msg.is_extended_id:
+                pass  # the contract's diagnostics are on 11-bit IDs (§1)
             elif msg.arbitration_id == self._functional_id:
                 self._diagnostic((msg.arbitration_id, None), None, data, msg.timestamp)
             else:
@@ -112,7 +119,7 @@ class WireDecoder(can.Listener):
         offset = 1 if channel is not None and channel.extended_address is not None else 0
         payload = assembler.feed(data[offset:], time)
         if assembler.notes:
-            self.notes += [f"0x{key[0]:03X}: {note}" for note in assembler.notes]
+            self.notes.extend(f"0x{key[0]:03X}: {note}" for note in assembler.notes)
             assembler.notes.clear()
         if payload is None:
             return
@@ -169,7 +176,8 @@ class WireDecoder(can.Listener):
     def drain(self) -> list[Event]:
         """The events finished since the last call, in order."""
         with self._lock:
-            events, self._queue = self._queue, []
+            events = list(self._queue)
+            self._queue.clear()
             return events
 
     def in_progress(self) -> list[Exchange]:

@@ -226,3 +226,15 @@ def test_without_a_terminal_the_monitor_prints_lines(
     assert main(["monitor", "-i", "virtual", "-c", channel, "--duration", "0.3"]) == 0
     err = capsys.readouterr().err
     assert "standard output is not a terminal: the log as lines (--plain)" in err
+
+
+def test_run_monitor_and_events_to_stdout_are_refused_in_one_line(
+    channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "-i", "virtual", "-c", channel, "--ephemeral", "--monitor", "--events", "-"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        "ecusim: error: --monitor and --events - both want standard output: use a file"
+    )
