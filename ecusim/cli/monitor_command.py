@@ -102,19 +102,22 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         if no_terminal:
             print("ecusim: standard output is not a terminal: the log as lines (--plain)",
                   file=sys.stderr, flush=True)  # fmt: skip
-        if args.plain or watched.events is sys.stdout:
-            _wait_for_signal(stop, watched.decoder, args.duration)
-        else:
-            run_view(watched.decoder, stop, watched.subtitle, args.duration)
+        with _stopped_by_signals(stop):
+            if args.plain or watched.events is sys.stdout:
+                wait(stop, watched.decoder, args.duration)
+            else:
+                run_view(watched.decoder, stop, watched.subtitle, args.duration)
     return 0
 
 
-def _wait_for_signal(stop: threading.Event, decoder: WireDecoder, duration: float | None) -> None:
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (the view then restores the terminal as it ends)."""
     previous = {}
-    if threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread():  # signals need the main thread
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
-        wait(stop, decoder, duration)
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
