@@ -3,6 +3,8 @@
 - ``protocol`` and ``dbc`` never import ``ecusim``: the UDS framework knows nothing of cars.
 - The portal never imports the car side, and the scan tool never reaches the ECUs, not even
   through another module (a real scan tool has only the bus between it and the car).
+- The bus observers (``ecusim.wire``, the passive decoder, and ``ecusim.monitor``, its views)
+  never reach the car side: they know the car only from what it sends.
 - No import cycles: none at run time anywhere, and in ``ecusim`` none even behind
   ``TYPE_CHECKING`` (an ECU and its own diagnostics builder must not need each other).
   ``protocol``'s service handlers name ``UdsServer`` in annotations only (``TYPE_CHECKING``), as
@@ -28,6 +30,8 @@ CAR_SIDE = ("ecusim.car", "ecusim.ecus", "ecusim.systems", "ecusim.vehicle")
 """Modules that simulate the car (the vehicle, its ECUs and how they are composed)."""
 PORTAL_MAY_NOT_IMPORT = (*CAR_SIDE, "ecusim.tool", "ecusim.cli", "ecusim.demo", "ecusim.testing")
 TOOL_MAY_NOT_REACH = ("ecusim.ecus", "ecusim.systems", "ecusim.car.vehicle", "ecusim.vehicle")
+BUS_OBSERVERS = ("ecusim.wire", "ecusim.monitor")
+"""Modules that read the bus only: the passive decoder and the monitor's views."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,11 @@ def test_portal_never_imports_the_car_side(graph: Graph) -> None:
 
 def test_scan_tool_never_reaches_the_ecus(graph: Graph) -> None:
     assert reach_violations(graph, ["ecusim.tool"], TOOL_MAY_NOT_REACH) == []
+
+
+def test_bus_observers_never_reach_the_car_side(graph: Graph) -> None:
+    assert reach_violations(graph, BUS_OBSERVERS, CAR_SIDE) == []
+    assert "ecusim.wire.decoder" in graph  # the rule looks at real modules
 
 
 def test_no_import_cycle_at_run_time(graph: Graph) -> None:

@@ -13,6 +13,7 @@ from ecusim import __version__
 from ecusim.cli import (
     demo_command,
     models_command,
+    monitor_command,
     portal_command,
     remote_command,
     rom_command,
@@ -29,6 +30,7 @@ from protocol.errors import ProtocolError
 SUBCOMMANDS = (
     demo_command,
     run_command,
+    monitor_command,
     models_command,
     vin_command,
     rom_command,

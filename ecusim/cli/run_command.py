@@ -20,8 +20,12 @@ from ecusim.catalog import Catalog, CatalogError, KeylessEntry
 from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
 from ecusim.cli import ecu_files
 from ecusim.cli.errors import CliError
+from ecusim.cli.monitor_options import Watch, add_run_arguments
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
+from ecusim.tool.targets import Target
+from ecusim.wire.decoder import model_targets
 from protocol.can_bus import BusConnection
+from protocol.ecu_file import DeclarativeEcu
 from protocol.errors import NvmError
 from protocol.isotp_binding import IsoTpParameters
 
@@ -94,6 +98,7 @@ def add_subparser(subparsers: Any) -> None:
     )
     parser.add_argument("--duration", type=_positive_seconds, help="stop after this many seconds")
     ecu_files.add_arguments(parser)
+    add_run_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -256,12 +261,22 @@ def _install_rom(car: Vehicle, path: Path) -> None:
         raise CliError(f"--rom: {exc}") from exc
 
 
+def _watch(args: argparse.Namespace, car: Vehicle | None, own_ecus: list[DeclarativeEcu]) -> Watch:
+    """``--monitor``/``--events`` on the car's nodes and the ``--ecu`` files' ECUs."""
+    targets = model_targets(car.model_year) if car is not None else []
+    targets += [Target(ecu.name, ecu.addressing) for ecu in own_ecus]
+    names = [car.model_year.name] if car is not None else []
+    names += [ecu.name for ecu in own_ecus]
+    return Watch(args, targets, ", ".join(names))
+
+
 def run(args: argparse.Namespace) -> int:
     ecu_files.check_arguments(args)
     car = None if args.no_car else _build(args)
     own_ecus = ecu_files.load(args, car.ecus if car is not None else ())
     if car is not None and args.rom is not None:
         _install_rom(car, args.rom)
+    watch = _watch(args, car, own_ecus)
     trace = _trace(args.log) if args.log is not None else None
     bus = open_bus(args)
     stop = threading.Event()
@@ -278,11 +293,13 @@ def run(args: argparse.Namespace) -> int:
                 with (
                     car.running(connection) if car is not None else contextlib.nullcontext(),
                     ecu_files.running(own_ecus, connection, own_clock),
+                    watch.attached(connection),
                 ):
-                    ecu_files.announce(own_ecus, args)
-                    if car is not None:
-                        _announce(car, args)
-                    stop.wait(args.duration)
+                    with watch.announcing():
+                        ecu_files.announce(own_ecus, args)
+                        if car is not None:
+                            _announce(car, args)
+                    watch.wait(stop, args.duration)
             finally:
                 if trace is not None:
                     connection.remove_listener(trace)  # no frame may reach a closed file
@@ -292,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if connection.receive_watch.error is not None:
         raise CliError(f"lost the CAN bus ({connection.receive_watch.error!r}): the car stopped")
-    print("ecusim: stopped", flush=True)
+    with watch.announcing():
+        print("ecusim: stopped", flush=True)
     return 0
 
 

@@ -23,7 +23,8 @@ from dbc import body
 from ecusim.demo.trace_summary import FRAME_GROUPS, TraceSummary, UdsMessage
 from ecusim.errors import EcusimError
 from ecusim.tool.contract import ROUTINE_NAMES
-from ecusim.tool.uds_text import SID_ROUTINE_CONTROL, service_name
+from ecusim.wire.message_text import SID_ROUTINE_CONTROL
+from ecusim.wire.names import service_name
 
 PLOT_SUFFIXES: Final = (".png", ".svg")
 BIN_WIDTHS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)

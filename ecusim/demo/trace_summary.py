@@ -1,6 +1,6 @@
 """A readable summary of a bus trace: body frames decoded with the shipped DBC, diagnostic
 frames reassembled with can-isotp and named with udsoncan and the contract
-(:mod:`ecusim.tool.uds_text`: services, sub-functions, DIDs, routines, NRCs).
+(:mod:`ecusim.wire.message_text`: services, sub-functions, DIDs, routines, NRCs).
 
 Used by ``ecusim trace summarize`` and ``ecusim demo``; works on any trace python-can reads
 (``can.LogReader``: .log, .asc, .blf, .csv, .trc). Not a program of its own: run
@@ -22,7 +22,7 @@ import isotp
 from dbc import body
 from ecusim.errors import EcusimError
 from ecusim.tool.targets import CERTIFICATION, ENGINE, IMMOBILIZER, Target
-from ecusim.tool.uds_text import describe
+from ecusim.wire.message_text import describe
 from protocol.isotp_binding import IsoTpAddressing
 
 FIRST_DIAGNOSTIC_ID: Final = 0x700

@@ -14,7 +14,7 @@ from typing import Final
 
 from ecusim.tool.console import Console
 from ecusim.tool.targets import Target
-from ecusim.tool.uds_text import NEGATIVE_RESPONSE, nrc_text
+from ecusim.wire.message_text import NEGATIVE_RESPONSE, nrc_text
 
 MAX_BYTES: Final = 12
 

@@ -57,28 +57,6 @@ SECURITY_STATUS_RECORD: Final = ">BBH"
 """One level's record in DID 0x010C: level, failed attempts, delay remaining (s)."""
 DID_SMART_KEYS: Final = 0x010D
 
-RID_RESET: Final = 0x0201
-RID_ADDITIONAL_REGISTRATION: Final = 0x0202
-RID_END_AUTOMATIC_REGISTRATION: Final = 0x0203
-RID_ERASE_KEYS: Final = 0x0204
-RID_SMART_KEY_REGISTRATION: Final = 0x0206
-
-ROUTINE_NAMES: Final[Mapping[int, str]] = MappingProxyType(
-    {
-        RID_RESET: "immobilizer/smart key reset",
-        RID_ADDITIONAL_REGISTRATION: "additional key registration",
-        RID_END_AUTOMATIC_REGISTRATION: "end automatic registration",
-        RID_ERASE_KEYS: "erase keys",
-        RID_SMART_KEY_REGISTRATION: "smart key code registration",
-    }
-)
-"""The contract's routines by identifier (diagnostic-contract.md §4)."""
-SECURITY_LEVEL_NAMES: Final[Mapping[int, str]] = MappingProxyType(
-    {LEVEL_DIAGNOSTIC: "extended diagnostics", LEVEL_RESET: "immobilizer reset"}
-)
-"""The contract's security levels by requestSeed sub-function (diagnostic-contract.md §3); the
-level's sendKey is the sub-function + 1."""
-
 INDICATOR_FLASHING_CODE: Final = 3
 """DID 0x0108 mode: the security indicator flashes a 2-digit code."""
 MODE_AUTOMATIC: Final = 1
@@ -87,6 +65,48 @@ MODE_OPEN: Final = 4
 """DID 0x0109: smart key registration open (the waiting period has run)."""
 STATUS_DONE: Final = 0
 """First byte of a routine's status record: done (1 running, 2 failed)."""
+
+DID_REGISTRATION_REFUSAL: Final = 0x010E
+"""Lab: the last smart key registration refusal (reason code, then ASCII text)."""
+
+RID_RESET: Final = 0x0201
+RID_ADDITIONAL_REGISTRATION: Final = 0x0202
+RID_END_AUTOMATIC_REGISTRATION: Final = 0x0203
+RID_ERASE_KEYS: Final = 0x0204
+RID_SMART_KEY_REGISTRATION: Final = 0x0206
+
+ROUTINE_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        RID_RESET: "Immobilizer/Smart Key Reset",
+        RID_ADDITIONAL_REGISTRATION: "Additional key registration",
+        RID_END_AUTOMATIC_REGISTRATION: "End automatic registration",
+        RID_ERASE_KEYS: "Erase keys",
+        RID_SMART_KEY_REGISTRATION: "Smart key code registration",
+    }
+)
+"""The contract's routines by RID (diagnostic-contract.md §4)."""
+LEVEL_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {LEVEL_DIAGNOSTIC: "extended diagnostics", LEVEL_RESET: "immobilizer reset"}
+)
+"""The contract's SecurityAccess levels by requestSeed sub-function (§3)."""
+REGISTRATION_MODE_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        0: "normal",
+        MODE_AUTOMATIC: "automatic (new) registration",
+        2: "additional registration",
+        3: "smart: waiting period running",
+        MODE_OPEN: "smart: registration open",
+    }
+)
+"""DID 0x0109 (and the body frames' RegistrationMode) by value (§4)."""
+INDICATOR_MODE_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {0: "off", 1: "steady", 2: "blinking", INDICATOR_FLASHING_CODE: "flashing a code"}
+)
+"""DID 0x0108's first byte (and the body frames' IndicatorMode) by value (§4)."""
+ROUTINE_STATUS_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {STATUS_DONE: "done", 1: "running", 2: "failed"}
+)
+"""The first byte of a routine's status record (§4)."""
 
 PAD_BYTE: Final = 0xCC
 """diagnostic-contract.md §1: classic CAN frames padded to 8 bytes with 0xCC."""
@@ -250,6 +270,7 @@ CONTRACT_DIDS: Final[tuple[ContractDid, ...]] = (
         repeated=True,
     ),
     ContractDid(DID_SMART_KEYS, "registered smart keys", 1),
+    ContractDid(DID_REGISTRATION_REFUSAL, "last smart key registration refusal", None, text=True),
 )
 """The contract's DIDs (diagnostic-contract.md §4)."""
 

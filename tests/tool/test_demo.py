@@ -56,7 +56,7 @@ def test_demo_exits_0_within_a_minute_and_its_trace_decodes(tmp_path: Path) -> N
     assert "body frames the DBC does not decode: 0" in summary
     # The reset request and the response pending while erasing, with their names.
     assert (
-        "31 01 02 01  (RoutineControl startRoutine 0x0201 immobilizer/smart key reset)" in summary
+        "31 01 02 01  (RoutineControl startRoutine 0x0201 Immobilizer/Smart Key Reset)" in summary
     )
     assert "7F 31 78  (negative response to RoutineControl: NRC 0x78 " in summary
     assert "SMART_KEY_STATUS.SmartKeys: 2 @" in summary

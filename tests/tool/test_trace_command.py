@@ -76,13 +76,13 @@ def test_summarize_the_demo_trace_with_a_plot_that_shows_the_reset(
     out = capsys.readouterr().out
     assert out.endswith(f"timeline: {picture}\n")
     # The reset routine, named, and its response pending, named.
-    assert "31 01 02 01  (RoutineControl startRoutine 0x0201 immobilizer/smart key reset)" in out
+    assert "31 01 02 01  (RoutineControl startRoutine 0x0201 Immobilizer/Smart Key Reset)" in out
     assert re.search(
         r"7F 31 78  \(negative response to RoutineControl: NRC 0x78 "
         r"requestCorrectlyReceived-ResponsePending\)",
         out,
     )
-    assert "27 11  (SecurityAccess requestSeed 0x11 immobilizer reset)" in out
+    assert "27 11  (SecurityAccess requestSeed 0x11, level 0x11 (immobilizer reset))" in out
     assert "(ReadDataByIdentifier 0xF190 VIN)" in out
     assert "(DiagnosticSessionControl extendedDiagnosticSession)" in out
 
@@ -96,7 +96,7 @@ def test_summarize_the_demo_trace_with_a_plot_that_shows_the_reset(
         assert "0x78" in timeline.nrc_labels
         routine_row = [t.get_text() for t in timeline.exchanges.get_yticklabels()]
         assert "RoutineControl" in routine_row
-        assert any("immobilizer/smart key reset" in t.get_text() for t in timeline.exchanges.texts)
+        assert any("Immobilizer/Smart Key Reset" in t.get_text() for t in timeline.exchanges.texts)
         assert set(timeline.lanes) == {LANE_INDICATOR, LANE_IGNITION, LANE_REGISTRATION,
                                        LANE_ENGINE}  # fmt: skip
         (registration,) = timeline.lanes[LANE_REGISTRATION].get_lines()
@@ -164,12 +164,12 @@ def test_summarize_names_dids_routines_and_nrcs(
         "certification ECU → tester: 7F 22 31  (negative response to ReadDataByIdentifier: "
         "NRC 0x31 requestOutOfRange)"
     ) in out
-    assert "27 12 01 02 03 04  (SecurityAccess sendKey 0x12 immobilizer reset)" in out
+    assert "27 12 01 02 03 04  (SecurityAccess sendKey 0x12, level 0x11 (immobilizer reset))" in out
     assert "7F 27 35  (negative response to SecurityAccess: NRC 0x35 invalidKey)" in out
     assert "NRC 0x78 requestCorrectlyReceived-ResponsePending" in out
     assert (
         "71 01 02 01 00  (RoutineControl positive response, startRoutine 0x0201 "
-        "immobilizer/smart key reset)"
+        "Immobilizer/Smart Key Reset)"
     ) in out
     assert "SMART_KEY_STATUS.RegistrationMode: 0 @0.000 → 3 @0.500 → 4 @1.000" in out
 

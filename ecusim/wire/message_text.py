@@ -1,6 +1,6 @@
-"""UDS messages in words: a request or response payload named with the service (udsoncan), its
-sub-function (ISO 14229-1), and the contract's DID, routine, security level and NRC names
-(:mod:`ecusim.tool.contract`, :mod:`ecusim.tool.nrc_text`).
+"""One UDS message in words, on its own (no request to pair it with): the service, its
+sub-function (ISO 14229-1), and the contract's DID, routine, security level and NRC names, all
+from :mod:`ecusim.wire.names`.
 
 ``describe(bytes.fromhex("7F3178"), from_tester=False)`` →
 ``negative response to RoutineControl: NRC 0x78 requestCorrectlyReceived-ResponsePending``.
@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Final
 
 import udsoncan.services  # noqa: F401 (registers every service class)
-from udsoncan.BaseService import BaseService
 from udsoncan.services.DiagnosticSessionControl import DiagnosticSessionControl
 from udsoncan.services.ECUReset import ECUReset
 from udsoncan.services.RoutineControl import RoutineControl
 
-from ecusim.tool.contract import CONTRACT_DIDS, ROUTINE_NAMES, SECURITY_LEVEL_NAMES
 from ecusim.tool.nrc_text import nrc_name
+from ecusim.wire.names import did_name, level_name, routine_name, service_name
 
 NEGATIVE_RESPONSE: Final = 0x7F
 POSITIVE_OFFSET: Final = 0x40
@@ -31,34 +30,14 @@ SID_READ_DID: Final = 0x22
 SID_SECURITY_ACCESS: Final = 0x27
 SID_WRITE_DID: Final = 0x2E
 SID_ROUTINE_CONTROL: Final = 0x31
-DID_NAMES: Final = {did.did: did.name for did in CONTRACT_DIDS}
-
-
-def service_name(sid: int) -> str:
-    """udsoncan's name of the service ``sid`` (``SecurityAccess``), or ``service 0xNN``."""
-    service = BaseService.from_request_id(sid) if 0 <= sid <= 0xFF else None
-    return str(service.get_name()) if service is not None else f"service 0x{sid:02X}"
-
-
-def did_text(did: int) -> str:
-    """``0xF190 VIN``: a DID and the contract's name of it."""
-    name = DID_NAMES.get(did)
-    return f"0x{did:04X} {name}" if name else f"DID 0x{did:04X}"
-
-
-def routine_text(rid: int) -> str:
-    """``0x0201 immobilizer/smart key reset``: a routine and the contract's name of it."""
-    name = ROUTINE_NAMES.get(rid)
-    return f"0x{rid:04X} {name}" if name else f"routine 0x{rid:04X}"
 
 
 def security_text(sub_function: int) -> str:
-    """``requestSeed 0x11 immobilizer reset``: odd sub-functions ask a level's seed, the
-    next even one sends its key (ISO 14229-1 §10.4)."""
+    """``requestSeed 0x11, level 0x11 (immobilizer reset)``: odd sub-functions ask a level's
+    seed, the next even one sends its key (ISO 14229-1 §10.4)."""
     kind = "requestSeed" if sub_function % 2 else "sendKey"
     level = sub_function if sub_function % 2 else sub_function - 1
-    name = SECURITY_LEVEL_NAMES.get(level)
-    return f"{kind} 0x{sub_function:02X}" + (f" {name}" if name else "")
+    return f"{kind} 0x{sub_function:02X}, {level_name(level)}"
 
 
 def nrc_text(nrc: int) -> str:
@@ -88,11 +67,11 @@ def _details(sid: int, data: bytes, request: bool) -> str:
     if sid in (SID_READ_DID, SID_WRITE_DID) and len(data) >= 2:
         if request and sid == SID_READ_DID:
             dids = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data) - 1, 2)]
-            return ", ".join(did_text(did) for did in dids)
-        return did_text(int.from_bytes(data[:2], "big"))
+            return ", ".join(did_name(did) for did in dids)
+        return did_name(int.from_bytes(data[:2], "big"))
     if sid == SID_ROUTINE_CONTROL and len(data) >= 3:
         control = _subfunction_name(RoutineControl.ControlType, sub) or f"control 0x{sub:02X}"
-        return f"{control} {routine_text(int.from_bytes(data[1:3], 'big'))}"
+        return f"{control} {routine_name(int.from_bytes(data[1:3], 'big'))}"
     return ""
 
 
