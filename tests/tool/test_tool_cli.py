@@ -406,3 +406,92 @@ def test_register_keys_unlocks_level_0x01_with_the_secret_file_s_key(
     assert main(registered) == 0, capsys.readouterr()
     assert "registration done (1 smart key(s) registered)" in capsys.readouterr().out
     assert car.certification.key_count == before + 1
+
+
+def test_identify_reports_key_counts_and_registration_mode(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What one needs after an interrupted reset: the registered keys per kind and the mode,
+    from DIDs 0x0106/0x0107 and 0x0109; ``--json`` gives the same as data, alone on stdout."""
+    car = running_car(*TRANSPONDER)
+    assert car.immobilizer is not None
+    masters = car.immobilizer.key_count(KeyKind.MASTER)
+    subs = car.immobilizer.key_count(KeyKind.SUB)
+    assert main(tool(channel, "identify")) == 0
+    out = capsys.readouterr().out
+    counts = f"registered keys: {masters} master, {subs} sub; registration mode: normal (0)"
+    assert f"ecusim tool: VIN {car.vin}; transponder key ECU; reset supported; {counts}" in out
+    assert main(tool(channel, "identify", "--json")) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["vin"] == car.vin and document["vin_read"] is True
+    assert document["system"] == "immobilizer" and document["reset_supported"] is True
+    assert document["keys"] == {"master": masters, "sub": subs}
+    assert (document["registration_mode"], document["registration_mode_name"]) == (0, "normal")
+    assert "VIN read from the car" in captured.err  # the narration went to stderr
+
+
+def test_every_tool_command_speaks_json(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--json``: stdout is one JSON document (``json.loads`` of all of it) for the pending
+    request (exit 3, its number), the reset (the request number, the final state), the
+    identification after it (no keys, the waiting period running) and the registration."""
+    car = running_car(*SMART, time_scale=500.0)
+    car.set_ignition("on")
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--json")) == EXIT_PENDING
+    pending = json.loads(capsys.readouterr().out)
+    (number,) = portal.approve_all()
+    assert pending["request_number"] == number and pending["nrc"] is None
+    assert pending["exit_code"] == EXIT_PENDING and "approval pending" in pending["error"]
+
+    assert main(reset_args(channel, portal, "--yes", "--json")) == 0
+    reset = json.loads(capsys.readouterr().out)
+    assert reset["command"] == "reset" and reset["vin"] == car.vin
+    assert reset["request_number"] == number
+    assert reset["outcome"]["keys_left"] == 0
+    assert reset["final"]["keys"] == {"smart": 0}
+    assert reset["final"]["registration_mode_name"] in {
+        "waiting period running",
+        "registration open",
+    }
+    assert "Check the car's conditions" in [step["step"] for step in reset["steps"]]
+
+    assert main(tool(channel, "identify", "--json")) == 0
+    identified = json.loads(capsys.readouterr().out)
+    assert identified["keys"] == {"smart": 0}
+    assert identified["registration_mode"] in {3, 4}
+
+    assert main(tool(channel, "register-keys", "--lab-keys", "--keys", "2", "--json")) == 0
+    registered = json.loads(capsys.readouterr().out)
+    assert registered["registered"] == {"smart": 2} and len(registered["presented"]) == 2
+    assert registered["final"]["keys"] == {"smart": 2}
+    assert car.certification is not None and car.certification.key_count == 2
+
+
+def test_a_refusal_in_json_carries_the_nrc(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running_car(*SMART, time_scale=500.0)  # ignition OFF: registration is refused with 0x22
+    assert main(tool(channel, "register-keys", "--lab-keys", "--json")) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["nrc"] == 0x22 and document["exit_code"] == 1
+    assert "(NRC 0x22 conditionsNotCorrect)" in document["error"]
+    assert captured.err.rstrip().endswith(f"ecusim: error: {document['error']}")
+
+
+def test_bad_arguments_in_json_are_exit_2_with_an_error_document(
+    channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(tool(channel, "identify", "--model", "LS430", "--json")) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert document == {
+        "error": "give --model and --year together",
+        "nrc": None,
+        "exit_code": 2,
+        "steps": [],
+    }
