@@ -8,8 +8,10 @@ with its real outcome, so a record of the run has no redraw codes and no repeate
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import sys
+from collections.abc import Iterator
 from typing import Final, Protocol, TextIO
 
 from rich.console import Console as RichConsole
@@ -100,6 +102,19 @@ class RichBar:
             self._task, completed=done, amount=self._amount(done), note=note, refresh=True
         )
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The bar stops being live while someone types (a prompt below it), then resumes."""
+        if self._finished:
+            yield
+            return
+        self._bar.stop()
+        try:
+            yield
+        finally:
+            self._bar.start()
+            self._bar.refresh()
+
     def finish(self, note: str = "", done: float | None = None) -> None:
         if self._finished:
             return
@@ -174,11 +189,20 @@ class TextConsole:
         if not (self.interactive and sys.stdin.isatty()):
             self._print(f"  {question} [y/N] no (nobody to answer: use --yes)")
             return False
-        return input(f"  {question} [y/N] ").strip().lower() in {"y", "yes"}
+        with self._bars_paused():
+            return input(f"  {question} [y/N] ").strip().lower() in {"y", "yes"}
 
     def ask(self, prompt: str, *, secret: bool = False) -> str:
         if not sys.stdin.isatty():
             raise EOFError(f"{prompt}: no terminal to ask on")
-        if secret:
-            return getpass.getpass(f"  {prompt}: ")
-        return input(f"  {prompt}: ")
+        with self._bars_paused():
+            if secret:
+                return getpass.getpass(f"  {prompt}: ")
+            return input(f"  {prompt}: ")
+
+    @contextlib.contextmanager
+    def _bars_paused(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for bar in self._bars:
+                stack.enter_context(bar.paused())
+            yield

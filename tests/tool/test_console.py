@@ -116,6 +116,51 @@ def test_progress_on_a_pseudo_terminal_keeps_its_label() -> None:
     assert "100%" in frames[-1] and "smart key 2" in frames[-1]
 
 
+def _read_until(fd: int, raw: bytearray, wanted: bytes | None) -> None:
+    """Read the pseudo-terminal into ``raw`` until ``wanted`` came (``None``: until it closes)."""
+    while wanted is None or wanted not in raw:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            return
+        if not chunk:
+            return
+        raw += chunk
+
+
+def test_a_prompt_during_a_live_bar_gets_a_line_of_its_own() -> None:
+    """The technician is asked to present a key while "keys registered" is live: the bar stops,
+    the prompt stands on its own line with the cursor shown, then the bar goes on below."""
+    script = textwrap.dedent(
+        """
+        from ecusim.tool.console import TextConsole
+        console = TextConsole()
+        progress = console.progress("keys registered", 1, unit="keys")
+        answer = console.ask("insert new master key 1, then press Enter")
+        progress.update(1, f"answer {answer!r}")
+        progress.finish("master key 1 registered")
+        """
+    )
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "COLUMNS": "70", "LINES": "24", "TERM": "xterm"}
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as child:
+        os.close(terminal)
+        raw = bytearray()
+        _read_until(controller, raw, b"press Enter: ")
+        os.write(controller, b"ok\n")
+        _read_until(controller, raw, None)
+        assert child.wait(timeout=60) == 0, bytes(raw)
+    os.close(controller)
+    text = raw.decode()
+    before, after = text.split("press Enter: ", 1)
+    assert before.endswith("\x1b[?25h  insert new master key 1, then ")  # cursor back, own line
+    frames = _frames(after)
+    assert frames[0] == "ok" and frames[-1].startswith("keys registered"), frames
+    assert "100%" in frames[-1] and "master key 1 registered" in frames[-1]
+
+
 def test_a_bar_left_running_by_a_failure_is_stopped_at_its_state() -> None:
     out = io.StringIO()
     console = TextConsole(out)
