@@ -296,8 +296,9 @@ def _print_json(document: dict[str, Any]) -> None:
 
 
 def _key_state_document(state: KeyState | None) -> dict[str, Any]:
-    if state is None:
-        return {"keys": None, "registration_mode": None}
+    if state is None:  # no key-code ECU
+        return dict.fromkeys(("keys", "registration_mode", "registration_mode_name",
+                              "waiting_period_s"))  # fmt: skip
     return {
         "keys": state.counts(),
         "registration_mode": state.registration_mode,

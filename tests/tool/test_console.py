@@ -26,6 +26,18 @@ def _frames(raw: str) -> list[str]:
     return [frame.strip() for frame in re.split(r"[\r\n]", ANSI.sub("", raw)) if frame.strip()]
 
 
+def _read_until(fd: int, raw: bytearray, wanted: bytes | None) -> None:
+    """Read the pseudo-terminal into ``raw`` until ``wanted`` came (``None``: until it closes)."""
+    while wanted is None or wanted not in raw:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            return
+        if not chunk:
+            return
+        raw += chunk
+
+
 def test_progress_in_a_pipe_prints_one_line_with_the_real_outcome() -> None:
     """Issue 14: outside a terminal "waiting for approval … 0%" printed twice and ended at 0%
     with "approved". Now: no redraw codes, one line, at 100%."""
@@ -99,33 +111,14 @@ def test_progress_on_a_pseudo_terminal_keeps_its_label() -> None:
         [sys.executable, "-c", script], stdout=terminal, stderr=subprocess.PIPE, env=env
     ) as child:
         os.close(terminal)
-        raw = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            raw += chunk
+        raw = bytearray()
+        _read_until(controller, raw, None)
         assert child.wait(timeout=60) == 0, child.stderr.read() if child.stderr else ""
     os.close(controller)
     frames = _frames(raw.decode())
     assert frames and all(frame.startswith("keys registered") for frame in frames), frames
     assert all(len(frame) <= 60 for frame in frames), frames
     assert "100%" in frames[-1] and "smart key 2" in frames[-1]
-
-
-def _read_until(fd: int, raw: bytearray, wanted: bytes | None) -> None:
-    """Read the pseudo-terminal into ``raw`` until ``wanted`` came (``None``: until it closes)."""
-    while wanted is None or wanted not in raw:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal
-            return
-        if not chunk:
-            return
-        raw += chunk
 
 
 def test_a_prompt_during_a_live_bar_gets_a_line_of_its_own() -> None:
