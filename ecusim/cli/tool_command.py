@@ -5,17 +5,22 @@
 - ``register-keys``: the key registration utility after a reset.
 
 Exit status: 0 done, 1 refused or failed (the message says why), 2 bad arguments, 3 the approval
-is still pending, 4 the technician declined the reset.
+is still pending, 4 the technician declined the reset. ``--json``: one JSON document on stdout
+(the result, or ``{"error": ..., "nrc": ...}`` with the same exit status), the narration on
+stderr. The libraries' log lines (udsoncan, can-isotp, the bus) are shown only with ``-v``: the
+tool's own message says what failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
+import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -26,21 +31,25 @@ from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
 from ecusim.cli.secret_options import add_secret_argument, load_secrets
+from ecusim.errors import EcusimError
 from ecusim.portal.api_models import DEFAULT_PORT
 from ecusim.portal.client import PortalClient, PortalClientError
 from ecusim.portal.errors import ValidationError
 from ecusim.portal.rules import IdentificationConfirmations, validate_tool_version
 from ecusim.tool import TOOL_VERSION
-from ecusim.tool.console import TextConsole
-from ecusim.tool.errors import CancelledError, ToolError
-from ecusim.tool.identify import CarIdentity, identify
-from ecusim.tool.link import UDS_LOGGER, DiagnosticLink
+from ecusim.tool.conditions import ConditionsError
+from ecusim.tool.console import Console, TextConsole
+from ecusim.tool.errors import CancelledError, CarRefusedError, ToolError
+from ecusim.tool.identify import CarIdentity, KeyState, identify, read_key_state
+from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.portal_steps import ApprovalPendingError, PortalSteps, RequestDetails
 from ecusim.tool.presenters import LabKeyPresenter
 from ecusim.tool.registration import KeyPresenter, KeyRegistration, PromptPresenter
-from ecusim.tool.reset import ResetUtility
+from ecusim.tool.report import RecordingConsole
+from ecusim.tool.reset import ResetOutcome, ResetUtility
 from ecusim.tool.targets import KeySystem
 from protocol.can_bus import close_bus
+from protocol.errors import ProtocolError
 
 PASSWORD_ENV: Final = "ECUSIM_PORTAL_PASSWORD"
 PORTAL_ENV: Final = "ECUSIM_PORTAL_URL"
@@ -82,6 +91,11 @@ def _car_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--yes", action="store_true", help="answer yes to the confirmation (scripts)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (the result, or the error); narration on stderr",
     )
 
 
@@ -130,6 +144,12 @@ def add_subparser(subparsers: Any) -> None:
     )
     portal.add_argument(
         "--tool-version", default=TOOL_VERSION, help=f"sent to the portal ({TOOL_VERSION})"
+    )
+    reset.add_argument(
+        "--no-body-check",
+        action="store_true",
+        help="do not read the ignition and speed from the body frames (a bench ECU without "
+        "the body network; the ECU still checks them)",
     )
     reset.set_defaults(func=run_reset)
 
@@ -180,46 +200,143 @@ def _check_car_arguments(args: argparse.Namespace) -> None:
 
 
 @contextmanager
-def _connected(args: argparse.Namespace) -> Iterator[tuple[DiagnosticLink, TextConsole]]:
+def _connected(args: argparse.Namespace) -> Iterator[DiagnosticLink]:
     _check_car_arguments(args)
-    if not getattr(args, "verbose", 0):  # the tool explains every failure itself
-        logging.getLogger(UDS_LOGGER).setLevel(logging.CRITICAL)
-    console = TextConsole(assume_yes=args.yes)
     bus = open_bus(args)
     try:
         with DiagnosticLink(bus) as link:
-            yield link, console
+            yield link
     finally:
         close_bus(bus)
 
 
-def _identity(link: DiagnosticLink, console: TextConsole, args: argparse.Namespace) -> CarIdentity:
+def _identity(link: DiagnosticLink, console: Console, args: argparse.Namespace) -> CarIdentity:
     system = KeySystem(args.system) if args.system else None
     return identify(link, console, vin=args.vin, model=args.model, year=args.year, system=system)
 
 
-def _tool_errors(run: Any) -> Any:
-    """Turn the workflow's errors into the exit statuses of the module docstring."""
+@contextmanager
+def _library_logs(verbose: int) -> Iterator[None]:
+    """Without ``-v``, no log line of a library (udsoncan, can-isotp, python-can, the bus
+    watch, in every thread) reaches stderr above the tool's own message: the tool explains
+    each failure itself. Only CRITICAL records pass."""
+    if verbose:
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
+
+def _exit_code(exc: Exception) -> int:
+    if isinstance(exc, CliError):
+        return exc.exit_code
+    if isinstance(exc, ApprovalPendingError):
+        return EXIT_PENDING
+    if isinstance(exc, CancelledError):
+        return EXIT_CANCELLED
+    return 1
+
+
+def _error_document(exc: Exception, console: RecordingConsole) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "error": str(exc),
+        "nrc": exc.nrc if isinstance(exc, CarRefusedError) else None,
+        "exit_code": _exit_code(exc),
+    }
+    if isinstance(exc, ConditionsError):
+        document["conditions"] = list(exc.conditions)
+    if isinstance(exc, ApprovalPendingError):
+        document["request_number"] = exc.request_number
+    document["steps"] = console.steps
+    return document
+
+
+ToolRun = Callable[[argparse.Namespace, RecordingConsole], dict[str, Any]]
+
+
+def _tool_command(run: ToolRun) -> Callable[[argparse.Namespace], int]:
+    """One ``ecusim tool`` command: its console (narration on stdout, or on stderr with
+    ``--json``), the libraries' logs held back without ``-v``, its result printed as JSON with
+    ``--json``, and the workflow's errors turned into the exit statuses of the module
+    docstring (with ``--json`` also into an error document)."""
+
+    @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
-        try:
-            result: int = run(args)
-        except ApprovalPendingError as exc:
-            raise CliError(str(exc), exit_code=EXIT_PENDING) from exc
-        except CancelledError as exc:
-            raise CliError(str(exc), exit_code=EXIT_CANCELLED) from exc
-        return result
+        as_json = bool(getattr(args, "json", False))
+        text = TextConsole(sys.stderr if as_json else sys.stdout, assume_yes=args.yes)
+        console = RecordingConsole(text)
+        with _library_logs(getattr(args, "verbose", 0)):
+            try:
+                document = run(args, console)
+            except (EcusimError, ProtocolError) as exc:
+                if as_json:
+                    _print_json(_error_document(exc, console))
+                if isinstance(exc, CliError):
+                    raise
+                raise CliError(str(exc), exit_code=_exit_code(exc)) from exc
+            finally:
+                text.close()
+        if as_json:
+            _print_json({**document, "steps": console.steps})
+        else:
+            print(f"ecusim tool: {document['summary']}")
+        return 0
 
     return wrapped
 
 
-@_tool_errors
-def run_identify(args: argparse.Namespace) -> int:
-    with _connected(args) as (link, console):
+def _print_json(document: dict[str, Any]) -> None:
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _key_state_document(state: KeyState | None) -> dict[str, Any]:
+    if state is None:  # no key-code ECU
+        return dict.fromkeys(("keys", "registration_mode", "registration_mode_name",
+                              "waiting_period_s"))  # fmt: skip
+    return {
+        "keys": state.counts(),
+        "registration_mode": state.registration_mode,
+        "registration_mode_name": state.mode_name,
+        "waiting_period_s": state.waiting_period_s,
+    }
+
+
+def _identity_document(identity: CarIdentity) -> dict[str, Any]:
+    entry = identity.model_year
+    return {
+        "vin": identity.vin,
+        "vin_read": identity.vin_read,
+        "vehicle": entry.name if entry is not None else None,
+        "system_type": identity.system_type.value,
+        "system": identity.system.value if identity.system is not None else None,
+        "reset_supported": identity.reset_supported,
+        "key_ecu": identity.key_target.describe() if identity.key_target is not None else None,
+    }
+
+
+@_tool_command
+def run_identify(args: argparse.Namespace, console: RecordingConsole) -> dict[str, Any]:
+    with _connected(args) as link:
         identity = _identity(link, console, args)
-        print(f"ecusim tool: VIN {identity.vin}; {identity.system_type.label}; reset "
-              f"{'supported' if identity.reset_supported else 'not supported'}")  # fmt: skip
-    return 0
+        state = read_key_state(link, identity)
+    if state is not None:
+        console.info(state.describe())
+    reset = "supported" if identity.reset_supported else "not supported"
+    summary = f"VIN {identity.vin}; {identity.system_type.label}; reset {reset}"
+    if state is not None:
+        summary += f"; {state.describe()}"
+    return {
+        "command": "identify",
+        **_identity_document(identity),
+        **_key_state_document(state),
+        "summary": summary,
+    }
 
 
 def _password(username: str) -> str:
@@ -245,22 +362,26 @@ def _details(args: argparse.Namespace) -> RequestDetails | None:
     )
 
 
-@_tool_errors
-def run_reset(args: argparse.Namespace) -> int:
+def _outcome_document(outcome: ResetOutcome) -> dict[str, Any]:
+    return {
+        "keys_left": outcome.keys_left,
+        "registration_mode": outcome.registration_mode,
+        "waiting_period_s": outcome.waiting_period_s,
+        "indicator": {"mode": outcome.indicator[0], "code": outcome.indicator[1]},
+    }
+
+
+@_tool_command
+def run_reset(args: argparse.Namespace, console: RecordingConsole) -> dict[str, Any]:
     details = _details(args)
     try:
         validate_tool_version(args.tool_version, field="--tool-version")
     except ValidationError as exc:
         raise CliError(str(exc), exit_code=2) from exc
     password = _password(args.user)
-    with _connected(args) as (link, console), PortalClient(args.portal) as portal:
+    with _connected(args) as link, PortalClient(args.portal) as portal:
         identity = _identity(link, console, args)
         identity.require_reset()
-        try:
-            portal.login(args.user, password)
-        except PortalClientError as exc:
-            raise ToolError(f"portal login at {args.portal}: {exc}") from exc
-        console.info(f"logged in to the portal as {args.user}")
         steps = PortalSteps(
             portal,
             password,
@@ -268,14 +389,30 @@ def run_reset(args: argparse.Namespace) -> int:
             details=details,
             approval_wait_s=args.approval_wait,
         )
-        outcome = ResetUtility(link, console, identity, steps).run()
-    print(f"ecusim tool: reset done ({outcome.keys_left} keys registered); next: "
-          "ecusim tool register-keys")  # fmt: skip
-    return 0
+        utility = ResetUtility(link, console, identity, steps, body_check=not args.no_body_check)
+        utility.check_conditions()  # before the portal is asked for anything
+        try:
+            portal.login(args.user, password)
+        except PortalClientError as exc:
+            raise ToolError(f"portal login at {args.portal}: {exc}") from exc
+        console.info(f"logged in to the portal as {args.user}")
+        outcome = utility.run()
+        state = read_key_state(link, identity)
+    return {
+        "command": "reset",
+        **_identity_document(identity),
+        "request_number": steps.request_number,
+        "seed": outcome.seed.hex().upper(),
+        "outcome": _outcome_document(outcome),
+        "final": _key_state_document(state),
+        "next": "ecusim tool register-keys",
+        "summary": f"reset done ({outcome.keys_left} keys registered); next: "
+        "ecusim tool register-keys",
+    }
 
 
-@_tool_errors
-def run_register(args: argparse.Namespace) -> int:
+@_tool_command
+def run_register(args: argparse.Namespace, console: RecordingConsole) -> dict[str, Any]:
     if args.keys + args.subs < 1:
         raise CliError("register at least one key (--keys, --subs)", exit_code=2)
     if not args.lab_keys and not sys.stdin.isatty():
@@ -285,22 +422,28 @@ def run_register(args: argparse.Namespace) -> int:
             exit_code=2,
         )
     diag_key = load_secrets(args).diag_key
-    with _connected(args) as (link, console):
+    with _connected(args) as link:
         identity = _identity(link, console, args)
         smart = identity.system is KeySystem.SMART_KEY
         if smart and args.subs:
             raise CliError("--subs: smart key systems have no sub keys", exit_code=2)
         kinds = ["smart"] * args.keys if smart else ["master"] * args.keys + ["sub"] * args.subs
-        presenter: KeyPresenter = (
-            LabKeyPresenter(link.bus, console, seed=args.lab_seed)
-            if args.lab_keys
-            else PromptPresenter(console)
-        )
+        lab = LabKeyPresenter(link.bus, console, seed=args.lab_seed) if args.lab_keys else None
+        presenter: KeyPresenter = lab if lab is not None else PromptPresenter(console)
         outcome = KeyRegistration(
             link, console, identity, presenter, kinds, max_wait_s=args.max_wait, diag_key=diag_key
         ).run()
+        state = read_key_state(link, identity)
     registered = (
         f"{outcome.smart_keys} smart" if smart else f"{outcome.masters} master, {outcome.subs} sub"
     )
-    print(f"ecusim tool: registration done ({registered} key(s) registered)")
-    return 0
+    keys = {"smart": outcome.smart_keys} if smart else {"master": outcome.masters,
+                                                        "sub": outcome.subs}  # fmt: skip
+    return {
+        "command": "register-keys",
+        **_identity_document(identity),
+        "registered": keys,
+        "presented": [f"{key.transponder_id:08X}" for key in lab.keys] if lab else None,
+        "final": _key_state_document(state),
+        "summary": f"registration done ({registered} key(s) registered)",
+    }

@@ -3,7 +3,9 @@
 The VIN is read from the car (DID 0xF190: the engine ECU first, then the key-code ECU). If it
 cannot be read (ignition off, a dead node) the technician gives the model and year, and the VIN
 for the portal. The key system comes from DID 0x010A of whichever key-code ECU answers
-(diagnostic-contract.md §4), or from the support chart when none does.
+(diagnostic-contract.md §4), or from the support chart when none does. :func:`read_key_state`
+reads the registered keys and the registration mode (DIDs 0x0106, 0x0107, 0x010D, 0x0109,
+0x010B).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from dataclasses import dataclass
 from ecusim.catalog import Catalog, CatalogError, ModelYear, SystemType
 from ecusim.catalog.vin import VinError, validate_vin
 from ecusim.tool.console import Console
-from ecusim.tool.contract import DID_CAPABILITIES, DID_VIN
+from ecusim.tool.contract import (
+    DID_CAPABILITIES,
+    DID_MASTER_KEYS,
+    DID_REGISTRATION_MODE,
+    DID_SMART_KEYS,
+    DID_SUB_KEYS,
+    DID_VIN,
+    DID_WAITING_PERIOD,
+)
 from ecusim.tool.errors import ToolError
 from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.targets import DEFAULT_KEY_TARGETS, KeySystem, Target, targets_for
@@ -200,3 +210,72 @@ def identify(
             f"{have}"
         )
     return identity
+
+
+REGISTRATION_MODES = {
+    0: "normal",
+    1: "automatic registration",
+    2: "additional registration",
+    3: "waiting period running",
+    4: "registration open",
+}
+"""DID 0x0109 (diagnostic-contract.md §4)."""
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """The key-code ECU's registered keys and registration mode (diagnostic-contract.md §4):
+    what tells, after an interrupted reset or registration, where the car stands. ``None``: the
+    ECU does not have that DID."""
+
+    masters: int | None
+    """DID 0x0106."""
+    subs: int | None
+    """DID 0x0107."""
+    smart: int | None
+    """DID 0x010D."""
+    registration_mode: int | None
+    """DID 0x0109 (:data:`REGISTRATION_MODES`)."""
+    waiting_period_s: int | None
+    """DID 0x010B: seconds left before smart key registration opens."""
+
+    @property
+    def mode_name(self) -> str | None:
+        if self.registration_mode is None:
+            return None
+        return REGISTRATION_MODES.get(self.registration_mode, f"mode {self.registration_mode}")
+
+    def counts(self) -> dict[str, int]:
+        """Registered keys per kind the ECU reports (``master``, ``sub``, ``smart``)."""
+        kinds = {"master": self.masters, "sub": self.subs, "smart": self.smart}
+        return {kind: count for kind, count in kinds.items() if count is not None}
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{count} {kind}" for kind, count in self.counts().items())
+        text = f"registered keys: {counts or 'not reported'}"
+        if self.mode_name is not None:
+            text += f"; registration mode: {self.mode_name} ({self.registration_mode})"
+        if self.waiting_period_s:
+            text += f", {self.waiting_period_s} s of waiting period left"
+        return text
+
+
+def read_key_state(link: DiagnosticLink, identity: CarIdentity) -> KeyState | None:
+    """The key counts and registration mode of the identified key-code ECU, from DIDs
+    0x0106/0x0107 (transponder), 0x010D (smart), 0x0109 and 0x010B; ``None`` without one."""
+    target = identity.key_target
+    if target is None:
+        return None
+    smart = identity.system_type is SystemType.SMART_KEY
+
+    def number(did: int) -> int | None:
+        raw = link.probe(target, did)
+        return int.from_bytes(raw, "big") if raw else None
+
+    return KeyState(
+        masters=None if smart else number(DID_MASTER_KEYS),
+        subs=None if smart else number(DID_SUB_KEYS),
+        smart=number(DID_SMART_KEYS) if smart else None,
+        registration_mode=number(DID_REGISTRATION_MODE),
+        waiting_period_s=number(DID_WAITING_PERIOD),
+    )

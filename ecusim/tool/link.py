@@ -37,9 +37,11 @@ _T = TypeVar("_T")
 WireObserver = Callable[[Target, bytes, bool], None]
 """Called with the node, each UDS payload, and whether the tool sent it (else received)."""
 
-UDS_LOGGER: Final = "ecusim.tool.uds"
-"""udsoncan's log of the tool's clients: the tool explains every failure itself, so the CLI
-quiets it unless -v is given."""
+UDS_CLIENT_NAME: Final = "ecusim.tool.uds"
+"""The tool's udsoncan clients' ``logger_name``."""
+UDS_LOGGER: Final = f"UdsClient[{UDS_CLIENT_NAME}]"
+"""udsoncan's log of the tool's clients (udsoncan names it ``UdsClient[<logger_name>]``): the
+tool explains every failure itself, so the CLI quiets it unless -v is given."""
 REQUEST_TIMEOUT_S: Final = 2.0
 """P2 client timeout; the ECU's P2*server (5 s) applies after a 0x78 (ISO 14229-2 §7.2)."""
 PENDING_TIMEOUT_S: Final = 6.0
@@ -65,7 +67,7 @@ def tool_client_config(request_timeout_s: float = REQUEST_TIMEOUT_S) -> ClientCo
         p2_star_timeout=PENDING_TIMEOUT_S,
         # Our own timeouts: a car on a scaled clock reports P2 values of its own time base.
         use_server_timing=False,
-        logger_name=UDS_LOGGER,
+        logger_name=UDS_CLIENT_NAME,
     )
 
 

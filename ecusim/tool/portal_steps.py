@@ -44,6 +44,10 @@ class PassCodeSource(Protocol):
 class ApprovalPendingError(ToolError):
     """The request waits for a manager; run the utility again once it is approved."""
 
+    def __init__(self, message: str, request_number: str) -> None:
+        super().__init__(message)
+        self.request_number = request_number
+
 
 @dataclass(frozen=True)
 class RequestDetails:
@@ -79,6 +83,8 @@ class PortalSteps:
         self.approval_wait_s = approval_wait_s
         self.on_request_sent = on_request_sent
         self.poll_s = poll_s
+        self.request_number: str | None = None
+        """The request whose approval the last Pass-Code came from, or that waits for one."""
 
     def pass_code_for(
         self, vin: str, seed: bytes, console: Console, car_alive: CarCheck = _no_check
@@ -95,7 +101,9 @@ class PortalSteps:
             )
         else:
             request = self._open_request(vin, console)
+            self.request_number = request.number
             approval = self._wait_for_approval(request, console, car_alive)
+        self.request_number = approval.number
         car_alive()  # no Pass-Code is issued (and audited) for a Seed Number the car dropped
         console.info(f"Seed Number sent to the portal: {format_code(seed)}")
         try:
@@ -166,10 +174,12 @@ class PortalSteps:
             )
         while True:
             if request.status == "approved":
-                if progress is not None:
-                    progress.finish("approved", done=time.monotonic() - started)
+                if progress is not None:  # the wait is over: a full bar, the real time waited
+                    progress.finish(f"approved after {time.monotonic() - started:.0f} s")
                 console.info(f"request {request.number} approved by {request.approved_by}")
                 return request
+            if request.status in ("refused", "expired") and progress is not None:
+                progress.finish(request.status, done=time.monotonic() - started)
             if request.status == "refused":
                 raise ToolError(
                     f"request {request.number} was refused by {request.refused_by}: "
@@ -182,11 +192,14 @@ class PortalSteps:
                 )
             car_alive()
             if time.monotonic() >= deadline:
+                if progress is not None:
+                    progress.finish("still pending")
                 raise ApprovalPendingError(
                     f"approval pending: request {request.number} waits for an approving "
                     "manager in the portal inbox; run the utility again once it is approved "
                     "(a new Seed Number will be read; the approval stays valid for 72 hours); "
-                    f"approval file: {file_url}"
+                    f"approval file: {file_url}",
+                    request.number,
                 )
             if progress is not None:
                 progress.update(time.monotonic() - started, "pending")

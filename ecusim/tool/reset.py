@@ -1,10 +1,11 @@
 """The reset utility (bulletin Sections 3 and 6) over UDS (diagnostic-contract.md §3-4).
 
-Extended session (0x10 03) → Seed Number (0x27 11, 16 bytes) → Pass-Code from the portal while
-TesterPresent keeps the session → sendKey (0x27 12) → the technician confirms → routine 0x0201
-(the ECU answers 0x78 while it erases) → the result. A requestSeed refused with 0x37 (the
-security delay after failed attempts, ISO 14229-1 §10.4) is waited out once with a progress bar,
-using the seconds left from DID 0x010C.
+The car's conditions first (ignition ON and vehicle stopped from the body frames, the key system
+answering: :mod:`~ecusim.tool.conditions`), then extended session (0x10 03) → Seed Number
+(0x27 11, 16 bytes) → Pass-Code from the portal while TesterPresent keeps the session → sendKey
+(0x27 12) → the technician confirms → routine 0x0201 (the ECU answers 0x78 while it erases) →
+the result. A requestSeed refused with 0x37 (the security delay after failed attempts, ISO
+14229-1 §10.4) is waited out once with a progress bar, using the seconds left from DID 0x010C.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final
 from udsoncan.client import Client
 
 from ecusim.catalog import SystemType
+from ecusim.tool.conditions import check_reset_conditions
 from ecusim.tool.console import Console
 from ecusim.tool.contract import (
     DEFAULT_SESSION,
@@ -72,14 +74,31 @@ class ResetUtility:
         console: Console,
         identity: CarIdentity,
         passcodes: PassCodeSource,
+        *,
+        body_check: bool = True,
     ) -> None:
         self.link = link
         self.console = console
         self.identity = identity
         self.passcodes = passcodes
+        self.body_check = body_check
+        """Whether the ignition and speed are read from the body frames (off: a bench ECU
+        without the body network; the ECU still refuses with 0x22)."""
+        self._conditions_checked = False
+
+    def check_conditions(self) -> None:
+        """The reset's conditions (:func:`~ecusim.tool.conditions.check_reset_conditions`),
+        before anything is asked of the portal; :meth:`run` checks them if not done yet."""
+        self.console.step("Check the car's conditions")
+        check_reset_conditions(self.link, self.identity, body_check=self.body_check)
+        shown = "ignition ON, vehicle stopped, " if self.body_check else ""
+        self.console.info(f"{shown}key system answering: ready for the reset")
+        self._conditions_checked = True
 
     def run(self) -> ResetOutcome:
         target = self.identity.require_reset()
+        if not self._conditions_checked:
+            self.check_conditions()
         system = "Smart Key" if self.identity.system_type is SystemType.SMART_KEY else "Immobilizer"
         self.console.step(f"{system} Reset utility: VIN {self.identity.vin}")
         self._open_session(target)

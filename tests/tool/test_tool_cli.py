@@ -8,6 +8,7 @@ lab key messages → the new keys start the car, the old ones do not.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -185,16 +186,80 @@ def test_declining_the_confirmation_erases_nothing(
     assert car.immobilizer is not None and car.immobilizer.key_count(KeyKind.MASTER) == 2
 
 
-def test_ignition_off_is_explained(
+def _audit_actions(portal: ServedPortal) -> list[str]:
+    """Every action in the portal's audit log (its database), as a manager reads it."""
+    manager = portal.dealer.managers[0].username
+    return [record.action for record in portal.service.audit_records(manager, limit=1000)]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("ignition OFF", "the ignition is OFF: turn the ignition ON"),
+        ("ignition ACC", "the ignition is ACC: turn the ignition ON"),
+        ("moving", "the vehicle is moving (12.5 km/h): stop the vehicle"),
+    ],
+)
+def test_reset_checks_the_conditions_before_asking_the_portal(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, str],
+) -> None:
+    """Issue 14: with the ignition OFF the tool got a Pass-Code issued (an audited issue) and
+    then failed with 0x22. Now it reads IGNITION_STATUS and VEHICLE_SPEED off the bus first and
+    fails with the condition and its fix: no request, no issue in the portal's audit log."""
+    condition, line = case
+    car = ready_for_reset(running_car(*TRANSPONDER, time_scale=20.0))
+    request_approved(channel, portal)  # an approval waits: only the car is not ready
+    audited = _audit_actions(portal)
+    if condition == "moving":
+        car.set_speed(12.5)
+    else:
+        car.set_ignition("acc" if condition == "ignition ACC" else "off")
+    capsys.readouterr()
+    assert main(reset_args(channel, portal, "--yes")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ecusim: error: the car is not ready for the reset"), err
+    assert line in err
+    assert "NRC" not in err  # the car was never asked to reset
+    assert _audit_actions(portal) == audited  # nothing asked of the portal: no issue
+    assert "issue" not in audited
+    assert car.immobilizer is not None and car.immobilizer.key_count(KeyKind.MASTER) == 2
+
+
+def test_a_new_request_is_not_sent_for_a_car_with_the_ignition_off(
     running_car: Callable[..., Vehicle],
     channel: str,
     portal: ServedPortal,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The first attempt, ignition OFF: no request reaches the managers (the audit log has
+    none), and ``--json`` says which condition failed."""
     running_car(*TRANSPONDER, time_scale=20.0)
-    request_approved(channel, portal)
+    audited = _audit_actions(portal)
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--yes", "--json")) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["conditions"] == ["ignition"]
+    assert document["nrc"] is None and document["exit_code"] == 1
+    assert "turn the ignition ON" in document["error"]
+    assert _audit_actions(portal) == audited
+    assert portal.service.inbox(portal.dealer.technician.username).my_requests == ()
+
+
+def test_the_ecu_s_own_0x22_is_still_explained_without_the_body_check(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--no-body-check`` (a bench ECU without body frames): the ECU's 0x22 is the answer."""
+    running_car(*TRANSPONDER, time_scale=20.0)
+    request_approved(channel, portal, "--no-body-check")
     capsys.readouterr()
-    assert main(reset_args(channel, portal, "--yes")) == 1
+    assert main(reset_args(channel, portal, "--yes", "--no-body-check")) == 1
     err = capsys.readouterr().err
     assert "the reset needs the ignition ON and the vehicle stopped" in err
     assert "(NRC 0x22 conditionsNotCorrect)" in err
@@ -219,7 +284,7 @@ def test_wrong_password_is_the_portals_answer(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    running_car(*TRANSPONDER)
+    ready_for_reset(running_car(*TRANSPONDER))
     monkeypatch.setenv("ECUSIM_PORTAL_PASSWORD", "not the password")
     assert main(reset_args(channel, portal, *NEW_REQUEST, "--yes")) == 1
     assert "portal login" in capsys.readouterr().err
@@ -260,7 +325,8 @@ def test_smart_key_registration_with_lab_keys(
     capsys.readouterr()
     assert main(tool(channel, "register-keys", "--lab-keys", "--keys", "2")) == 0
     out = capsys.readouterr().out
-    assert "waiting period [" in out and "registration open" in out
+    (waited,) = [line for line in out.splitlines() if line.startswith("  waiting period ")]
+    assert "100%" in waited and waited.endswith("registration open")  # one line in a pipe
     assert "ecusim tool: registration done (2 smart key(s) registered)" in out
     assert car.certification.key_count == 2
 
@@ -340,3 +406,92 @@ def test_register_keys_unlocks_level_0x01_with_the_secret_file_s_key(
     assert main(registered) == 0, capsys.readouterr()
     assert "registration done (1 smart key(s) registered)" in capsys.readouterr().out
     assert car.certification.key_count == before + 1
+
+
+def test_identify_reports_key_counts_and_registration_mode(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What one needs after an interrupted reset: the registered keys per kind and the mode,
+    from DIDs 0x0106/0x0107 and 0x0109; ``--json`` gives the same as data, alone on stdout."""
+    car = running_car(*TRANSPONDER)
+    assert car.immobilizer is not None
+    masters = car.immobilizer.key_count(KeyKind.MASTER)
+    subs = car.immobilizer.key_count(KeyKind.SUB)
+    assert main(tool(channel, "identify")) == 0
+    out = capsys.readouterr().out
+    counts = f"registered keys: {masters} master, {subs} sub; registration mode: normal (0)"
+    assert f"ecusim tool: VIN {car.vin}; transponder key ECU; reset supported; {counts}" in out
+    assert main(tool(channel, "identify", "--json")) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["vin"] == car.vin and document["vin_read"] is True
+    assert document["system"] == "immobilizer" and document["reset_supported"] is True
+    assert document["keys"] == {"master": masters, "sub": subs}
+    assert (document["registration_mode"], document["registration_mode_name"]) == (0, "normal")
+    assert "VIN read from the car" in captured.err  # the narration went to stderr
+
+
+def test_every_tool_command_speaks_json(
+    running_car: Callable[..., Vehicle],
+    channel: str,
+    portal: ServedPortal,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--json``: stdout is one JSON document (``json.loads`` of all of it) for the pending
+    request (exit 3, its number), the reset (the request number, the final state), the
+    identification after it (no keys, the waiting period running) and the registration."""
+    car = running_car(*SMART, time_scale=500.0)
+    car.set_ignition("on")
+    assert main(reset_args(channel, portal, *NEW_REQUEST, "--json")) == EXIT_PENDING
+    pending = json.loads(capsys.readouterr().out)
+    (number,) = portal.approve_all()
+    assert pending["request_number"] == number and pending["nrc"] is None
+    assert pending["exit_code"] == EXIT_PENDING and "approval pending" in pending["error"]
+
+    assert main(reset_args(channel, portal, "--yes", "--json")) == 0
+    reset = json.loads(capsys.readouterr().out)
+    assert reset["command"] == "reset" and reset["vin"] == car.vin
+    assert reset["request_number"] == number
+    assert reset["outcome"]["keys_left"] == 0
+    assert reset["final"]["keys"] == {"smart": 0}
+    assert reset["final"]["registration_mode_name"] in {
+        "waiting period running",
+        "registration open",
+    }
+    assert "Check the car's conditions" in [step["step"] for step in reset["steps"]]
+
+    assert main(tool(channel, "identify", "--json")) == 0
+    identified = json.loads(capsys.readouterr().out)
+    assert identified["keys"] == {"smart": 0}
+    assert identified["registration_mode"] in {3, 4}
+
+    assert main(tool(channel, "register-keys", "--lab-keys", "--keys", "2", "--json")) == 0
+    registered = json.loads(capsys.readouterr().out)
+    assert registered["registered"] == {"smart": 2} and len(registered["presented"]) == 2
+    assert registered["final"]["keys"] == {"smart": 2}
+    assert car.certification is not None and car.certification.key_count == 2
+
+
+def test_a_refusal_in_json_carries_the_nrc(
+    running_car: Callable[..., Vehicle], channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running_car(*SMART, time_scale=500.0)  # ignition OFF: registration is refused with 0x22
+    assert main(tool(channel, "register-keys", "--lab-keys", "--json")) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["nrc"] == 0x22 and document["exit_code"] == 1
+    assert "(NRC 0x22 conditionsNotCorrect)" in document["error"]
+    assert captured.err.rstrip().endswith(f"ecusim: error: {document['error']}")
+
+
+def test_bad_arguments_in_json_are_exit_2_with_an_error_document(
+    channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(tool(channel, "identify", "--model", "LS430", "--json")) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert document == {
+        "error": "give --model and --year together",
+        "nrc": None,
+        "exit_code": 2,
+        "steps": [],
+    }
