@@ -94,6 +94,9 @@ class Vehicle:
         # ISO 14229 timers (P2, S3, 0x78 repeats, the SecurityAccess delay) are protocol time:
         # a time scale speeds up the car's own waits only. An injected clock drives both.
         self.protocol_clock: Clock = clock if clock is not None else MonotonicClock()
+        self.body_clock: Clock = self.protocol_clock
+        """The clock of the periodic body broadcasts: real time, so the DBC's cycle times
+        (GenMsgCycleTime) hold whatever the time scale (docs/body-network.md)."""
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.isotp = isotp if isotp is not None else IsoTpParameters()
         # None: the public lab secret, with a warning at start; LAB_SECRETS given: chosen, quiet.
@@ -559,10 +562,15 @@ class Vehicle:
         connection = self._connection
         if connection is None:
             return
-        now = self.clock.now()
         with self.lock:
-            self.system.tick(now)
-            self._broadcaster.tick(now, self._frames.send)
+            self.system.tick(self.clock.now())
+            self.broadcast_due(self._frames.send)
+
+    def broadcast_due(self, send: Callable[[can.Message], None]) -> None:
+        """Hand ``send`` the body messages whose cycle time has passed on :attr:`body_clock`
+        (the body thread calls it every turn with the car's transmit tap)."""
+        with self.lock:
+            self._broadcaster.tick(self.body_clock.now(), send)
 
 
 def _carried_location(where: KeyLocation | str | None) -> KeyLocation:
