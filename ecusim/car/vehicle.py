@@ -22,6 +22,7 @@ import can
 from dbc import body
 from ecusim.car.body_network import BodyBroadcaster
 from ecusim.car.body_signals import BodySignals
+from ecusim.car.car_profile import fit_profile
 from ecusim.car.keyless import KeylessCommand, Remote, RemoteButton, RemoteResult, RomChip
 from ecusim.car.keyless_setup import KeylessSetup
 from ecusim.car.keys import Key, KeyKind
@@ -35,6 +36,7 @@ from ecusim.car.state_folder import (
     stamp_owner,
 )
 from ecusim.catalog import Catalog, ModelYear
+from ecusim.catalog.profile import CarProfile, load_profile
 from ecusim.catalog.vin import lab_vin, validate_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.ecu import CertificationEcu
@@ -50,6 +52,7 @@ from protocol.clock import Clock, MonotonicClock, ScaledClock
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpParameters, UdsIsoTpBinding
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
+from protocol.security_algorithms import AlgorithmContext
 from protocol.seed_source import SeedSource
 from protocol.uds.faults import FaultInjector, FaultPlan, RequestLog
 
@@ -188,6 +191,45 @@ class Vehicle:
             isotp=isotp,
             secrets=secrets,
         )
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: CarProfile | Path | str,
+        vin: str | None = None,
+        *,
+        state_dir: Path | str | None = None,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        seed_source: SeedSource | None = None,
+        isotp: IsoTpParameters | None = None,
+        secrets: Secrets | Path | str | None = None,
+    ) -> Vehicle:
+        """The car a car profile describes (a :class:`~ecusim.catalog.profile.CarProfile` or
+        the path of its TOML file; docs/car-profiles.md): its nodes at the profile's addresses
+        with its padding, timing, security algorithms and extra DIDs. A malformed profile
+        raises :class:`~ecusim.catalog.profile.ProfileError` (one line naming the key). The
+        other arguments are :meth:`from_catalog`'s (``isotp``: the base the profile refines)."""
+        if not isinstance(profile, CarProfile):
+            profile = load_profile(profile)
+        entry = profile.model_year
+        car = cls(
+            entry,
+            vin if vin is not None else lab_vin(entry.model, entry.year),
+            state_dir=state_dir,
+            clock=clock,
+            time_scale=time_scale,
+            seed=seed,
+            seed_source=seed_source,
+            isotp=isotp,
+            secrets=secrets,
+        )
+        context = AlgorithmContext(
+            vin=car.vin, master_secret=car.secrets.master_secret, diag_key=car.secrets.diag_key
+        )
+        fit_profile(car.ecus, profile, context)
+        return car
 
     # -- construction --------------------------------------------------------------------------
 
