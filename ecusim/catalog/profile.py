@@ -86,11 +86,11 @@ class EcuProfile:
 
     address: NodeAddress
     padding: int | None = None
-    """ISO-TP padding byte of classic frames (ISO 15765-2 §9.4.2; Toyota traces show 0x00)."""
+    """ISO-TP padding byte of classic frames (Toyota traces show 0x00)."""
     st_min_ms: float | None = None
-    """STmin the node asks for in its flow control (ISO 15765-2 §9.6.5.4), 0..127 ms."""
+    """STmin the node asks for in its flow control (ISO 15765-2 §9.6.5), 0..127 ms."""
     block_size: int | None = None
-    """BS of the node's flow control (ISO 15765-2 §9.6.5.3), 0 = no further flow control."""
+    """BS of the node's flow control (ISO 15765-2 §9.6.5), 0 = no further flow control."""
     p2_ms: int | None = None
     """P2server_max (ISO 14229-2 §7.2), also reported in the 0x50 response."""
     p2_star_ms: int | None = None
@@ -425,7 +425,7 @@ class _ProfileLayout(_Layout):
 def _check_unique_addresses(ecus: Mapping[str, EcuProfile]) -> None:
     """No two nodes receive the same request, and no node's request is another's response.
     Nodes may share a CAN ID only under extended addressing with different address bytes
-    (ISO 15765-2 §10.3.3: Toyota's 0x750 + sub-address)."""
+    (ISO 15765-2 extended addressing: Toyota's 0x750 + sub-address)."""
     taken: list[tuple[int, int | None, str]] = []
     for role, ecu in ecus.items():
         node = ecu.address

@@ -122,7 +122,7 @@ def profile_client(tester: Tester) -> Client:
 
 
 def padding_of(frame: can.Message) -> bytes:
-    """The bytes after an extended-addressing frame's ISO-TP payload (ISO 15765-2 Table 9):
+    """The bytes after an extended-addressing frame's ISO-TP payload (ISO 15765-2 §9.6):
     a single frame's after its length, a flow control's after its 3 bytes; else empty."""
     pci = frame.data[1] >> 4
     if pci == 0x0:  # single frame: the low nibble is the payload length
