@@ -1,5 +1,5 @@
-"""The car's side of the body network: periodic broadcast on the vehicle clock, by the DBC's
-cycle times, and decoding of what arrives (docs/body-network.md)."""
+"""The car's side of the body network: periodic broadcast by the DBC's cycle times (in real
+time, whatever the car's time scale), and decoding of what arrives (docs/body-network.md)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ COUNTERS = {"RollingCounter": 0x0F, "Sequence": 0xFF}
 
 
 class BodyBroadcaster:
-    """Sends each provided message every ``GenMsgCycleTime`` of vehicle-clock time.
+    """Sends each provided message every ``GenMsgCycleTime`` of the clock whose ``now`` it is
+    given (the vehicle's :attr:`~ecusim.car.vehicle.Vehicle.body_clock`: real time).
 
-    When the vehicle clock runs faster than ticks come (a large time scale), a message is sent
+    When that clock runs faster than ticks come (a fake clock jumping ahead), a message is sent
     once per tick rather than in bursts.
     """
 

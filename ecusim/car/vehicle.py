@@ -22,6 +22,7 @@ import can
 from dbc import body
 from ecusim.car.body_network import BodyBroadcaster
 from ecusim.car.body_signals import BodySignals
+from ecusim.car.car_profile import fit_profile
 from ecusim.car.keyless import KeylessCommand, Remote, RemoteButton, RemoteResult, RomChip
 from ecusim.car.keyless_setup import KeylessSetup
 from ecusim.car.keys import Key, KeyKind
@@ -35,6 +36,7 @@ from ecusim.car.state_folder import (
     stamp_owner,
 )
 from ecusim.catalog import Catalog, ModelYear
+from ecusim.catalog.profile import CarProfile, load_profile
 from ecusim.catalog.vin import lab_vin, validate_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.ecu import CertificationEcu
@@ -50,6 +52,7 @@ from protocol.clock import Clock, MonotonicClock, ScaledClock
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpParameters, UdsIsoTpBinding
 from protocol.nvm import FileNvm, JsonValue, MemoryNvm, NvmStore
+from protocol.security_algorithms import AlgorithmContext
 from protocol.seed_source import SeedSource
 from protocol.uds.faults import FaultInjector, FaultPlan, RequestLog
 
@@ -94,6 +97,9 @@ class Vehicle:
         # ISO 14229 timers (P2, S3, 0x78 repeats, the SecurityAccess delay) are protocol time:
         # a time scale speeds up the car's own waits only. An injected clock drives both.
         self.protocol_clock: Clock = clock if clock is not None else MonotonicClock()
+        self.body_clock: Clock = self.protocol_clock
+        """The clock of the periodic body broadcasts: real time, so the DBC's cycle times
+        (GenMsgCycleTime) hold whatever the time scale (docs/body-network.md)."""
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.isotp = isotp if isotp is not None else IsoTpParameters()
         # None: the public lab secret, with a warning at start; LAB_SECRETS given: chosen, quiet.
@@ -185,6 +191,45 @@ class Vehicle:
             isotp=isotp,
             secrets=secrets,
         )
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: CarProfile | Path | str,
+        vin: str | None = None,
+        *,
+        state_dir: Path | str | None = None,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        seed_source: SeedSource | None = None,
+        isotp: IsoTpParameters | None = None,
+        secrets: Secrets | Path | str | None = None,
+    ) -> Vehicle:
+        """The car a car profile describes (a :class:`~ecusim.catalog.profile.CarProfile` or
+        the path of its TOML file; docs/car-profiles.md): its nodes at the profile's addresses
+        with its padding, timing, security algorithms and extra DIDs. A malformed profile
+        raises :class:`~ecusim.catalog.profile.ProfileError` (one line naming the key). The
+        other arguments are :meth:`from_catalog`'s (``isotp``: the base the profile refines)."""
+        if not isinstance(profile, CarProfile):
+            profile = load_profile(profile)
+        entry = profile.model_year
+        car = cls(
+            entry,
+            vin if vin is not None else lab_vin(entry.model, entry.year),
+            state_dir=state_dir,
+            clock=clock,
+            time_scale=time_scale,
+            seed=seed,
+            seed_source=seed_source,
+            isotp=isotp,
+            secrets=secrets,
+        )
+        context = AlgorithmContext(
+            vin=car.vin, master_secret=car.secrets.master_secret, diag_key=car.secrets.diag_key
+        )
+        fit_profile(car.ecus, profile, context)
+        return car
 
     # -- construction --------------------------------------------------------------------------
 
@@ -559,10 +604,15 @@ class Vehicle:
         connection = self._connection
         if connection is None:
             return
-        now = self.clock.now()
         with self.lock:
-            self.system.tick(now)
-            self._broadcaster.tick(now, self._frames.send)
+            self.system.tick(self.clock.now())
+            self.broadcast_due(self._frames.send)
+
+    def broadcast_due(self, send: Callable[[can.Message], None]) -> None:
+        """Hand ``send`` the body messages whose cycle time has passed on :attr:`body_clock`
+        (the body thread calls it every turn with the car's transmit tap)."""
+        with self.lock:
+            self._broadcaster.tick(self.body_clock.now(), send)
 
 
 def _carried_location(where: KeyLocation | str | None) -> KeyLocation:

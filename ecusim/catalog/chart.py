@@ -632,12 +632,15 @@ def _entry_label(index: int, raw: object) -> str:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _validate(layout: type[_M], value: object, root: str, **context: object) -> _M:
-    """``value`` as a ``layout``; errors name the field's path below ``root``."""
+def _validate(
+    layout: type[_M], value: object, root: str, *, separator: str = " ", **context: object
+) -> _M:
+    """``value`` as a ``layout``; errors name the field's path below ``root`` (``separator``
+    between the path and the phrase: the chart's ``" "``, a car profile's ``": "``)."""
     try:
         return layout.model_validate(value, context=context)
     except ValidationError as exc:
-        raise CatalogError(_describe(exc.errors(), root)) from None
+        raise CatalogError(_describe(exc.errors(), root, separator)) from None
 
 
 _PHRASES = {
@@ -652,11 +655,12 @@ _PHRASES = {
 """What pydantic's error types say about a chart field (custom errors carry their own)."""
 
 
-def _describe(errors: list[ErrorDetails], root: str) -> str:
+def _describe(errors: list[ErrorDetails], root: str, separator: str = " ") -> str:
     """The first problem; unknown fields of an object come before the problems inside it."""
 
     def path(loc: tuple[int | str, ...]) -> str:
-        return ".".join(map(str, loc)) or root
+        # A table's bad key is reported at the key itself (pydantic appends "[key]").
+        return ".".join(str(part) for part in loc if part != "[key]") or root
 
     error = errors[0]
     unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
@@ -669,9 +673,10 @@ def _describe(errors: list[ErrorDetails], root: str) -> str:
         return f"{path(error['loc'])}: missing"
     phrase = _PHRASES.get(error["type"])
     if phrase is None:
-        return f"{path(error['loc'])} {error['msg']}"
+        return f"{path(error['loc'])}{separator}{error['msg']}"
     value = error["input"]
-    return f"{path(error['loc'])} {phrase.format(got=repr(value), kind=_json_type(value))}"
+    described = phrase.format(got=repr(value), kind=_json_type(value))
+    return f"{path(error['loc'])}{separator}{described}"
 
 
 def _json_type(value: object) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ecusim.catalog import CatalogError
+from ecusim.catalog.profile import CarProfile, ProfileError, load_profile
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import _time_scale
 from ecusim.cli.secret_options import add_secret_argument, load_secrets
@@ -43,9 +44,13 @@ def add_subparser(subparsers: Any) -> None:
         "bulletin end to end (request, manager approval, Seed Number, Pass-Code, reset, new "
         "keys) and writes a candump trace with a decoded summary and its timeline picture.",
     )
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    parser.add_argument("--model", help=f"default {DEFAULT_MODEL}")
+    parser.add_argument("--year", type=int, help=f"model year (default {DEFAULT_YEAR})")
     parser.add_argument(
-        "--year", type=int, default=DEFAULT_YEAR, help=f"model year (default {DEFAULT_YEAR})"
+        "--car",
+        type=Path,
+        metavar="FILE",
+        help="the car a car profile describes (docs/car-profiles.md) instead of --model/--year",
     )
     parser.add_argument(
         "--dir",
@@ -136,7 +141,20 @@ class _Outcome:
         print("ecusim demo: portal stopped", flush=True)
 
 
+def _car_profile(args: argparse.Namespace) -> CarProfile | None:
+    """``--car FILE``, read and checked (exclusive with --model/--year)."""
+    if args.car is None:
+        return None
+    if args.model is not None or args.year is not None:
+        raise CliError("--car: the profile names the model and year: leave out --model/--year", 2)
+    try:
+        return load_profile(args.car)
+    except ProfileError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+
+
 def run(args: argparse.Namespace) -> int:
+    profile = _car_profile(args)
     secrets = load_secrets(args)
     folder = args.dir if args.dir is not None else Path(tempfile.mkdtemp(prefix="ecusim-demo-"))
     console = TextConsole(assume_yes=True)
@@ -147,14 +165,17 @@ def run(args: argparse.Namespace) -> int:
         result = run_demo(
             console,
             folder,
-            model=args.model,
-            year=args.year,
+            model=DEFAULT_MODEL if args.model is None else args.model,
+            year=DEFAULT_YEAR if args.year is None else args.year,
             time_scale=args.time_scale,
             secrets=secrets,
             port=args.port,
             keep_serving=outcome.serve if args.serve else None,
             wire=args.wire,
+            car_profile=profile,
         )
+    except ProfileError as exc:  # what the profile asks of the car it builds
+        raise CliError(str(exc), exit_code=2) from exc
     except CatalogError as exc:
         raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
     except DemoPortError as exc:

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 from ecusim.cli.errors import CliError
 from protocol.can_bus import BusConnection
@@ -43,12 +43,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+CAR_ONLY_OPTIONS: Final = (
+    ("model", "--model"),
+    ("year", "--year"),
+    ("car", "--car"),
+    ("vin", "--vin"),
+    ("allow_foreign_vin", "--allow-foreign-vin"),
+    ("state_dir", "--state-dir"),
+    ("ephemeral", "--ephemeral"),
+    ("seed", "--seed"),
+    ("secret_file", "--secret-file"),
+)
+"""``ecusim run``'s options that describe the car (attribute, flag): meaningless with
+``--no-car``."""
+
+
 def check_arguments(args: argparse.Namespace) -> None:
-    """``--no-car`` needs an ``--ecu`` and takes no ``--rom``: a one-line usage error."""
-    if args.no_car and not args.ecu:
+    """``--no-car`` needs an ``--ecu`` and takes none of the car's options (``--rom``,
+    ``--model``…): a one-line usage error rather than an option silently ignored."""
+    if not args.no_car:
+        return
+    if not args.ecu:
         raise CliError("--no-car: give at least one --ecu FILE to run", exit_code=2)
-    if args.no_car and getattr(args, "rom", None) is not None:
+    if getattr(args, "rom", None) is not None:
         raise CliError("--rom: the ROM goes into the car's receiver: not with --no-car", 2)
+    given = [
+        flag for name, flag in CAR_ONLY_OPTIONS if getattr(args, name, None) not in (None, False)
+    ]
+    if given:
+        raise CliError(f"{', '.join(given)}: options of the car: not with --no-car", exit_code=2)
 
 
 def load(args: argparse.Namespace, car_ecus: Sequence[Node]) -> list[DeclarativeEcu]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
+from ecusim.car.car_profile import profile_of
+from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, CatalogError, KeylessEntry, ModelYear, SystemType
+from ecusim.catalog.vin import lab_vin
 from ecusim.cli.errors import CliError
+from ecusim.errors import EcusimError
 
 LAB_MARKER = "*"
 """Appended to a value whose basis is a lab default rather than a public source."""
@@ -54,6 +59,13 @@ def add_subparser(subparsers: Any) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the entries as JSON (with each basis note)"
     )
+    parser.add_argument(
+        "--export",
+        nargs=2,
+        metavar=("MODEL", "YEAR"),
+        help="print the entry of MODEL YEAR as a car profile (TOML) to edit and run with "
+        "'ecusim run --car FILE' (docs/car-profiles.md)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -65,6 +77,8 @@ def _year(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        return _export(*args.export)
     catalog = _load()
     try:
         entries = catalog.entries(model=args.model, year=args.year)
@@ -77,6 +91,22 @@ def run(args: argparse.Namespace) -> int:
     if len(entries) == 1:
         print()
         print(format_basis(entries[0]))
+    return 0
+
+
+def _export(model: str, year_text: str) -> int:
+    """``--export MODEL YEAR``: the entry as the car profile of the car built from it."""
+    try:
+        entry = _load().lookup(model, _year(year_text))
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"--export: {exc}", exit_code=2) from exc
+    except CatalogError as exc:
+        raise CliError(f"--export: {exc}", exit_code=2) from exc
+    try:
+        car = Vehicle(entry, lab_vin(entry.model, entry.year))
+    except EcusimError as exc:
+        raise CliError(f"--export: {exc}") from exc
+    sys.stdout.write(profile_of(car.model_year, car.ecus).to_toml())
     return 0
 
 

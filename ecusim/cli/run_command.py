@@ -17,6 +17,7 @@ from ecusim.car.keyless import KeylessError, RomChip
 from ecusim.car.state_folder import DATA_DIR_VARIABLE, StateFolderError, default_state_dir
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, CatalogError, KeylessEntry
+from ecusim.catalog.profile import CarProfile, ProfileError, load_profile
 from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
 from ecusim.cli import ecu_files
 from ecusim.cli.errors import CliError
@@ -49,9 +50,15 @@ def add_subparser(subparsers: Any) -> None:
     )
     add_bus_arguments(parser)
     car = parser.add_argument_group("car")
-    car.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    car.add_argument("--model", help=f"model (default {DEFAULT_MODEL})")
+    car.add_argument("--year", type=int, help=f"model year (default {DEFAULT_YEAR})")
     car.add_argument(
-        "--year", type=int, default=DEFAULT_YEAR, help=f"model year (default {DEFAULT_YEAR})"
+        "--car",
+        type=Path,
+        metavar="FILE",
+        help="run the car this car profile describes (TOML: addresses, padding, timing, "
+        "algorithms; 'ecusim models --export M Y' writes one; docs/car-profiles.md) instead "
+        "of --model/--year",
     )
     car.add_argument(
         "--vin",
@@ -164,21 +171,39 @@ def _checked_vin(args: argparse.Namespace) -> str | None:
         raise CliError(f"--vin: {exc} (--allow-foreign-vin to run it anyway)", 2) from exc
 
 
+def _car_profile(args: argparse.Namespace) -> CarProfile | None:
+    """``--car FILE`` (read and checked), which sets ``args.model``/``args.year``; without it
+    --model/--year or their defaults."""
+    if args.car is None:
+        args.model = DEFAULT_MODEL if args.model is None else args.model
+        args.year = DEFAULT_YEAR if args.year is None else args.year
+        return None
+    if args.model is not None or args.year is not None:
+        raise CliError("--car: the profile names the model and year: leave out --model/--year", 2)
+    try:
+        profile = load_profile(args.car)
+    except ProfileError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+    args.model, args.year = profile.model_year.model, profile.model_year.year
+    return profile
+
+
 def _build(args: argparse.Namespace) -> Vehicle:
+    profile = _car_profile(args)
     vin = _checked_vin(args)
     secrets = load_secrets(args)
     try:
-        return Vehicle.from_catalog(
-            args.model,
-            args.year,
-            vin,
-            state_dir=_state_folder(args, vin),
-            time_scale=args.time_scale,
-            seed=args.seed,
+        options: dict[str, Any] = {
+            "state_dir": _state_folder(args, vin),
+            "time_scale": args.time_scale,
+            "seed": args.seed,
             # On a CAN-FD bus (--fd) ISO-TP uses FD frames of up to 64 bytes (ISO 15765-2 §9.4).
-            isotp=IsoTpParameters(fd=bool(getattr(args, "fd", False))),
-            secrets=secrets,
-        )
+            "isotp": IsoTpParameters(fd=bool(getattr(args, "fd", False))),
+            "secrets": secrets,
+        }
+        if profile is not None:
+            return Vehicle.from_profile(profile, vin, **options)
+        return Vehicle.from_catalog(args.model, args.year, vin, **options)
     except CatalogError as exc:
         raise CliError(str(exc), exit_code=2) from exc
     except StateFolderError as exc:  # another car's folder, or one a running car holds
@@ -196,6 +221,8 @@ def _state_folder(args: argparse.Namespace, vin: str | None) -> Path | None:
         return None
     if args.state_dir is not None:
         return Path(args.state_dir)
+    if vin is None and args.car is not None:  # a profile's car need not be in the chart
+        vin = lab_vin(args.model, args.year)
     if vin is None:
         entry = Catalog.load().lookup(args.model, args.year)
         vin = lab_vin(entry.model, entry.year)
@@ -234,6 +261,8 @@ def _announce(car: Vehicle, args: argparse.Namespace) -> None:
     receiver = "ROM " + car.keyless.receiver.rom.part_number if car.keyless.receiver.rom else ""
     print(f"ecusim: keyless remotes: {remotes} ({receiver or 'programmable receiver'})", flush=True)
     details = [f"time scale {args.time_scale:g}"]
+    if args.car is not None:
+        details.insert(0, f"car profile {args.car}")
     if car.state_dir is not None:
         details.append(f"state in {car.state_dir}")
     else:

@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import can
 
 from ecusim.car.keys import Key
 from ecusim.car.vehicle import Vehicle
-from ecusim.catalog import SystemType
+from ecusim.catalog import ModelYear, SystemType
+from ecusim.catalog.profile import CarProfile
 from ecusim.demo.trace_plot import write_plot
 from ecusim.demo.trace_summary import summarize
 from ecusim.demo.vehicle_presenter import VehiclePresenter
@@ -46,6 +47,7 @@ from ecusim.tool.link import DiagnosticLink
 from ecusim.tool.portal_steps import PortalSteps, RequestDetails
 from ecusim.tool.registration import KeyRegistration
 from ecusim.tool.reset import ResetUtility
+from ecusim.tool.targets import targets_for
 
 DEFAULT_MODEL: Final = "LS460"
 DEFAULT_YEAR: Final = 2012
@@ -182,17 +184,26 @@ def run_demo(
     port: int = 0,
     keep_serving: KeepServing | None = None,
     wire: bool = False,
+    car_profile: CarProfile | None = None,
 ) -> DemoResult:
     """Run the demo (see the module docstring); artefacts go to ``folder``. ``secrets``: the
     car's and the portal's (docs/secrets.md; default the public lab secret). The portal
     listens on 127.0.0.1:``port`` (0: a free port; a port it cannot have:
-    :class:`DemoPortError`). ``wire``: the narration shows the bytes of each exchange."""
+    :class:`DemoPortError`). ``wire``: the narration shows the bytes of each exchange.
+    ``car_profile``: the car a profile describes, in place of ``model``/``year``
+    (docs/car-profiles.md); the tool asks its addresses."""
     _prepare_folder(folder, console)
-    car = Vehicle.from_catalog(model, year, time_scale=time_scale, seed=CAR_SEED, secrets=secrets)
+    options: dict[str, Any] = {"time_scale": time_scale, "seed": CAR_SEED, "secrets": secrets}
+    if car_profile is not None:
+        car = Vehicle.from_profile(car_profile, **options)
+    else:
+        car = Vehicle.from_catalog(model, year, **options)
     narration = WireNarration(console) if wire else None
-    return _Demo(
+    demo = _Demo(
         console, folder, car, time_scale, port=port, keep_serving=keep_serving, wire=narration
-    ).run()
+    )
+    demo.known = car_profile.model_year if car_profile is not None else None
+    return demo.run()
 
 
 class _Demo:
@@ -219,6 +230,8 @@ class _Demo:
         self.plot = folder / PLOT_NAME
         self.wire = wire
         self.password = secrets.token_urlsafe(12)
+        self.known: ModelYear | None = None
+        """A car profile's entry: the tool asks its addresses (``None``: the car tells)."""
 
     def run(self) -> DemoResult:
         console, car = self.console, self.car
@@ -273,7 +286,7 @@ class _Demo:
                 stack.callback(self.wire.flush)
             technician = stack.enter_context(PortalClient(url, timeout_s=PORTAL_TIMEOUT_S))
             self._before()
-            identity = identify(link, console)
+            identity = identify(link, console, model_year=self.known)
             try:
                 identity.require_reset()
             except ToolError as exc:
@@ -337,7 +350,11 @@ class _Demo:
 
     def _finish(self, *, reset_done: bool) -> DemoResult:
         """Summarise the complete trace (the car, the tool and the writer are stopped)."""
-        summary = summarize(self.trace)
+        if self.known is None:
+            summary = summarize(self.trace)
+        else:  # the profile's addresses
+            engine, key_targets = targets_for(self.known)
+            summary = summarize(self.trace, [*key_targets.values(), engine])
         self.summary.write_text(summary.render(), encoding="utf-8")
         write_plot(summary, self.plot)
         self.console.step("Bus trace")

@@ -9,7 +9,8 @@ Fixtures: ``virtual_car`` (:class:`ecusim.testing.VirtualCar`), ``uds_client`` (
 of the key ECU), ``engine_client`` (of the ECM), ``portal``
 (:class:`ecusim.testing.portal.VirtualPortal`), ``car_faults`` and ``car_requests``. Marker:
 ``@pytest.mark.ecusim_car(model=..., year=..., vin=None, time_scale=20.0, state_dir=None,
-seed=0, secret_file=None)``; the ``portal`` fixture uses the marker's ``secret_file`` too. A
+seed=0, secret_file=None, car=None)`` (``car``: a car profile, a path relative to the test's
+file; docs/car-profiles.md); the ``portal`` fixture uses the marker's ``secret_file`` too. A
 relative ``state_dir`` is a folder in the test's ``tmp_path``.
 
 Under pytest-xdist every worker is a process of its own: channel names are unique in the process
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 MARKER: Final = "ecusim_car"
 MARKER_HELP: Final = (
     f"{MARKER}(model='LS460', year=2012, vin=None, time_scale=20.0, state_dir=None, seed=0, "
-    "secret_file=None): the car of ecusim's virtual_car fixture (and the portal's secret file)"
+    "secret_file=None, car=None): the car of ecusim's virtual_car fixture (car: a car profile "
+    "file beside the test); the portal's secret file"
 )
 _CHANNEL_NUMBERS = itertools.count(1)
 """Makes every channel name unique in the process (python-can's virtual channels are global)."""
@@ -101,6 +103,8 @@ def virtual_car(request: pytest.FixtureRequest) -> Iterator[VirtualCar]:
     args, kwargs = (marker.args, marker.kwargs) if marker is not None else ((), {})
     try:
         spec = marker_spec(args, kwargs, lambda: request.getfixturevalue("tmp_path"))
+        if isinstance(spec.car, str | Path) and not Path(spec.car).is_absolute():
+            spec = dataclasses.replace(spec, car=request.path.parent / spec.car)  # beside the test
         car = VirtualCar.start(channel_name(request.node.nodeid), spec)
     except (TypeError, ValueError, LookupError) as exc:
         pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)

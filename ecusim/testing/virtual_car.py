@@ -25,6 +25,7 @@ from udsoncan.client import Client
 
 from ecusim.car.keys import Key, KeyKind
 from ecusim.car.vehicle import Vehicle, VehicleError
+from ecusim.catalog.profile import CarProfile
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.key_ecu.ecu import KeyCodeEcu
 from ecusim.secret_file import LAB_SECRETS, Secrets, load
@@ -61,10 +62,11 @@ NOTIFIER_TIMEOUT_S: Final = 0.05
 
 @dataclass(frozen=True)
 class CarSpec:
-    """The ``ecusim_car`` marker's options: which car, its VIN (``None``: the lab VIN of its
-    model-year), its clock speed, where it keeps its memory (``None``: in the process), the
-    seed of its randomness (new keys, SecurityAccess seeds) and its secret file (``None``: the
-    public lab secret; docs/secrets.md)."""
+    """The ``ecusim_car`` marker's options: which car (``model`` and ``year`` of the support
+    chart, or ``car``: a car profile, its path or a :class:`CarProfile`; docs/car-profiles.md),
+    its VIN (``None``: the lab VIN of its model-year), its clock speed, where it keeps its
+    memory (``None``: in the process), the seed of its randomness (new keys, SecurityAccess
+    seeds) and its secret file (``None``: the public lab secret; docs/secrets.md)."""
 
     model: str = DEFAULT_MODEL
     year: int = DEFAULT_YEAR
@@ -73,22 +75,27 @@ class CarSpec:
     state_dir: Path | str | None = None
     seed: int = 0
     secret_file: Path | str | None = None
+    car: CarProfile | Path | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.car is not None and (self.model, self.year) != (DEFAULT_MODEL, DEFAULT_YEAR):
+            raise ValueError("give car= (a car profile) or model=/year=, not both")
 
     def secrets(self) -> Secrets:
         """The secrets of :attr:`secret_file` (the lab secret without one)."""
         return load(self.secret_file) if self.secret_file is not None else LAB_SECRETS
 
     def build(self) -> Vehicle:
-        return Vehicle.from_catalog(
-            self.model,
-            self.year,
-            self.vin,
-            state_dir=self.state_dir,
-            time_scale=self.time_scale,
-            seed=self.seed,
-            seed_source=DeterministicSeedSource(self.seed),
-            secrets=self.secrets(),
-        )
+        options: dict[str, Any] = {
+            "state_dir": self.state_dir,
+            "time_scale": self.time_scale,
+            "seed": self.seed,
+            "seed_source": DeterministicSeedSource(self.seed),
+            "secrets": self.secrets(),
+        }
+        if self.car is not None:
+            return Vehicle.from_profile(self.car, self.vin, **options)
+        return Vehicle.from_catalog(self.model, self.year, self.vin, **options)
 
 
 @dataclass
@@ -165,9 +172,10 @@ class VirtualCar:
         addressing: requests on its request ID, responses on its response ID."""
         return self.ecu(ecu).addressing.tester_address()
 
-    def isotp_params(self) -> dict[str, Any]:
-        """can-isotp ``params`` matching the car: its padding (0xCC), CAN-FD if it uses it."""
-        settings = self.vehicle.isotp
+    def isotp_params(self, ecu: str | None = None) -> dict[str, Any]:
+        """can-isotp ``params`` matching an ECU (default the key ECU): its padding (0xCC, or
+        its car profile's), CAN-FD if it uses it."""
+        settings = self.ecu(ecu).isotp_parameters
         return {
             "tx_padding": settings.padding,
             "tx_data_length": 64 if settings.fd else 8,
@@ -191,7 +199,7 @@ class VirtualCar:
         """A new can-isotp stack to an ECU (default the key ECU) on :attr:`notifier`; start it
         (and stop it) yourself. One stack per ECU at a time: two would both answer its frames."""
         return client_stack(
-            self.bus, self.notifier, self.ecu(ecu).addressing, params=self.isotp_params()
+            self.bus, self.notifier, self.ecu(ecu).addressing, params=self.isotp_params(ecu)
         )
 
     def client(self, ecu: str | None = None) -> Client:
@@ -205,7 +213,7 @@ class VirtualCar:
                     self.bus,
                     self.notifier,
                     target.addressing,
-                    params=self.isotp_params(),
+                    params=self.isotp_params(target.name),
                     # lab_security_algo unlocks level 0x01 with the car's own K_diag
                     config=client_config(security_algo_params=self.vehicle.secrets.diag_key),
                 )

@@ -140,11 +140,14 @@ def identify(
     model: str | None = None,
     year: int | None = None,
     system: KeySystem | None = None,
+    model_year: ModelYear | None = None,
 ) -> CarIdentity:
     """Identify the car on ``link``; ``vin``/``model``/``year`` are what the technician knows
-    (a read VIN must match ``vin``), ``system`` the utility they chose (checked)."""
+    (a read VIN must match ``vin``), ``system`` the utility they chose (checked).
+    ``model_year``: the car's own entry (a car profile's, docs/car-profiles.md) in place of the
+    chart's: its addresses are asked."""
     console.step("Connect and identify the car")
-    entry = _chart_entry(model, year)
+    entry = model_year if model_year is not None else _chart_entry(model, year)
     engine, key_targets = targets_for(entry)
     read = _read_vin(link, [engine, *key_targets.values()])
     if read is not None:

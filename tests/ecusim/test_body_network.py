@@ -310,3 +310,28 @@ def test_a_key_of_another_car_travels_but_does_not_unset(bench: Bench) -> None:
     bench.send(body.LAB_IGNITION_CMD, {"IgnitionCommand": 3})
     bench.wait_for(lambda: vehicle.engine.start_control.start_attempts == 1)
     assert not vehicle.engine_running
+
+
+def _frames_of_one_id_in_one_second(time_scale: float) -> int:
+    """IGNITION_STATUS frames (GenMsgCycleTime 100 ms) the car hands its transmit tap over one
+    second of real time, stepped in 10 ms turns of a fake real-time clock (no threads run)."""
+    real = FakeClock(start_s=0.0)
+    vehicle = Vehicle.from_catalog("LS430", 2004, VIN, time_scale=time_scale, seed=1)
+    vehicle.body_clock = real  # the real time the broadcasts follow, here driven by the test
+    sent: list[can.Message] = []
+    for _ in range(100):
+        vehicle.broadcast_due(sent.append)
+        real.advance(0.01)
+    ignition_id = 0x1A0
+    return sum(1 for message in sent if message.arbitration_id == ignition_id)
+
+
+def test_the_broadcasts_keep_the_dbc_cycle_times_whatever_the_time_scale() -> None:
+    """docs/body-network.md: --time-scale speeds the car's own waits, not the bus load."""
+    assert body.cycle_time_s(body.IGNITION_STATUS) == pytest.approx(0.1)
+    at_1 = _frames_of_one_id_in_one_second(1.0)
+    at_20 = _frames_of_one_id_in_one_second(20.0)
+    assert at_1 == 10  # one second of 100 ms cycles
+    assert at_20 == at_1
+    scaled = Vehicle.from_catalog("LS430", 2004, VIN, time_scale=20.0, seed=1)
+    assert scaled.body_clock is scaled.protocol_clock  # real time, not the 20x vehicle clock

@@ -108,6 +108,18 @@ def test_malformed_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
             ["--no-car", "--ecu", str(EXAMPLE), "--rom", "x.rom"],
             "--rom: the ROM goes into the car's receiver: not with --no-car",
         ),
+        (
+            ["--no-car", "--ecu", str(EXAMPLE), "--model", "LS460", "--year", "2012"],
+            "--model, --year: options of the car: not with --no-car",
+        ),
+        (
+            ["--no-car", "--ecu", str(EXAMPLE), "--ephemeral", "--seed", "7"],
+            "--ephemeral, --seed: options of the car: not with --no-car",
+        ),
+        (
+            ["--no-car", "--ecu", str(EXAMPLE), "--car", "my-car.toml"],
+            "--car: options of the car: not with --no-car",
+        ),
     ],
 )
 def test_bad_flag_combinations_are_usage_errors(

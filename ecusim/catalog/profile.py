@@ -1,0 +1,446 @@
+"""Car profiles: a TOML file that describes one car (docs/car-profiles.md).
+
+A profile holds what a support-chart entry holds (model, year, key system, key limits, factory
+keys, keyless entry, waiting period) and, per diagnosable node (``ecus.ecm``, and
+``ecus.immobilizer`` where the car has one), its addresses with the ISO 15765-2 extended address
+(Toyota's sub-address), the ISO-TP padding byte, STmin and block size (ISO 15765-2 §9.6.5),
+P2server and P2*server (ISO 14229-2 §7.2), the seed/key algorithm of each SecurityAccess level
+by its :mod:`protocol.security_algorithms` registry name, and extra read-only DIDs with fixed
+values. A node's value left out keeps the simulator's default.
+
+The layout is validated with pydantic, reusing the support chart's node, key-limit and
+factory-key layouts and its error wording: a malformed profile raises :class:`ProfileError`,
+one line naming the file and the key path, e.g.
+``my-car.toml: ecus.immobilizer.padding: must be a byte 0x00..0xFF, got 300``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any
+
+import tomli_w
+from pydantic import AfterValidator, Field, PlainValidator, StrictBool, StrictInt
+
+from ecusim.catalog.chart import (
+    Basis,
+    BasisKind,
+    CatalogError,
+    DiagnosticAddresses,
+    FactoryKeys,
+    KeylessEntry,
+    KeyLimits,
+    ModelYear,
+    NodeAddress,
+    RegistrationLimit,
+    SystemType,
+    _build,
+    _choice,
+    _FactoryKeysLayout,
+    _invalid,
+    _KeyLimitsLayout,
+    _Layout,
+    _non_negative,
+    _Text,
+    _validate,
+)
+from protocol.errors import ConfigurationError
+from protocol.security_algorithms import default_registry
+
+__all__ = [
+    "PROFILE_FORMAT",
+    "PROFILE_VERSION",
+    "ROLES",
+    "CarProfile",
+    "EcuProfile",
+    "ProfileError",
+    "algorithm_names",
+    "load_profile",
+    "parse_profile",
+]
+
+PROFILE_FORMAT = "ecusim-car-profile"
+"""The profile's ``format`` key."""
+PROFILE_VERSION = 1
+"""The profile layout this module reads and writes."""
+ROLES = ("ecm", "immobilizer")
+"""The nodes a profile describes, as the chart's ``addresses`` names them: the engine ECU, and
+the transponder key ECU or certification ECU."""
+PROFILE_SOURCE = "car-profile"
+"""The basis source of every value of a profile's :class:`ModelYear`."""
+
+
+class ProfileError(CatalogError):
+    """A car profile that cannot be read or is malformed: one line naming the file and key."""
+
+
+@dataclass(frozen=True)
+class EcuProfile:
+    """One node of a profile; ``None``: the simulator's default for that value."""
+
+    address: NodeAddress
+    padding: int | None = None
+    """ISO-TP padding byte of classic frames (Toyota traces show 0x00)."""
+    st_min_ms: float | None = None
+    """STmin the node asks for in its flow control (ISO 15765-2 §9.6.5), 0..127 ms."""
+    block_size: int | None = None
+    """BS of the node's flow control (ISO 15765-2 §9.6.5), 0 = no further flow control."""
+    p2_ms: int | None = None
+    """P2server_max (ISO 14229-2 §7.2), also reported in the 0x50 response."""
+    p2_star_ms: int | None = None
+    """P2*server_max: the longest wait between two 0x78 responses (ISO 14229-2 §7.2)."""
+    security: Mapping[int, str] = field(default_factory=dict)
+    """SecurityAccess requestSeed level → algorithm registry name."""
+    dids: Mapping[int, bytes] = field(default_factory=dict)
+    """Extra read-only DIDs and their fixed values (0x22 in every session)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "security", MappingProxyType(dict(self.security)))
+        object.__setattr__(self, "dids", MappingProxyType(dict(self.dids)))
+
+
+@dataclass(frozen=True)
+class CarProfile:
+    """A car described by a profile: its chart-like entry and the settings of its nodes."""
+
+    model_year: ModelYear
+    ecus: Mapping[str, EcuProfile]
+    """By role (:data:`ROLES`); the immobilizer only where the car has one."""
+    origin: str = "car profile"
+    """Where it was read from (the file's name), for messages."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ecus", MappingProxyType(dict(self.ecus)))
+
+    @classmethod
+    def from_entry(
+        cls, entry: ModelYear, ecus: Mapping[str, EcuProfile] | None = None
+    ) -> CarProfile:
+        """A profile of the chart's ``entry``: its addresses, and ``ecus``' settings if given."""
+        nodes = {"ecm": entry.addresses.ecm, "immobilizer": entry.addresses.immobilizer}
+        given = dict(ecus or {})
+        chosen = {
+            role: given.get(role, EcuProfile(node))
+            for role, node in nodes.items()
+            if node is not None
+        }
+        return cls(entry, chosen, origin=f"{entry.name} of the support chart")
+
+    def to_toml(self) -> str:
+        """The profile as TOML (what :func:`parse_profile` reads back to an equal profile)."""
+        entry = self.model_year
+        document: dict[str, Any] = {
+            "format": PROFILE_FORMAT,
+            "version": PROFILE_VERSION,
+            "model": entry.model,
+            "year": entry.year,
+            "system_type": entry.system_type.value,
+            "reset_supported": entry.reset_supported,
+            "keyless_entry": entry.keyless_entry.value,
+            "waiting_period_s": entry.waiting_period_s,
+            "key_limits": _limits_table(entry.key_limits),
+            "factory_keys": {
+                "masters": entry.factory_keys.masters,
+                "subs": entry.factory_keys.subs,
+                "smart_keys": entry.factory_keys.smart_keys,
+            },
+            "ecus": {role: _ecu_table(ecu) for role, ecu in self.ecus.items()},
+        }
+        header = (
+            f"# ecusim car profile: {entry.name} ({entry.system_type.label}).\n"
+            "# Every key is described in docs/car-profiles.md; run it with\n"
+            "# 'ecusim run --car FILE'.\n\n"
+        )
+        return header + tomli_w.dumps(document)
+
+
+def _limits_table(limits: KeyLimits) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for name in ("automatic", "additional"):
+        limit: RegistrationLimit | None = getattr(limits, name)
+        if limit is not None:
+            table[name] = {"masters": limit.masters, "subs": limit.subs}
+    for name in ("ecm_codes", "smart_keys"):
+        value = getattr(limits, name)
+        if value is not None:
+            table[name] = value
+    return table
+
+
+def _ecu_table(ecu: EcuProfile) -> dict[str, Any]:
+    node = ecu.address
+    table: dict[str, Any] = {"request": f"0x{node.request_id:03X}"}
+    table["response"] = f"0x{node.response_id:03X}"
+    if node.functional_id is not None:
+        table["functional"] = f"0x{node.functional_id:03X}"
+    if node.extended_address is not None:
+        table["extended_address"] = f"0x{node.extended_address:02X}"
+    if ecu.padding is not None:
+        table["padding"] = f"0x{ecu.padding:02X}"
+    for name in ("st_min_ms", "block_size", "p2_ms", "p2_star_ms"):
+        value = getattr(ecu, name)
+        if value is not None:
+            table[name] = value
+    if ecu.security:
+        table["security"] = {f"0x{level:02X}": name for level, name in ecu.security.items()}
+    if ecu.dids:
+        table["dids"] = {f"0x{did:04X}": value.hex().upper() for did, value in ecu.dids.items()}
+    return table
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def load_profile(path: Path | str) -> CarProfile:
+    """Read and validate the profile at ``path`` (:class:`ProfileError` names the file)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ProfileError(f"{path}: cannot read the car profile: {reason}") from exc
+    return parse_profile(text, origin=path.name)
+
+
+def parse_profile(text: str, *, origin: str = "car profile") -> CarProfile:
+    """Parse and validate a profile's TOML text; errors start with ``origin``."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{origin}: not valid TOML ({exc})") from exc
+    try:
+        layout = _validate(_ProfileLayout, document, "top level", separator=": ")
+        return layout.profile(origin)
+    except CatalogError as exc:
+        raise ProfileError(f"{origin}: {exc}") from exc
+
+
+def algorithm_names() -> tuple[str, ...]:
+    """The security algorithms a profile may name: the default registry's and those published
+    in the ``ecusim.security_algorithms`` entry-point group."""
+    registry = default_registry()
+    try:
+        registry.load_entry_points(replace=True)
+    except ConfigurationError as exc:
+        raise ProfileError(str(exc)) from exc
+    return registry.names()
+
+
+def _hex_text(value: object, digits: int, what: str) -> int:
+    if not isinstance(value, str) or not re.fullmatch(rf"0[xX][0-9a-fA-F]{{1,{digits}}}", value):
+        raise _invalid(f"must be {what} like '0x{'0' * digits}', got {{got}}", value)
+    return int(value, 16)
+
+
+def _byte(value: object) -> int:
+    """A byte as a TOML integer (``0x00`` or ``0``) or a hex string (``"0x00"``)."""
+    if isinstance(value, str):
+        number = _hex_text(value, 2, "a byte")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise _invalid("must be a byte 0x00..0xFF, got {got}", value)
+    if not 0 <= number <= 0xFF:
+        raise _invalid("must be a byte 0x00..0xFF, got {got}", value)
+    return number
+
+
+def _can_id(value: object) -> int:
+    """An 11-bit CAN ID as a hex string (``"0x7E0"``, the chart's spelling) or an integer."""
+    phrase = "must be an 11-bit CAN ID 0x000..0x7FF like '0x7E0', got {got}"
+    if isinstance(value, str):
+        number = _hex_text(value, 3, "an 11-bit CAN ID")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise _invalid(phrase, value)
+    if not 0 <= number <= 0x7FF:
+        raise _invalid(phrase, value)
+    return number
+
+
+def _bounded_int(low: int, high: int, unit: str) -> PlainValidator:
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _invalid(f"must be an integer {low}..{high}{unit}, got {{got}}", value)
+        return value
+
+    return PlainValidator(parse)
+
+
+def _st_min(value: object) -> float:
+    """STmin in ms: 0..127, or 0.1..0.9 (the 100 µs steps of ISO 15765-2 Table 20)."""
+    phrase = "must be 0..127 ms (or 0.1..0.9 for 100..900 µs), got {got}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(phrase, value)
+    number = float(value)
+    micro_steps = 0 < number < 1 and math.isclose(number * 10, round(number * 10))
+    if not (number.is_integer() and 0 <= number <= 127) and not micro_steps:
+        raise _invalid(phrase, value)
+    return number
+
+
+def _level(value: object) -> int:
+    level = _hex_text(value, 2, "a requestSeed level")
+    if level % 2 != 1 or not 0x01 <= level <= 0x7D:
+        raise _invalid("must be an odd requestSeed level 0x01..0x7D, got {got}", value)
+    return level
+
+
+def _algorithm(value: object) -> str:
+    names = algorithm_names()
+    if not isinstance(value, str) or value not in names:
+        raise _invalid("must be one of {allowed}; got {got}", value, allowed=", ".join(names))
+    return value
+
+
+def _did(value: object) -> int:
+    return _hex_text(value, 4, "a DID")
+
+
+def _did_value(value: object) -> bytes:
+    if not isinstance(value, str) or not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", value):
+        raise _invalid(
+            "must be the value's bytes in hex, an even number of digits, e.g. '0102AB'; got {got}",
+            value,
+        )
+    return bytes.fromhex(value)
+
+
+def _profile_format(text: str) -> str:
+    if text != PROFILE_FORMAT:
+        raise _invalid(f"must be {PROFILE_FORMAT!r}, got {{got}}", text)
+    return text
+
+
+def _profile_version(version: int) -> int:
+    if version != PROFILE_VERSION:
+        raise _invalid(f"{{got}} is not supported (this ecusim reads {PROFILE_VERSION})", version)
+    return version
+
+
+_CanId = Annotated[int, PlainValidator(_can_id)]
+_Byte = Annotated[int, PlainValidator(_byte)]
+_Level = Annotated[int, PlainValidator(_level)]
+_Algorithm = Annotated[str, PlainValidator(_algorithm)]
+_Did = Annotated[int, PlainValidator(_did)]
+_DidValue = Annotated[bytes, PlainValidator(_did_value)]
+
+
+class _EcuLayout(_Layout):
+    """``ecus.<role>``: the chart's node addresses, then the node's transport and session
+    settings (names as in the TOML file)."""
+
+    request_id: Annotated[_CanId, Field(alias="request")]
+    response_id: Annotated[_CanId, Field(alias="response")]
+    functional_id: Annotated[_CanId | None, Field(alias="functional")] = None
+    extended_address: _Byte | None = None
+    padding: _Byte | None = None
+    st_min_ms: Annotated[float | None, PlainValidator(_st_min)] = None
+    block_size: Annotated[int | None, _bounded_int(0, 0xFF, "")] = None
+    p2_ms: Annotated[int | None, _bounded_int(0, 0xFFFF, " ms")] = None
+    p2_star_ms: Annotated[int | None, _bounded_int(10, 0xFFFF * 10, " ms")] = None
+    security: dict[_Level, _Algorithm] = Field(default_factory=dict)
+    dids: dict[_Did, _DidValue] = Field(default_factory=dict)
+
+    def ecu(self) -> EcuProfile:
+        address = NodeAddress(
+            request_id=self.request_id,
+            response_id=self.response_id,
+            functional_id=self.functional_id,
+            extended_address=self.extended_address,
+        )
+        return EcuProfile(
+            address=address,
+            padding=self.padding,
+            st_min_ms=self.st_min_ms,
+            block_size=self.block_size,
+            p2_ms=self.p2_ms,
+            p2_star_ms=self.p2_star_ms,
+            security=self.security,
+            dids=self.dids,
+        )
+
+
+class _EcusLayout(_Layout):
+    ecm: _EcuLayout
+    immobilizer: _EcuLayout | None = None
+
+
+class _ProfileLayout(_Layout):
+    format: Annotated[_Text, AfterValidator(_profile_format)]
+    version: Annotated[StrictInt, AfterValidator(_profile_version)]
+    model: _Text
+    year: StrictInt
+    system_type: Annotated[SystemType, _choice(SystemType)]
+    reset_supported: StrictBool
+    keyless_entry: Annotated[KeylessEntry, _choice(KeylessEntry)]
+    waiting_period_s: Annotated[float, PlainValidator(_non_negative)] = 0.0
+    key_limits: _KeyLimitsLayout
+    factory_keys: _FactoryKeysLayout
+    ecus: _EcusLayout
+
+    def profile(self, origin: str) -> CarProfile:
+        """The profile (the chart's own checks of an entry may raise :class:`CatalogError`)."""
+        ecus = {"ecm": self.ecus.ecm.ecu()}
+        if self.ecus.immobilizer is not None:
+            ecus["immobilizer"] = self.ecus.immobilizer.ecu()
+        _check_unique_addresses(ecus)
+        limits = self.key_limits
+        basis = Basis(BasisKind.LAB, PROFILE_SOURCE, f"car profile {origin}")
+        immobilizer = ecus.get("immobilizer")
+        try:
+            entry = ModelYear(
+                model=self.model.strip().upper(),
+                year=self.year,
+                system_type=self.system_type,
+                reset_supported=self.reset_supported,
+                key_limits=KeyLimits(
+                    automatic=_build(RegistrationLimit, limits.automatic),
+                    additional=_build(RegistrationLimit, limits.additional),
+                    ecm_codes=limits.ecm_codes,
+                    smart_keys=limits.smart_keys,
+                ),
+                factory_keys=FactoryKeys(**self.factory_keys.model_dump()),
+                keyless_entry=self.keyless_entry,
+                addresses=DiagnosticAddresses(
+                    ecm=ecus["ecm"].address,
+                    immobilizer=None if immobilizer is None else immobilizer.address,
+                ),
+                waiting_period_s=self.waiting_period_s,
+                basis=dict.fromkeys(ModelYear.basis_fields(self.system_type), basis),
+            )
+        except CatalogError as exc:  # the chart's words, with the profile's key names
+            words = str(exc).replace("addresses.", "ecus.")
+            raise CatalogError(re.sub(r"^([a-z_.]+) (must|is) ", r"\1: \2 ", words)) from None
+        return CarProfile(entry, ecus, origin=origin)
+
+
+def _check_unique_addresses(ecus: Mapping[str, EcuProfile]) -> None:
+    """No two nodes receive the same request, and no node's request is another's response.
+    Nodes may share a CAN ID only under extended addressing with different address bytes
+    (ISO 15765-2 extended addressing: Toyota's 0x750 + sub-address)."""
+    taken: list[tuple[int, int | None, str]] = []
+    for role, ecu in ecus.items():
+        node = ecu.address
+        for kind, can_id in (("request", node.request_id), ("response", node.response_id)):
+            ext = node.extended_address
+            for other_id, other_ext, owner in taken:
+                if other_id == can_id and (ext is None or other_ext is None or ext == other_ext):
+                    raise CatalogError(
+                        f"ecus.{role}.{kind}: 0x{can_id:03X} is already the {owner}: each "
+                        "request and response address belongs to one node (nodes share a CAN "
+                        "ID only with different extended addresses)"
+                    )
+            taken.append((can_id, ext, f"{role}'s {kind} address"))
+        if node.functional_id in (node.request_id, node.response_id):
+            raise CatalogError(
+                f"ecus.{role}.functional: 0x{node.functional_id:03X} must differ from the "
+                f"{role}'s request and response IDs"
+            )
