@@ -69,7 +69,7 @@ def test_summarize_the_demo_trace_with_a_plot_that_shows_the_reset(
 ) -> None:
     """``ecusim trace summarize trace.log --plot t.png``: a real PNG of sensible size, and the
     drawn data has the reset in it: the 0x78 mark on RoutineControl and the registration mode
-    lane going normal → waiting period → open."""
+    lane going normal → waiting period (→ open) → normal."""
     capsys.readouterr()  # the demo's narration
     picture = tmp_path / "t.png"
     assert main(["trace", "summarize", str(demo_trace), "--plot", str(picture)]) == 0
@@ -102,7 +102,11 @@ def test_summarize_the_demo_trace_with_a_plot_that_shows_the_reset(
         (registration,) = timeline.lanes[LANE_REGISTRATION].get_lines()
         modes = [int(y) for y in np.asarray(registration.get_ydata(), dtype=float).tolist()]
         deduplicated = [m for i, m in enumerate(modes) if i == 0 or modes[i - 1] != m]
-        assert deduplicated == [0, REGISTRATION_WAITING, REGISTRATION_OPEN, 0], modes
+        # The reset starts the waiting period and the new keys end registration; "open" lasts
+        # only until the tool's next poll, so a 100 ms broadcast may or may not catch it.
+        assert deduplicated[:2] == [0, REGISTRATION_WAITING], modes
+        assert deduplicated[-1] == 0, modes
+        assert set(deduplicated) <= {0, REGISTRATION_WAITING, REGISTRATION_OPEN}, modes
     finally:
         timeline.figure.clear()
 
