@@ -53,5 +53,8 @@ def test_the_demo_runs_the_docs_example_profile(
     assert paddings, "no single frame with room for padding"
     assert all(set(padding) == {0x00} for padding in paddings), paddings
     summary = (folder / "trace-summary.txt").read_text(encoding="utf-8")
-    assert "31 01 02 01  (RoutineControl)" in summary  # the reset, decoded at 0x740
+    # the reset, decoded at 0x740 and named
+    assert (
+        "31 01 02 01  (RoutineControl startRoutine 0x0201 Immobilizer/Smart Key Reset)" in summary
+    )
     assert "7F 31 78" in summary
