@@ -44,7 +44,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def event_stream(target: str | None) -> Iterator[TextIO | None]:
-    """``--events``: standard output for ``-``, else the file (created, parents too)."""
+    """``--events``: standard output for ``-``, else the file (created or emptied; its folder
+    must exist: a mistyped path creates no folders)."""
     if target is None:
         yield None
         return
@@ -53,7 +54,6 @@ def event_stream(target: str | None) -> Iterator[TextIO | None]:
         return
     path = Path(target)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         stream = path.open("w", encoding="utf-8")
     except OSError as exc:
         raise CliError(f"--events: cannot write {path}: {exc.strerror or exc}") from exc

@@ -232,8 +232,9 @@ def _state_folder(args: argparse.Namespace, vin: str | None) -> Path | None:
 def _trace(path: Path) -> can.Listener:
     if path.suffix.lower() not in TRACE_SUFFIXES:
         raise CliError(f"--log: use one of {', '.join(TRACE_SUFFIXES)}, not {path.name!r}", 2)
+    if not path.parent.is_dir():  # a mistyped path creates no folders
+        raise CliError(f"--log: cannot write {path}: no folder {path.parent}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         logger: can.Listener = can.Logger(path)
     except (OSError, ValueError) as exc:
         raise CliError(f"--log: cannot write {path}: {exc}") from exc

@@ -185,6 +185,31 @@ def test_an_unwritable_events_file_is_one_line(
     assert len(err) == 1 and err[0].startswith("ecusim: error: --events: cannot write")
 
 
+@pytest.mark.parametrize("command", ["monitor", "run"])
+def test_an_events_file_in_a_missing_folder_creates_no_folder(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-folder"
+    argv = [command, "-i", "virtual", "-c", "x", "--events", str(missing / "e.jsonl")]
+    if command == "run":
+        argv += ["--ephemeral", "--duration", "0.1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ecusim: error: --events: cannot write"), err
+    assert not missing.exists()
+
+
+def test_a_log_file_in_a_missing_folder_creates_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-folder"
+    argv = ["run", "-i", "virtual", "-c", "x", "--ephemeral", "--log", str(missing / "t.log")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ecusim: error: --log: cannot write {missing / 't.log'}: no folder {missing}"]
+    assert not missing.exists()
+
+
 def test_run_events_record_the_cars_own_answers(channel: str, tmp_path: Path) -> None:
     """What ``ecusim run --events FILE`` attaches: the decoder on the car's own connection
     sees the tester's requests (received) and the car's answers (sent)."""
