@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ecusim.catalog import CatalogError
-from ecusim.catalog.profile import CarProfile, ProfileError, load_profile
+from ecusim.catalog.profile import ProfileError
+from ecusim.cli.car_profile_option import add_car_profile_argument, read_car_profile
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import _time_scale
 from ecusim.cli.secret_options import add_secret_argument, load_secrets
@@ -46,12 +47,7 @@ def add_subparser(subparsers: Any) -> None:
     )
     parser.add_argument("--model", help=f"default {DEFAULT_MODEL}")
     parser.add_argument("--year", type=int, help=f"model year (default {DEFAULT_YEAR})")
-    parser.add_argument(
-        "--car",
-        type=Path,
-        metavar="FILE",
-        help="the car a car profile describes (docs/car-profiles.md) instead of --model/--year",
-    )
+    add_car_profile_argument(parser, "demonstrate on")
     parser.add_argument(
         "--dir",
         type=Path,
@@ -141,20 +137,8 @@ class _Outcome:
         print("ecusim demo: portal stopped", flush=True)
 
 
-def _car_profile(args: argparse.Namespace) -> CarProfile | None:
-    """``--car FILE``, read and checked (exclusive with --model/--year)."""
-    if args.car is None:
-        return None
-    if args.model is not None or args.year is not None:
-        raise CliError("--car: the profile names the model and year: leave out --model/--year", 2)
-    try:
-        return load_profile(args.car)
-    except ProfileError as exc:
-        raise CliError(str(exc), exit_code=2) from exc
-
-
 def run(args: argparse.Namespace) -> int:
-    profile = _car_profile(args)
+    profile = read_car_profile(args)
     secrets = load_secrets(args)
     folder = args.dir if args.dir is not None else Path(tempfile.mkdtemp(prefix="ecusim-demo-"))
     console = TextConsole(assume_yes=True)

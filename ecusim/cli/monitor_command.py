@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from can.cli import add_bus_arguments
 
 from ecusim.catalog import Catalog, CatalogError, ModelYear
+from ecusim.cli.car_profile_option import add_car_profile_argument, read_car_profile
 from ecusim.cli.errors import CliError
 from ecusim.cli.monitor_options import add_events_argument, event_stream, run_view, wait
 from ecusim.cli.run_command import _positive_seconds, open_bus
@@ -36,6 +37,7 @@ def add_subparser(subparsers: Any) -> None:
     car = parser.add_argument_group("car (its diagnostic addresses)")
     car.add_argument("--model", help="model of the support chart (default: the contract's nodes)")
     car.add_argument("--year", type=int, help="model year (with --model)")
+    add_car_profile_argument(car, "watch")
     output = parser.add_argument_group("output")
     output.add_argument(
         "--plain", action="store_true", help="print the log as lines (for a pipe), no view"
@@ -45,7 +47,12 @@ def add_subparser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _model_year(args: argparse.Namespace) -> ModelYear | None:
+def model_year_of(args: argparse.Namespace) -> ModelYear | None:
+    """The car whose addresses are watched: ``--car``'s, ``--model/--year``'s, or ``None``
+    (the contract's nodes)."""
+    profile = read_car_profile(args)
+    if profile is not None:
+        return profile.model_year
     if args.model is None and args.year is None:
         return None
     if args.model is None or args.year is None:
@@ -73,7 +80,7 @@ def watching(args: argparse.Namespace, stop: threading.Event) -> Iterator[Watche
     ``--events`` writer, ``--plain`` lines); ``stop`` is set if the bus is lost."""
     if args.plain and args.events == "-":
         raise CliError("--plain and --events - both want standard output: pick one", 2)
-    model_year = _model_year(args)
+    model_year = model_year_of(args)
     decoder = WireDecoder(model_targets(model_year))
     subtitle = model_year.name if model_year is not None else "the contract's addresses"
     with event_stream(args.events) as stream:

@@ -17,9 +17,10 @@ from ecusim.car.keyless import KeylessError, RomChip
 from ecusim.car.state_folder import DATA_DIR_VARIABLE, StateFolderError, default_state_dir
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, CatalogError, KeylessEntry
-from ecusim.catalog.profile import CarProfile, ProfileError, load_profile
+from ecusim.catalog.profile import CarProfile
 from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
 from ecusim.cli import ecu_files
+from ecusim.cli.car_profile_option import add_car_profile_argument, read_car_profile
 from ecusim.cli.errors import CliError
 from ecusim.cli.monitor_options import Watch, add_run_arguments
 from ecusim.cli.secret_options import LAB_NOTICE, add_secret_argument, load_secrets
@@ -52,14 +53,7 @@ def add_subparser(subparsers: Any) -> None:
     car = parser.add_argument_group("car")
     car.add_argument("--model", help=f"model (default {DEFAULT_MODEL})")
     car.add_argument("--year", type=int, help=f"model year (default {DEFAULT_YEAR})")
-    car.add_argument(
-        "--car",
-        type=Path,
-        metavar="FILE",
-        help="run the car this car profile describes (TOML: addresses, padding, timing, "
-        "algorithms; 'ecusim models --export M Y' writes one; docs/car-profiles.md) instead "
-        "of --model/--year",
-    )
+    add_car_profile_argument(car, "run")
     car.add_argument(
         "--vin",
         help="the VIN (default: a lab VIN for the model-year); a Lexus WMI and the model-year "
@@ -174,16 +168,11 @@ def _checked_vin(args: argparse.Namespace) -> str | None:
 def _car_profile(args: argparse.Namespace) -> CarProfile | None:
     """``--car FILE`` (read and checked), which sets ``args.model``/``args.year``; without it
     --model/--year or their defaults."""
-    if args.car is None:
+    profile = read_car_profile(args)
+    if profile is None:
         args.model = DEFAULT_MODEL if args.model is None else args.model
         args.year = DEFAULT_YEAR if args.year is None else args.year
         return None
-    if args.model is not None or args.year is not None:
-        raise CliError("--car: the profile names the model and year: leave out --model/--year", 2)
-    try:
-        profile = load_profile(args.car)
-    except ProfileError as exc:
-        raise CliError(str(exc), exit_code=2) from exc
     args.model, args.year = profile.model_year.model, profile.model_year.year
     return profile
 

@@ -28,6 +28,7 @@ from can.cli import add_bus_arguments
 
 from ecusim.catalog import Catalog, CatalogError
 from ecusim.catalog.vin import VinError, validate_vin
+from ecusim.cli.car_profile_option import add_car_profile_argument, read_car_profile
 from ecusim.cli.errors import CliError
 from ecusim.cli.run_command import open_bus
 from ecusim.cli.secret_options import add_secret_argument, load_secrets
@@ -84,6 +85,7 @@ def _car_arguments(parser: argparse.ArgumentParser) -> None:
     car.add_argument("--vin", help="the VIN (checked against the car's; asked if unreadable)")
     car.add_argument("--model", help="model, when the car cannot tell (see 'ecusim models')")
     car.add_argument("--year", type=int, help="model year, with --model")
+    add_car_profile_argument(car, "diagnose (at its addresses)")
     car.add_argument(
         "--system",
         choices=[s.value for s in KeySystem],
@@ -185,6 +187,8 @@ def add_subparser(subparsers: Any) -> None:
 
 def _check_car_arguments(args: argparse.Namespace) -> None:
     """Bad car arguments are usage errors (exit 2), found before the bus is touched."""
+    profile = read_car_profile(args)
+    args.profile_entry = profile.model_year if profile is not None else None
     if (args.model is None) != (args.year is None):
         raise CliError("give --model and --year together", exit_code=2)
     if args.vin is not None:
@@ -212,7 +216,15 @@ def _connected(args: argparse.Namespace) -> Iterator[DiagnosticLink]:
 
 def _identity(link: DiagnosticLink, console: Console, args: argparse.Namespace) -> CarIdentity:
     system = KeySystem(args.system) if args.system else None
-    return identify(link, console, vin=args.vin, model=args.model, year=args.year, system=system)
+    return identify(
+        link,
+        console,
+        vin=args.vin,
+        model=args.model,
+        year=args.year,
+        system=system,
+        model_year=args.profile_entry,
+    )
 
 
 @contextmanager

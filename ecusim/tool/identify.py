@@ -132,6 +132,16 @@ def _key_system_answer(
     return None
 
 
+def _warn_unanswered(console: Console, asked: list[Target]) -> None:
+    """No node answered the key-system DID: no immobilizer, or one at other addresses."""
+    where = ", ".join(f"0x{target.addressing.request_id:03X}" for target in asked)
+    console.warn(
+        f"no ECU answered the key-system DID 0x{DID_CAPABILITIES:04X} (asked at {where}): "
+        "the car has no immobilizer, or its key-code ECU sits at other addresses (give "
+        "--car FILE, its car profile)"
+    )
+
+
 def identify(
     link: DiagnosticLink,
     console: Console,
@@ -195,6 +205,7 @@ def identify(
             console.warn(f"no key-code ECU answered: the support chart says {system_type.label}")
     else:
         system_type, reset_supported, key_target = SystemType.NONE, False, None
+        _warn_unanswered(console, candidates)
 
     identity = _checked_identity(
         link, engine, read, CarIdentity(the_vin, read is not None, entry, system_type,

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import can
 import httpx
 import pytest
 
@@ -495,3 +496,36 @@ def test_bad_arguments_in_json_are_exit_2_with_an_error_document(
         "exit_code": 2,
         "steps": [],
     }
+
+
+def test_identify_finds_a_moved_key_ecu_with_the_cars_profile(
+    channel: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A car whose certification ECU sits at 0x740 → 0x748 (ext 0x47), not the chart's 0x750:
+    without its profile nothing answers the key-system DID and the tool says where it asked
+    (it printed a bare "no immobilizer"); with ``--car`` it asks the profile's addresses."""
+    assert main(["models", "--export", *map(str, SMART)]) == 0
+    exported = capsys.readouterr().out
+    moved = exported.replace('request = "0x750"', 'request = "0x740"')
+    moved = moved.replace('response = "0x758"', 'response = "0x748"')
+    moved = moved.replace('extended_address = "0xB5"', 'extended_address = "0x47"')
+    assert moved.count("0x74") == 2 and "0x47" in moved
+    profile = tmp_path / "moved.toml"
+    profile.write_text(moved, encoding="utf-8")
+    car = Vehicle.from_profile(profile, seed=7)
+    bus = can.Bus(interface="virtual", channel=channel)
+    car.start(bus)
+    try:
+        assert main(tool(channel, "identify")) == 0
+        captured = capsys.readouterr()
+        assert "no ECU answered the key-system DID 0x010A (asked at 0x750" in captured.out
+        assert "give --car FILE" in captured.out
+        assert main(tool(channel, "identify", "--car", str(profile), "--json")) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["vin"] == car.vin and document["system"] == "smart"
+        assert document["keys"] == {"smart": 2}
+        assert main(tool(channel, "identify", "--car", str(profile), "--model", "LS460")) == 2
+        assert "--car: the profile names the model and year" in capsys.readouterr().err
+    finally:
+        car.stop()
+        bus.shutdown()

@@ -263,3 +263,26 @@ def test_run_monitor_and_events_to_stdout_are_refused_in_one_line(
     assert captured.err.strip() == (
         "ecusim: error: --monitor and --events - both want standard output: use a file"
     )
+
+
+def test_monitor_watches_the_addresses_of_a_car_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--car FILE``: the decoder follows the profile's nodes (a key ECU moved to 0x740);
+    a missing profile, or one with --model, is one line and exit 2."""
+    assert main(["models", "--export", "LS460", "2012"]) == 0
+    moved = capsys.readouterr().out.replace('request = "0x750"', 'request = "0x740"')
+    profile = tmp_path / "moved.toml"
+    profile.write_text(moved.replace('response = "0x758"', 'response = "0x748"'), "utf-8")
+    args = build_parser().parse_args(["monitor", "--car", str(profile)])
+    entry = monitor_command.model_year_of(args)
+    assert entry is not None
+    requests = {target.addressing.request_id for target in model_targets(entry)}
+    assert requests == {0x7E0, 0x740}
+    missing = tmp_path / "missing.toml"
+    assert main(["monitor", "-i", "virtual", "-c", "x", "--car", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read the car profile" in err[0], err
+    argv = ["monitor", "-i", "virtual", "-c", "x", "--car", str(profile), "--model", "LS460"]
+    assert main(argv) == 2
+    assert "--car: the profile names the model and year" in capsys.readouterr().err
