@@ -33,6 +33,7 @@ from ecusim.car.state_folder import (
     StateFolderError,
     check_owner,
     describe_owner,
+    remove_interrupted_saves,
     stamp_owner,
 )
 from ecusim.catalog import Catalog, ModelYear
@@ -249,6 +250,7 @@ class Vehicle:
         check_owner(self.state_dir, self.identity)  # read-only: a refused folder is untouched
         self._folder_lock.acquire()  # before any write, even of the record
         check_owner(self.state_dir, self.identity)  # what the last holder left
+        remove_interrupted_saves(self.state_dir)  # locked: no save of ours or another car runs
         store = self._nvm("vehicle")
         stored = store.load()
         if stored is None:
