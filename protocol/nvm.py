@@ -27,6 +27,8 @@ import json
 import logging
 import math
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +46,8 @@ __all__ = [
     "MemoryNvm",
     "NvmStore",
     "canonical_json",
+    "remove_stale_temp_files",
+    "temp_file_target",
 ]
 
 _log = logging.getLogger(__name__)
@@ -58,6 +62,12 @@ NVM_VERSION = 1
 """The file-format version this code writes and reads."""
 
 _FIELDS = ("format", "kind", "version", "sha256", "data")
+
+_TEMP_PREFIX = "."
+_TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+"""The name :meth:`FileNvm.save` gives its temp file: ``.<file name>.<8 mkstemp characters>.tmp``
+(``tempfile.mkstemp(prefix=".<file name>.", suffix=".tmp")``)."""
 
 
 @runtime_checkable
@@ -297,7 +307,7 @@ class FileNvm:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             fd, temp_name = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=directory
+                prefix=f"{_TEMP_PREFIX}{self.path.name}.", suffix=_TEMP_SUFFIX, dir=directory
             )
             with os.fdopen(fd, "w", encoding="ascii") as handle:
                 handle.write(text)
@@ -314,6 +324,54 @@ class FileNvm:
         _fsync_directory(directory)
         self._checked = True
         _log.debug("saved NVM file %s", self.path)
+
+
+def temp_file_target(name: str) -> str | None:
+    """The NVM file name whose :meth:`FileNvm.save` writes a temp file called ``name``
+    (``".vehicle.nvm.json.k3j_9x2a.tmp"`` → ``"vehicle.nvm.json"``), else ``None``."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match.group("target") if match else None
+
+
+def remove_stale_temp_files(directory: Path, *, target_suffix: str) -> list[Path]:
+    """Remove the temp files that interrupted saves left in ``directory`` and return them.
+
+    A save killed before its rename leaves ``.<file>.<8 characters>.tmp`` (the old NVM file is
+    intact, the temp file is garbage). Only names of that exact pattern whose ``<file>`` ends with
+    ``target_suffix`` are touched, and only regular files: a symlink or a directory of that name
+    was not written by a save, so it is left alone with a warning. Call it only while no save can
+    run on ``directory`` (its owner holds the folder's lock), else a save in flight loses its temp
+    file (it then fails with :class:`~protocol.errors.NvmError`, the old file still intact).
+    """
+    removed: list[Path] = []
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return removed  # no folder yet (or unreadable: the next load says so)
+    for path in entries:
+        target = temp_file_target(path.name)
+        if target is None or not target.endswith(target_suffix):
+            continue
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            _log.warning("cannot inspect %s: %s", path, exc)
+            continue
+        if not stat.S_ISREG(mode):
+            _log.warning("%s is not a regular file: not a save's temp file, left alone", path)
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            _log.warning("cannot remove the stale temp file %s: %s", path, exc)
+            continue
+        _log.info("removed %s, left by an interrupted save of %s", path, target)
+        removed.append(path)
+    return removed
 
 
 def _describe(owner: Mapping[str, object]) -> str:

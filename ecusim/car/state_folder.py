@@ -10,6 +10,8 @@
 - :class:`FolderLock`: an advisory lock (``fcntl.flock`` on the folder's ``lock`` file) held while
   a car is built and while it runs; the OS drops it when the process dies, even on ``kill -9``.
   POSIX only: elsewhere the folder is not locked (a warning says so).
+- :func:`remove_interrupted_saves`: once the lock is taken, the temp files a killed save left
+  (``.<kind>.nvm.json.<8 characters>.tmp``) are removed; nothing else is.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import platformdirs
 
 from ecusim.errors import VehicleError
-from protocol.nvm import FileNvm, JsonValue
+from protocol.nvm import FileNvm, JsonValue, remove_stale_temp_files
 
 __all__ = [
     "DATA_DIR_VARIABLE",
@@ -36,6 +38,7 @@ __all__ = [
     "check_owner",
     "default_state_dir",
     "describe_owner",
+    "remove_interrupted_saves",
     "stamp_owner",
 ]
 
@@ -106,6 +109,14 @@ def stamp_owner(folder: Path, identity: Mapping[str, JsonValue]) -> None:
             data = store.load()
             if data is not None:
                 store.save(data)
+
+
+def remove_interrupted_saves(folder: Path) -> list[Path]:
+    """Remove the temp files of NVM saves killed before their rename (the NVM file itself holds
+    the old content, intact) and return them: only ``.<kind>.nvm.json.<8 characters>.tmp``
+    regular files; a symlink or directory of that name is left alone, with a warning. Call with
+    the folder locked: then no save runs on it."""
+    return remove_stale_temp_files(folder, target_suffix=NVM_SUFFIX)
 
 
 class FolderLock:

@@ -33,11 +33,12 @@ from ecusim.car.state_folder import (
     StateFolderError,
     check_owner,
     describe_owner,
+    remove_interrupted_saves,
     stamp_owner,
 )
 from ecusim.catalog import Catalog, ModelYear
 from ecusim.catalog.profile import CarProfile, load_profile
-from ecusim.catalog.vin import lab_vin, validate_vin
+from ecusim.catalog.vin import lab_vin, validate_written_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.certification.ecu import CertificationEcu
 from ecusim.ecus.engine import EngineEcu
@@ -92,7 +93,7 @@ class Vehicle:
         if clock is not None and time_scale != 1.0:
             raise ConfigurationError("give either a clock or a time scale, not both")
         self.model_year = model_year
-        self.vin = validate_vin(vin)
+        self.vin = validate_written_vin(vin)
         self.clock: Clock = clock if clock is not None else ScaledClock(time_scale)
         # ISO 14229 timers (P2, S3, 0x78 repeats, the SecurityAccess delay) are protocol time:
         # a time scale speeds up the car's own waits only. An injected clock drives both.
@@ -249,6 +250,7 @@ class Vehicle:
         check_owner(self.state_dir, self.identity)  # read-only: a refused folder is untouched
         self._folder_lock.acquire()  # before any write, even of the record
         check_owner(self.state_dir, self.identity)  # what the last holder left
+        remove_interrupted_saves(self.state_dir)  # locked: no save of ours or another car runs
         store = self._nvm("vehicle")
         stored = store.load()
         if stored is None:

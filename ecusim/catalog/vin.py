@@ -27,6 +27,7 @@ __all__ = [
     "model_year_code",
     "transliterate",
     "validate_vin",
+    "validate_written_vin",
 ]
 
 VIN_LENGTH = 17
@@ -134,6 +135,27 @@ def validate_vin(vin: str) -> str:
             position=CHECK_DIGIT_POSITION,
         )
     return upper
+
+
+def validate_written_vin(vin: str) -> str:
+    """Return ``vin`` unchanged if a car may hold it, else raise :class:`VinError`.
+
+    The rule of every VIN written into a car (0x2E F190, ``Vehicle(vin=...)``, ``ecusim run
+    --vin``, an ECU's configuration or NVM): :func:`validate_vin`, and the characters are the
+    capitals of ISO 3779 as they are, never upper-cased on the way in. :func:`validate_vin` stays
+    lenient for what a person types to look a VIN up (``ecusim vin``, the portal's forms).
+    Checked in order: length and alphabet, case (the first lower-case letter is named with its
+    1-based position), check digit.
+    """
+    _check_characters(vin)
+    for position, char in enumerate(vin, start=1):
+        if char.islower():
+            raise VinError(
+                f"character {char!r} at position {position} is lower case: a VIN is written "
+                "in capitals (A-Z and 0-9 except I, O, Q; ISO 3779)",
+                position=position,
+            )
+    return validate_vin(vin)
 
 
 def is_valid_vin(vin: str) -> bool:

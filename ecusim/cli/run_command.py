@@ -18,7 +18,7 @@ from ecusim.car.state_folder import DATA_DIR_VARIABLE, StateFolderError, default
 from ecusim.car.vehicle import Vehicle
 from ecusim.catalog import Catalog, CatalogError, KeylessEntry
 from ecusim.catalog.profile import CarProfile
-from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_vin
+from ecusim.catalog.vin import VinError, check_vin_matches, lab_vin, validate_written_vin
 from ecusim.cli import ecu_files
 from ecusim.cli.car_profile_option import add_car_profile_argument, read_car_profile
 from ecusim.cli.errors import CliError
@@ -154,7 +154,7 @@ def _checked_vin(args: argparse.Namespace) -> str | None:
     if args.vin is None:
         return None
     try:
-        vin = validate_vin(args.vin)
+        vin = validate_written_vin(args.vin)
     except VinError as exc:
         raise CliError(f"--vin: {exc}", exit_code=2) from exc
     if args.allow_foreign_vin:

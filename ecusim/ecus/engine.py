@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ecusim.catalog.vin import VinError, validate_vin
+from ecusim.catalog.vin import VinError, validate_written_vin
 from ecusim.ecus.base import DiagnosableEcu
 from ecusim.ecus.identification import (
     LEVEL_EXTENDED_DIAGNOSTICS,
@@ -46,7 +46,7 @@ class EngineConfig:
     security_policy: SecurityPolicy = field(default_factory=SecurityPolicy)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vin", validate_vin(self.vin))
+        object.__setattr__(self, "vin", validate_written_vin(self.vin))
 
 
 class EngineEcu(DiagnosableEcu):
@@ -102,7 +102,7 @@ class EngineEcu(DiagnosableEcu):
         if stored is None:
             return self.config.vin
         try:
-            return validate_vin(str(stored.get("vin")))
+            return validate_written_vin(str(stored.get("vin")))
         except VinError as exc:
             raise self._identity.corrupt(f"stored VIN: {exc}") from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from ecusim.catalog.vin import VinError, validate_vin
+from ecusim.catalog.vin import VinError, validate_written_vin
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
 from protocol.uds.data_identifiers import DataIdentifier, constant
@@ -45,7 +45,9 @@ def vin_did(
     written_once: Callable[[], bool] | None = None,
 ) -> DataIdentifier:
     """0xF190: 17 ASCII bytes (17 spaces while a blank key-code ECU has none); writable only in
-    the extended session with level 0x01 unlocked, only with a valid check digit (else 0x31).
+    the extended session with level 0x01 unlocked, only with a valid VIN as it is: capitals
+    (ISO 3779) and a right check digit, else 0x31 requestOutOfRange (ISO 14229-1 §11.7), nothing
+    written.
 
     ``written_once`` (key-code ECUs, diagnostic-contract.md §4): whether the VIN is set; a set
     VIN is never written again: 0x22 conditionsNotCorrect, whatever the value. ISO 14229-1
@@ -60,7 +62,7 @@ def vin_did(
                 Nrc.CONDITIONS_NOT_CORRECT, "this ECU's VIN is set: it is written only once"
             )
         try:
-            vin = validate_vin(value.decode("ascii"))
+            vin = validate_written_vin(value.decode("ascii"))
         except (UnicodeDecodeError, VinError) as exc:
             raise NegativeResponseError(Nrc.REQUEST_OUT_OF_RANGE, f"invalid VIN: {exc}") from exc
         write(vin)

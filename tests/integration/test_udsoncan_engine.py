@@ -292,6 +292,20 @@ def test_write_vin_with_a_wrong_check_digit_is_0x31(
     assert client.read_data_by_identifier_first(DID_VIN) == DEFAULT_VIN
 
 
+def test_write_vin_in_lower_case_is_0x31_and_nvm_keeps_the_old_vin(
+    engine_node: EngineEcu, uds_client: ClientFactory
+) -> None:
+    """Issue 15: a VIN is capitals (ISO 3779); a lower-case one is a value out of range, as a
+    wrong check digit is (0x31, ISO 14229-1 §11.7), never stored upper-cased."""
+    client = uds_client()
+    _extended_and_unlocked(client)
+
+    # udsoncan sends 2E F1 90 + the 17 ASCII bytes as given; the answer is 7F 2E 31
+    assert nrc_of(client.write_data_by_identifier, DID_VIN, OTHER_VIN.lower()) == 0x31
+    assert client.read_data_by_identifier_first(DID_VIN) == DEFAULT_VIN
+    assert engine_node.vin == DEFAULT_VIN
+
+
 def test_write_vin_needs_extended_session_and_unlock(
     engine_node: EngineEcu, uds_client: ClientFactory
 ) -> None:

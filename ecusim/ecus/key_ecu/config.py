@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
-from ecusim.catalog.vin import validate_vin
+from ecusim.catalog.vin import validate_written_vin
 from ecusim.ecus.key_ecu.key_store import KeySlots
 from protocol.isotp_binding import IsoTpAddressing, IsoTpParameters
 from protocol.passcode import DEFAULT_DIAG_KEY, DEFAULT_MASTER_SECRET
@@ -36,7 +36,7 @@ class KeyEcuConfig(abc.ABC):
     security_policy: SecurityPolicy = field(default_factory=SecurityPolicy)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vin", validate_vin(self.vin))
+        object.__setattr__(self, "vin", validate_written_vin(self.vin))
 
     @abc.abstractmethod
     def key_capacity(self) -> tuple[KeySlots, int | None]:

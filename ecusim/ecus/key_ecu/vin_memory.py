@@ -12,7 +12,7 @@ replacement part, no VIN yet) or ``{"vin": "<17 characters>"}``.
 
 from __future__ import annotations
 
-from ecusim.catalog.vin import VinError, validate_vin
+from ecusim.catalog.vin import VinError, validate_written_vin
 from protocol.constants import Nrc
 from protocol.errors import NegativeResponseError
 from protocol.nvm import NvmStore
@@ -34,7 +34,7 @@ class VinMemory:
             self.vin = None
             return
         try:
-            self.vin = validate_vin(str(value))
+            self.vin = validate_written_vin(str(value))
         except VinError as exc:
             raise nvm.corrupt(f"stored VIN: {exc}") from exc
 
