@@ -36,9 +36,9 @@ BUSY_POLL_S = 0.005
 IDLE_POLL_S = 0.1
 """Timer granularity otherwise (S3 expiry is also checked lazily on every request)."""
 DEFAULT_N_WFT_MAX = 10
-"""N_WFTmax (ISO 15765-2 §9.6.5.1): the standard leaves the value to the system; 10 WAITs at the
-default N_Bs of 1 s let a tester hold a response for up to 11 s, and a tester that never stops
-waiting is cut off."""
+"""N_WFTmax (ISO 15765-2 §9.6.5, §9.7): the standard leaves the value to the system; 10 WAITs
+at the default N_Bs of 1 s let a tester hold a response for up to 11 s, and a tester that never
+stops waiting is cut off."""
 MAX_N_WFT_MAX = 0xFF
 RESERVED_STMIN_STANDIN = 0x7F
 """What a sender uses for a reserved STmin (ISO 15765-2 §9.6.5.4): 0x7F, 127 ms."""
@@ -118,7 +118,7 @@ class IsoTpParameters:
     the server's flow control (BS, STmin; ISO 15765-2 §9.6.5). ``n_bs_s``/``n_cr_s``: how long to
     wait for a flow control / the next consecutive frame (N_Bs, N_Cr). ``n_wft_max``: N_WFTmax,
     how many flow-control WAITs in a row the node accepts as a sender, each restarting N_Bs;
-    one more aborts the transfer (N_WFT_OVRN; ISO 15765-2 §9.6.5.1, 0 = WAIT not allowed).
+    one more aborts the transfer (N_WFT_OVRN; ISO 15765-2 §9.6.5, §9.7, 0 = WAIT not allowed).
     """
 
     padding: int | None = 0xCC

@@ -6,8 +6,8 @@ request is ReadDataByIdentifier VIN (0x22 0xF190); the 20-byte response (``62 F1
 characters) needs a First Frame and consecutive frames, so the tester's flow control decides
 how it goes on:
 
-- FlowStatus WAIT (ISO 15765-2 §9.6.5.1, Table 18): each WAIT restarts the sender's N_Bs timer,
-  up to N_WFTmax WAITs in a row; one more and the sender aborts (N_WFT_OVRN, §8.3.3).
+- FlowStatus WAIT (ISO 15765-2 §9.6.5, §9.7): each WAIT restarts the sender's N_Bs timer,
+  up to N_WFTmax WAITs in a row; one more and the sender aborts (N_Result N_WFT_OVRN).
 - a reserved STmin (0x80-0xF0, 0xFA-0xFF, §9.6.5.4, Table 20): the sender uses 0x7F (127 ms).
 
 N_Bs and STmin are real-time timers of the transport layer (the car's time scale does not
@@ -141,7 +141,7 @@ N_WFT_MAX = IsoTpParameters().n_wft_max
 
 def test_four_waits_then_continue_deliver_the_whole_response(tester: RawTester) -> None:
     """4 WAITs 0.4 s apart (1.6 s, longer than N_Bs = 1 s: only a restarted N_Bs survives it),
-    then ContinueToSend: all 20 bytes arrive (§9.6.5.1)."""
+    then ContinueToSend: all 20 bytes arrive (§9.6.5, §9.7)."""
     assert N_WFT_MAX >= 4
     data = tester.first_frame()
     for _ in range(4):
