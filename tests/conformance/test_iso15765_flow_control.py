@@ -152,6 +152,17 @@ def test_four_waits_then_continue_deliver_the_whole_response(tester: RawTester) 
     assert data == VIN_RESPONSE
 
 
+def test_n_wft_max_waits_in_a_row_are_still_accepted(tester: RawTester) -> None:
+    """Exactly N_WFTmax WAITs (the limit itself), then ContinueToSend: all 20 bytes arrive."""
+    data = tester.first_frame()
+    for _ in range(N_WFT_MAX):
+        time.sleep(0.02)
+        tester.send(WAIT)
+    tester.send(CONTINUE)
+    data, _ = tester.consecutive_frames(data)
+    assert data == VIN_RESPONSE
+
+
 def test_one_wait_more_than_n_wft_max_aborts_the_transfer(tester: RawTester) -> None:
     """N_WFTmax + 1 WAITs: the node aborts (N_WFT_OVRN): a ContinueToSend then brings no
     consecutive frame, and the next request is answered in full."""
