@@ -35,6 +35,13 @@ BUSY_POLL_S = 0.005
 """Timer granularity while work is pending (0x78 must go out well within P2*)."""
 IDLE_POLL_S = 0.1
 """Timer granularity otherwise (S3 expiry is also checked lazily on every request)."""
+DEFAULT_N_WFT_MAX = 10
+"""N_WFTmax (ISO 15765-2 §9.6.5, §9.7): the standard leaves the value to the system; 10 WAITs
+at the default N_Bs of 1 s let a tester hold a response for up to 11 s, and a tester that never
+stops waiting is cut off."""
+MAX_N_WFT_MAX = 0xFF
+RESERVED_STMIN_STANDIN = 0x7F
+"""What a sender uses for a reserved STmin (ISO 15765-2 §9.6.5.4): 0x7F, 127 ms."""
 MAX_INTERCEPT_WAIT_S = 60.0
 """Longest single :meth:`RequestExchange.wait` (a fault's delay is bounded, never endless)."""
 
@@ -109,7 +116,9 @@ class IsoTpParameters:
     ``padding``: pad byte for classic frames to 8 bytes (``None``: no padding; default 0xCC,
     diagnostic-contract.md §1). ``fd``: CAN-FD frames up to 64 bytes. ``block_size``/``st_min_s``:
     the server's flow control (BS, STmin; ISO 15765-2 §9.6.5). ``n_bs_s``/``n_cr_s``: how long to
-    wait for a flow control / the next consecutive frame (N_Bs, N_Cr).
+    wait for a flow control / the next consecutive frame (N_Bs, N_Cr). ``n_wft_max``: N_WFTmax,
+    how many flow-control WAITs in a row the node accepts as a sender, each restarting N_Bs;
+    one more aborts the transfer (N_WFT_OVRN; ISO 15765-2 §9.6.5, §9.7, 0 = WAIT not allowed).
     """
 
     padding: int | None = 0xCC
@@ -119,6 +128,7 @@ class IsoTpParameters:
     st_min_s: float = 0.0
     n_bs_s: float = 1.0
     n_cr_s: float = 1.0
+    n_wft_max: int = DEFAULT_N_WFT_MAX
     max_payload: int = 4095
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """Further can-isotp parameters, by can-isotp's names and units (applied last)."""
@@ -134,6 +144,10 @@ class IsoTpParameters:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.001):
                 raise ConfigurationError(f"{name} must be a finite time ≥ 0.001 s, got {value}")
+        if isinstance(self.n_wft_max, bool) or not 0 <= self.n_wft_max <= MAX_N_WFT_MAX:
+            raise ConfigurationError(
+                f"N_WFTmax must be an integer 0..{MAX_N_WFT_MAX}, got {self.n_wft_max}"
+            )
         if not 1 <= self.max_payload <= MAX_ISOTP_PAYLOAD:
             raise ConfigurationError(
                 f"max payload must be 1..{MAX_ISOTP_PAYLOAD} bytes, got {self.max_payload}"
@@ -147,6 +161,7 @@ class IsoTpParameters:
             "blocksize": self.block_size,
             "rx_flowcontrol_timeout": math.ceil(self.n_bs_s * 1000),
             "rx_consecutive_frame_timeout": math.ceil(self.n_cr_s * 1000),
+            "wftmax": self.n_wft_max,
             "tx_padding": self.padding,
             "tx_data_length": CAN_FD_DLEN if self.fd else CLASSIC_CAN_DLEN,
             "tx_data_min_length": CLASSIC_CAN_DLEN if self.padding is not None else None,
@@ -171,6 +186,20 @@ def _stmin_byte(st_min_s: float) -> int:
     if 0 < micro < 1000:
         return 0xF0 + max(1, min(9, round(micro / 100)))
     return round(micro / 1000)
+
+
+def is_reserved_stmin(value: int) -> bool:
+    """STmin 0x80-0xF0 and 0xFA-0xFF are reserved (ISO 15765-2 §9.6.5.4, Table 20)."""
+    return 0x80 <= value <= 0xF0 or 0xFA <= value <= 0xFF
+
+
+def with_reserved_stmin_as_127_ms(data: bytes, prefix_size: int) -> bytes:
+    """``data`` of a received frame; a flow control's reserved STmin replaced by 0x7F, as ISO
+    15765-2 §9.6.5.4 has the sender read it. ``prefix_size``: 1 under extended addressing."""
+    at = prefix_size + 2  # PCI (FS), BS, STmin
+    if len(data) > at and data[prefix_size] >> 4 == 0x3 and is_reserved_stmin(data[at]):
+        return data[:at] + bytes([RESERVED_STMIN_STANDIN]) + data[at + 1 :]
+    return data
 
 
 class AddressedCanStack(isotp.NotifierBasedCanStack):
@@ -203,6 +232,27 @@ class AddressedCanStack(isotp.NotifierBasedCanStack):
         ):
             return
         super()._on_message_received(msg)
+
+    def _rx_canbus(self, timeout: float) -> isotp.CanMessage | None:
+        """can-isotp's frame reader (private, can-isotp 2.0.x, pinned in pyproject.toml), with a
+        reserved STmin read as 127 ms: can-isotp 2.0.7 refuses such a flow control as invalid,
+        and the transfer then dies at N_Bs (issue 15). The frame is copied, never changed, so
+        the bus's other listeners see what was sent."""
+        msg = super()._rx_canbus(timeout)
+        if msg is None:
+            return None
+        prefix_size = 0 if self.extended_address is None else 1
+        data = with_reserved_stmin_as_127_ms(bytes(msg.data), prefix_size)
+        if data == msg.data:
+            return msg
+        return isotp.CanMessage(
+            arbitration_id=msg.arbitration_id,
+            dlc=msg.dlc,
+            data=data,
+            extended_id=msg.is_extended_id,
+            is_fd=msg.is_fd,
+            bitrate_switch=msg.bitrate_switch,
+        )
 
 
 LaterResponseHandler = Callable[[bytes], None]

@@ -63,6 +63,8 @@ def _fit_node(
         changes["st_min_s"] = wanted.st_min_ms / 1000
     if wanted.block_size is not None:
         changes["block_size"] = wanted.block_size
+    if wanted.n_wft_max is not None:
+        changes["n_wft_max"] = wanted.n_wft_max
     ecu.isotp_parameters = dataclasses.replace(isotp, **changes)  # type: ignore[arg-type]
     server = ecu.server
     timing = server.config.timing
@@ -108,7 +110,8 @@ def _fit_level(
 
 def profile_of(entry: ModelYear, ecus: Sequence[DiagnosableEcu]) -> CarProfile:
     """The profile of the car built from ``entry`` with ``ecus``: the entry, and each node's
-    padding, STmin, block size, P2, P2* and algorithm names (a profile that builds it again)."""
+    padding, STmin, block size, N_WFTmax, P2, P2* and algorithm names (a profile that builds it
+    again)."""
     roles = CarProfile.from_entry(entry).ecus
     nodes: dict[str, EcuProfile] = {}
     for role, ecu in _nodes(ecus, roles).items():
@@ -119,6 +122,7 @@ def profile_of(entry: ModelYear, ecus: Sequence[DiagnosableEcu]) -> CarProfile:
             padding=isotp.padding,
             st_min_ms=int(st_min_ms) if st_min_ms.is_integer() else st_min_ms,
             block_size=isotp.block_size,
+            n_wft_max=isotp.n_wft_max,
             p2_ms=round(timing.p2_s * 1000),
             p2_star_ms=round(timing.p2_star_s * 1000),
             security={

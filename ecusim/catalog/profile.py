@@ -3,10 +3,10 @@
 A profile holds what a support-chart entry holds (model, year, key system, key limits, factory
 keys, keyless entry, waiting period) and, per diagnosable node (``ecus.ecm``, and
 ``ecus.immobilizer`` where the car has one), its addresses with the ISO 15765-2 extended address
-(Toyota's sub-address), the ISO-TP padding byte, STmin and block size (ISO 15765-2 §9.6.5),
-P2server and P2*server (ISO 14229-2 §7.2), the seed/key algorithm of each SecurityAccess level
-by its :mod:`protocol.security_algorithms` registry name, and extra read-only DIDs with fixed
-values. A node's value left out keeps the simulator's default.
+(Toyota's sub-address), the ISO-TP padding byte, STmin, block size and N_WFTmax (ISO 15765-2
+§9.6.5, §9.7), P2server and P2*server (ISO 14229-2 §7.2), the seed/key algorithm of each
+SecurityAccess level by its :mod:`protocol.security_algorithms` registry name, and extra
+read-only DIDs with fixed values. A node's value left out keeps the simulator's default.
 
 The layout is validated with pydantic, reusing the support chart's node, key-limit and
 factory-key layouts and its error wording: a malformed profile raises :class:`ProfileError`,
@@ -91,6 +91,9 @@ class EcuProfile:
     """STmin the node asks for in its flow control (ISO 15765-2 §9.6.5), 0..127 ms."""
     block_size: int | None = None
     """BS of the node's flow control (ISO 15765-2 §9.6.5), 0 = no further flow control."""
+    n_wft_max: int | None = None
+    """N_WFTmax: flow-control WAITs in a row the node accepts as a sender (ISO 15765-2
+    §9.6.5, §9.7), 0 = WAIT not allowed."""
     p2_ms: int | None = None
     """P2server_max (ISO 14229-2 §7.2), also reported in the 0x50 response."""
     p2_star_ms: int | None = None
@@ -183,7 +186,7 @@ def _ecu_table(ecu: EcuProfile) -> dict[str, Any]:
         table["extended_address"] = f"0x{node.extended_address:02X}"
     if ecu.padding is not None:
         table["padding"] = f"0x{ecu.padding:02X}"
-    for name in ("st_min_ms", "block_size", "p2_ms", "p2_star_ms"):
+    for name in ("st_min_ms", "block_size", "n_wft_max", "p2_ms", "p2_star_ms"):
         value = getattr(ecu, name)
         if value is not None:
             table[name] = value
@@ -344,6 +347,7 @@ class _EcuLayout(_Layout):
     padding: _Byte | None = None
     st_min_ms: Annotated[float | None, PlainValidator(_st_min)] = None
     block_size: Annotated[int | None, _bounded_int(0, 0xFF, "")] = None
+    n_wft_max: Annotated[int | None, _bounded_int(0, 0xFF, "")] = None
     p2_ms: Annotated[int | None, _bounded_int(0, 0xFFFF, " ms")] = None
     p2_star_ms: Annotated[int | None, _bounded_int(10, 0xFFFF * 10, " ms")] = None
     security: dict[_Level, _Algorithm] = Field(default_factory=dict)
@@ -361,6 +365,7 @@ class _EcuLayout(_Layout):
             padding=self.padding,
             st_min_ms=self.st_min_ms,
             block_size=self.block_size,
+            n_wft_max=self.n_wft_max,
             p2_ms=self.p2_ms,
             p2_star_ms=self.p2_star_ms,
             security=self.security,

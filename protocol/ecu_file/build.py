@@ -390,6 +390,7 @@ def _isotp(spec: EcuFile) -> IsoTpParameters:
             st_min_s=section.st_min_ms / 1000,
             n_bs_s=section.n_bs_ms / 1000,
             n_cr_s=section.n_cr_ms / 1000,
+            n_wft_max=section.n_wft_max,
         ),
     )
 

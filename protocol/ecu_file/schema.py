@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from protocol.errors import ConfigurationError
+from protocol.isotp_binding import DEFAULT_N_WFT_MAX, MAX_N_WFT_MAX
 from protocol.uds.dtc import dtc_number
 
 MAX_CAN_ID = 0x7FF
@@ -135,6 +136,7 @@ class IsoTpSection(_Section):
     st_min_ms: float = Field(default=0.0, ge=0, le=127)
     n_bs_ms: float = Field(default=1000.0, ge=1)
     n_cr_ms: float = Field(default=1000.0, ge=1)
+    n_wft_max: int = Field(default=DEFAULT_N_WFT_MAX, ge=0, le=MAX_N_WFT_MAX)
     fd: bool = False
 
 
