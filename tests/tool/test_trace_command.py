@@ -19,6 +19,7 @@ from typing import Final
 import can
 import numpy as np
 import pytest
+from matplotlib.patches import StepPatch
 
 from dbc import body
 from ecusim.cli.main import main
@@ -27,6 +28,7 @@ from ecusim.demo.trace_plot import (
     LANE_IGNITION,
     LANE_INDICATOR,
     LANE_REGISTRATION,
+    MAX_BINS,
     draw_timeline,
 )
 from ecusim.demo.trace_summary import summarize
@@ -201,6 +203,29 @@ def test_the_model_year_picks_the_cars_addresses(
     assert main(["trace", "summarize", str(small_trace), "--model", "LS460",
                  "--year", "2012"]) == 0  # fmt: skip
     assert "NRC 0x35 invalidKey" in capsys.readouterr().out
+
+
+def test_a_trace_spanning_decades_draws_a_bounded_number_of_bins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two frames 1e9 s apart: the frame-rate panel has at most MAX_BINS bins, the picture is
+    written (fixed-width bins over that span never finished)."""
+    trace = tmp_path / "bigspan.log"
+    trace.write_text(
+        "(1.0) vcan0 7E0#0322F190CCCCCCCC R\n(1000000000.0) vcan0 7E8#037F223100000000 T\n",
+        encoding="utf-8",
+    )
+    timeline = draw_timeline(summarize(trace))
+    try:
+        (stairs,) = timeline.rates.patches
+        assert isinstance(stairs, StepPatch)
+        assert 1 <= len(stairs.get_data()[0]) <= MAX_BINS
+    finally:
+        timeline.figure.clear()
+    picture = tmp_path / "bigspan.png"
+    assert main(["trace", "summarize", str(trace), "--plot", str(picture)]) == 0
+    assert capsys.readouterr().out.endswith(f"timeline: {picture}\n")
+    assert picture.read_bytes().startswith(PNG_SIGNATURE)
 
 
 # -- what it cannot read: one line, exit non-zero ----------------------------------------------
