@@ -10,8 +10,9 @@ Used by ``ecusim trace summarize`` and ``ecusim demo``; works on any trace pytho
 from __future__ import annotations
 
 import collections
+import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -256,13 +257,24 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
     summary = TraceSummary(path)
     try:
         with can.LogReader(str(path)) as reader:
-            _read(reader, summary, _listeners(nodes, summary))
+            _read(_checked_times(reader, path), summary, _listeners(nodes, summary))
+    except TraceError:
+        raise
     except Exception as exc:  # python-can's readers raise whatever their parser meets
         raise TraceError(
             f"trace {path}: not a readable {path.suffix} trace (after {summary.frames} "
             f"frames): {type(exc).__name__}: {exc}"
         ) from exc
     return summary
+
+
+def _checked_times(reader: Iterable[can.Message], path: Path) -> Iterator[can.Message]:
+    """The frames of ``reader`` (numbered from 1 as read, error and remote frames too);
+    :class:`TraceError` at the first whose timestamp is not finite (inf, nan)."""
+    for number, msg in enumerate(reader, start=1):
+        if not math.isfinite(msg.timestamp):
+            raise TraceError(f"trace {path}: frame {number} has a timestamp that is not finite")
+        yield msg
 
 
 def _read(

@@ -12,7 +12,7 @@ import re
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -248,6 +248,19 @@ def _empty(path: Path) -> Path:
     return path
 
 
+def _candump(*lines: str) -> Callable[[Path], Path]:
+    """A maker of a candump trace with these lines (UDS ReadDataByIdentifier 0xF190 frames)."""
+
+    def make(path: Path) -> Path:
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return path
+
+    return make
+
+
+_READ_VIN: Final = "vcan0 7E0#0322F190CCCCCCCC R"
+
+
 @pytest.mark.parametrize(
     ("name", "make", "expected"),
     [
@@ -265,23 +278,39 @@ def _empty(path: Path) -> Path:
             r"trace .*notes\.txt: \.txt is not a trace format python-can reads \(\.log, .*\)",
         ),
         ("empty.log", _empty, r"trace .*empty\.log: no CAN frames in it \(an empty trace\)"),
+        (
+            "inf.log",
+            _candump(f"(1.0) {_READ_VIN}", f"(1e400) {_READ_VIN}"),  # 1e400 reads as inf
+            r"trace .*inf\.log: frame 2 has a timestamp that is not finite",
+        ),
+        (
+            "nan.log",
+            _candump(f"(nan) {_READ_VIN}"),
+            r"trace .*nan\.log: frame 1 has a timestamp that is not finite",
+        ),
     ],
 )
+@pytest.mark.parametrize("plot", [False, True], ids=["summary", "with-plot"])
 def test_a_trace_it_cannot_read_is_one_line_and_exit_1(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    *,
     name: str,
     make: object,
     expected: str,
+    plot: bool,
 ) -> None:
+    """Also with ``--plot``: refused before drawing, no picture written."""
     path = tmp_path / name
     if callable(make):
         make(path)
-    assert main(["trace", "summarize", str(path)]) == 1
+    picture = tmp_path / "t.png"
+    assert main(["trace", "summarize", str(path), *(["--plot", str(picture)] if plot else [])]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1, captured.err
     assert re.fullmatch(f"ecusim: error: {expected}\n", captured.err), captured.err
+    assert not picture.exists()
 
 
 @pytest.mark.parametrize(
