@@ -4,8 +4,8 @@ Any trace python-can reads (candump .log, .asc, .blf, .csv, .trc): body frames w
 UDS messages reassembled with can-isotp and named (services, sub-functions, DIDs, routines,
 NRCs); ``--plot`` draws the timeline (:mod:`ecusim.demo.trace_plot`). The diagnostic addresses
 are the contract's, or a model-year's of the support chart with ``--model/--year``. A missing,
-foreign or corrupt file, a trace without frames, and a frame whose timestamp is not finite, is
-one line and exit 1.
+foreign or corrupt file, a trace without frames, and a frame whose timestamp is not finite or
+goes back in time by more than jitter (traces must be in time order), is one line and exit 1.
 """
 
 from __future__ import annotations

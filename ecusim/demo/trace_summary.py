@@ -39,6 +39,10 @@ FLOW_CONTROL: Final = 3
 MAX_PAYLOAD_BYTES: Final = 12
 FUNCTIONAL = Target("functional", IsoTpAddressing(request_id=0x7DF, response_id=0x7E8))
 DEFAULT_NODES: Final = (IMMOBILIZER, CERTIFICATION, ENGINE)
+TIME_ORDER_TOLERANCE_S: Final = 0.1
+"""How much earlier than the latest frame before it a frame may be: python-can stamps a frame
+before it queues it, so two threads sending on one virtual bus (and ``candump -L any`` over
+several interfaces) can write a frame a little out of order. More is a trace out of order."""
 TRACE_SUFFIXES: Final = (".log", ".asc", ".blf", ".csv", ".trc")
 """What ``can.LogReader`` reads (candump -L, Vector ASC and BLF, python-can CSV, PCAN TRC)."""
 GROUP_BODY: Final = "body"
@@ -99,7 +103,9 @@ class TraceSummary:
     body_frames: int = 0
     diagnostic_frames: int = 0
     first_time: float | None = None
+    """The earliest frame's time (frames may jitter by :data:`TIME_ORDER_TOLERANCE_S`)."""
     last_time: float | None = None
+    """The latest frame's time."""
     body_counts: collections.Counter[str] = field(default_factory=collections.Counter)
     undecodable: list[str] = field(default_factory=list)
     """Body-range frames the DBC does not decode (should be none)."""
@@ -257,7 +263,7 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
     summary = TraceSummary(path)
     try:
         with can.LogReader(str(path)) as reader:
-            _read(_checked_times(reader, path), summary, _listeners(nodes, summary))
+            _read(_in_time_order(reader, path), summary, _listeners(nodes, summary))
     except TraceError:
         raise
     except Exception as exc:  # python-can's readers raise whatever their parser meets
@@ -268,12 +274,22 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
     return summary
 
 
-def _checked_times(reader: Iterable[can.Message], path: Path) -> Iterator[can.Message]:
+def _in_time_order(reader: Iterable[can.Message], path: Path) -> Iterator[can.Message]:
     """The frames of ``reader`` (numbered from 1 as read, error and remote frames too);
-    :class:`TraceError` at the first whose timestamp is not finite (inf, nan)."""
+    :class:`TraceError` at the first whose timestamp is not finite (inf, nan) or more than
+    :data:`TIME_ORDER_TOLERANCE_S` earlier than the latest before it. python-can's loggers
+    write frames in the order they arrive; a merged or hand-edited trace out of order is
+    refused rather than summarised with a negative duration."""
+    latest = -math.inf
     for number, msg in enumerate(reader, start=1):
         if not math.isfinite(msg.timestamp):
             raise TraceError(f"trace {path}: frame {number} has a timestamp that is not finite")
+        if msg.timestamp < latest - TIME_ORDER_TOLERANCE_S:
+            raise TraceError(
+                f"trace {path}: frame {number} goes back in time ({msg.timestamp!r} s after "
+                f"{latest!r} s); a trace must be in time order (sort a merged trace)"
+            )
+        latest = max(latest, msg.timestamp)
         yield msg
 
 
@@ -287,9 +303,11 @@ def _read(
         if msg.is_error_frame or msg.is_remote_frame:
             continue
         summary.frames += 1
-        if summary.first_time is None:
+        # The earliest and latest, not the first and last: frames may jitter (see above).
+        if summary.first_time is None or msg.timestamp < summary.first_time:
             summary.first_time = msg.timestamp
-        summary.last_time = msg.timestamp
+        if summary.last_time is None or msg.timestamp > summary.last_time:
+            summary.last_time = msg.timestamp
         summary.frame_times.setdefault(frame_group(msg.arbitration_id), []).append(msg.timestamp)
         if msg.arbitration_id >= FIRST_DIAGNOSTIC_ID:
             summary.diagnostic_frames += 1

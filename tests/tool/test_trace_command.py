@@ -31,7 +31,7 @@ from ecusim.demo.trace_plot import (
     MAX_BINS,
     draw_timeline,
 )
-from ecusim.demo.trace_summary import summarize
+from ecusim.demo.trace_summary import TIME_ORDER_TOLERANCE_S, summarize
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -228,6 +228,20 @@ def test_a_trace_spanning_decades_draws_a_bounded_number_of_bins(
     assert picture.read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_frames_a_little_out_of_order_are_summarised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python-can stamps a frame before it queues it: two senders on one bus can log a frame
+    a few ms before the one ahead of it. Within TIME_ORDER_TOLERANCE_S that is accepted and
+    the span runs from the earliest frame to the latest."""
+    times = (1.0, 1.02, 0.99, 3.0)  # 0.99: 30 ms before the latest, and the earliest
+    assert TIME_ORDER_TOLERANCE_S > 1.02 - 0.99
+    trace = _candump(*(f"({t}) {_READ_VIN}" for t in times))(tmp_path / "jitter.log")
+    assert main(["trace", "summarize", str(trace)]) == 0
+    assert "frames: 4 in 2.0 s (0 body, 4 diagnostic)" in capsys.readouterr().out
+    assert summarize(trace).duration_s == pytest.approx(3.0 - 0.99)
+
+
 # -- what it cannot read: one line, exit non-zero ----------------------------------------------
 
 
@@ -287,6 +301,17 @@ _READ_VIN: Final = "vcan0 7E0#0322F190CCCCCCCC R"
             "nan.log",
             _candump(f"(nan) {_READ_VIN}"),
             r"trace .*nan\.log: frame 1 has a timestamp that is not finite",
+        ),
+        (
+            "back.log",
+            _candump(f"(1.0) {_READ_VIN}", f"(1.0) {_READ_VIN}", f"(0.5) {_READ_VIN}"),  # -0.5 s
+            r"trace .*back\.log: frame 3 goes back in time \(0\.5 s after 1\.0 s\); a trace "
+            r"must be in time order \(sort a merged trace\)",
+        ),
+        (
+            "far-back.log",
+            _candump(f"(1e20) {_READ_VIN}", f"(1.0) {_READ_VIN}"),
+            r"trace .*far-back\.log: frame 2 goes back in time \(1\.0 s after 1e\+20 s\); .*",
         ),
     ],
 )
