@@ -11,8 +11,11 @@ goes back in time by more than jitter (traces must be in time order), is one lin
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ecusim.catalog import Catalog, CatalogError
 from ecusim.cli.errors import CliError
@@ -65,7 +68,36 @@ def _nodes(args: argparse.Namespace) -> tuple[Target, ...]:
     return (*keys.values(), engine)
 
 
+QUIET_LOGGERS: Final = ("isotp", "can")
+"""can-isotp's and python-can's loggers: what they warn of in a trace (an invalid ISO-TP
+frame, a FirstFrame too long) the summary reports itself, under "ISO-TP notes"."""
+
+
+@contextmanager
+def _library_logs(verbose: int) -> Iterator[None]:
+    """Without ``-v``, no record of :data:`QUIET_LOGGERS` below CRITICAL reaches stderr (above
+    the summary or the one-line error) while the command runs; their levels are restored
+    after."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def run_summarize(args: argparse.Namespace) -> int:
+    with _library_logs(getattr(args, "verbose", 0)):
+        return _summarize(args)
+
+
+def _summarize(args: argparse.Namespace) -> int:
     nodes = _nodes(args)
     if args.plot is not None and args.plot.suffix.lower() not in PLOT_SUFFIXES:
         raise CliError(f"--plot {args.plot}: write a .png or an .svg picture", exit_code=2)

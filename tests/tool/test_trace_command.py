@@ -8,6 +8,7 @@ python-can's own writer (body frames encoded with the DBC, UDS single frames by 
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -371,6 +372,59 @@ def test_the_summary_module_is_not_a_silent_program(small_trace: Path) -> None:
     assert done.returncode != 0
     assert done.stderr.strip().endswith("run 'ecusim trace summarize FILE'"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+_LOG_CASES: Final = [
+    pytest.param(
+        # A single frame with 3 bytes announced in 2, then a frame python-can cannot read.
+        ["(1.0) vcan0 7E0#0322F1", "(1.0) vcan0 7E0#ZZ"],
+        1,
+        r"ecusim: error: trace .*odd\.log: not a readable \.log trace \(after 1 frames\): .*",
+        "WARNING isotp: Received invalid CAN frame",
+        id="invalid-frame-then-unreadable",
+    ),
+    pytest.param(
+        # A CAN FD first frame announcing 17 bytes (too few for a first frame of CAN FD).
+        ["(1.0) vcan0 7E0##0100112233445566778899AABBCCDDEEFF"],
+        0,
+        None,
+        "WARNING isotp: Received a FirstFrame",
+        id="can-fd-first-frame",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("lines", "exit_code", "error", "leak"), _LOG_CASES)
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "-v"])
+def test_library_log_lines_show_only_with_v(
+    tmp_path: Path,
+    *,
+    lines: list[str],
+    exit_code: int,
+    error: str | None,
+    leak: str,
+    verbose: bool,
+) -> None:
+    """can-isotp's warnings (which the summary reports itself, as ISO-TP notes) leaked above
+    the one-line error; now only ``-v`` shows them. A child ``ecusim``: its real stderr."""
+    trace = _candump(*lines)(tmp_path / "odd.log")
+    done = subprocess.run(
+        [sys.executable, "-m", "ecusim", *(["-v"] if verbose else []), "trace", "summarize",
+         str(trace)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == exit_code, done.stderr
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert any(leak in line for line in err) == verbose, err
+    if error is None:
+        assert "ISO-TP notes: 1" in done.stdout
+    else:
+        assert done.stdout == ""
+        assert re.fullmatch(error, err[-1]), err
+    if not verbose:
+        assert len(err) == (error is not None), err
 
 
 # -- the picture in the docs -------------------------------------------------------------------
