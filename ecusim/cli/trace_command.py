@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,6 @@ def add_subparser(subparsers: Any) -> None:
     summarize_parser.add_argument("file", type=Path, metavar="FILE", help="the trace")
     summarize_parser.add_argument(
         "--plot",
-        type=Path,
         metavar="PICTURE",
         help="also draw the timeline into PICTURE (.png or .svg): frames per second per ID "
         "group, the UDS exchanges with their NRCs, the indicator, ignition, registration mode "
@@ -97,10 +97,20 @@ def run_summarize(args: argparse.Namespace) -> int:
         return _summarize(args)
 
 
+def _picture(text: str) -> Path:
+    """``--plot``'s path, checked as typed: :class:`~pathlib.Path` drops a trailing separator,
+    which names a folder, not a picture."""
+    if text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise CliError(f"--plot {text}: ends in a separator: name a picture file", exit_code=2)
+    path = Path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise CliError(f"--plot {text}: write a .png or an .svg picture", exit_code=2)
+    return path
+
+
 def _summarize(args: argparse.Namespace) -> int:
     nodes = _nodes(args)
-    if args.plot is not None and args.plot.suffix.lower() not in PLOT_SUFFIXES:
-        raise CliError(f"--plot {args.plot}: write a .png or an .svg picture", exit_code=2)
+    picture = None if args.plot is None else _picture(args.plot)
     try:
         summary = summarize(args.file, nodes)
     except TraceError as exc:
@@ -108,10 +118,10 @@ def _summarize(args: argparse.Namespace) -> int:
     if summary.frames == 0:
         raise CliError(f"trace {args.file}: no CAN frames in it (an empty trace)")
     print(summary.render(), end="", flush=True)
-    if args.plot is not None:
+    if picture is not None:
         try:
-            write_plot(summary, args.plot)
+            write_plot(summary, picture)
         except PlotError as exc:
             raise CliError(str(exc)) from exc
-        print(f"timeline: {args.plot}")
+        print(f"timeline: {picture}")
     return 0

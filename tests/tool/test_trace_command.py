@@ -343,14 +343,26 @@ def test_a_trace_it_cannot_read_is_one_line_and_exit_1(
     ("extra", "expected"),
     [
         (["--plot", "t.jpg"], "ecusim: error: --plot t.jpg: write a .png or an .svg picture\n"),
+        (
+            ["--plot", "pictures/t.png/"],  # a folder: it wrote t.png, exit 0
+            "ecusim: error: --plot pictures/t.png/: ends in a separator: name a picture file\n",
+        ),
         (["--model", "LS460"], "ecusim: error: give --model and --year together\n"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    small_trace: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+    small_trace: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    expected: str,
 ) -> None:
+    monkeypatch.chdir(small_trace.parent)
+    (small_trace.parent / "pictures").mkdir()
     assert main(["trace", "summarize", str(small_trace), *extra]) == 2
-    assert capsys.readouterr().err == expected
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", expected)
+    assert not list((small_trace.parent / "pictures").iterdir())
 
 
 def test_a_picture_it_cannot_write_is_one_line(
