@@ -5,7 +5,8 @@ UDS messages reassembled with can-isotp and named (services, sub-functions, DIDs
 NRCs); ``--plot`` draws the timeline (:mod:`ecusim.demo.trace_plot`). The diagnostic addresses
 are the contract's, or a model-year's of the support chart with ``--model/--year``. A missing,
 foreign or corrupt file, a trace without frames, and a frame whose timestamp is not finite or
-goes back in time by more than jitter (traces must be in time order), is one line and exit 1.
+goes back in time by more than jitter (traces must be in time order), is one line and exit 1;
+a BLF shorter than its header says is one warning line on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,9 +117,15 @@ def _summarize(args: argparse.Namespace) -> int:
         summary = summarize(args.file, nodes)
     except TraceError as exc:
         raise CliError(str(exc)) from exc
-    if summary.frames == 0:
-        raise CliError(f"trace {args.file}: no CAN frames in it (an empty trace)")
+    if summary.frames == 0:  # a BLF cut before its first frame says so rather than "empty"
+        raise CliError(
+            summary.warnings[0]
+            if summary.warnings
+            else f"trace {args.file}: no CAN frames in it (an empty trace)"
+        )
     print(summary.render(), end="", flush=True)
+    for warning in summary.warnings:
+        print(f"ecusim: warning: {warning}", file=sys.stderr, flush=True)
     if picture is not None:
         try:
             write_plot(summary, picture)

@@ -115,6 +115,8 @@ class TraceSummary:
     """The time of every frame, by ID group (:data:`FRAME_GROUPS`)."""
     uds: list[UdsMessage] = field(default_factory=list)
     transport_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What is doubtful about the file itself (a BLF shorter than its header says)."""
 
     @property
     def duration_s(self) -> float:
@@ -264,6 +266,7 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
     try:
         with can.LogReader(str(path)) as reader:
             _read(_in_time_order(reader, path), summary, _listeners(nodes, summary))
+            summary.warnings += _ends_early(reader, path)
     except TraceError:
         raise
     except Exception as exc:  # python-can's readers raise whatever their parser meets
@@ -272,6 +275,21 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
             f"frames): {type(exc).__name__}: {exc}"
         ) from exc
     return summary
+
+
+def _ends_early(reader: object, path: Path) -> list[str]:
+    """A BLF whose header's file size is more than the file has: cut short (a copy stopped
+    half-way), and python-can's reader yields the frames up to the cut without a word. A BLF
+    whose writer never stopped has the header's own size there, and is not flagged."""
+    if not isinstance(reader, can.BLFReader):
+        return []
+    size = path.stat().st_size
+    if reader.file_size <= size:
+        return []
+    return [
+        f"trace {path} ends early (truncated?): {size} of the {reader.file_size} bytes its "
+        "BLF header gives"
+    ]
 
 
 def _in_time_order(reader: Iterable[can.Message], path: Path) -> Iterator[can.Message]:

@@ -439,6 +439,49 @@ def test_library_log_lines_show_only_with_v(
         assert len(err) == (error is not None), err
 
 
+def _blf(path: Path, frames: int = 400) -> Path:
+    """A BLF of python-can's writer: the registration mode status, ``frames`` times."""
+    writer = can.Logger(str(path))
+    try:
+        for index in range(frames):
+            writer.on_message_received(_status(index % 5, index * 0.1))
+    finally:
+        writer.stop()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cut", "exit_code"), [(None, 0), (600, 0), (200, 1)], ids=["whole", "cut", "cut-early"]
+)
+def test_a_blf_shorter_than_its_header_says_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int | None, exit_code: int
+) -> None:
+    """python-can's BLF reader yields the frames up to the cut and no word: the header's file
+    size says how long it was. Cut after some frames: summarised, and one warning line; cut
+    before the first frame: one error line, not "an empty trace"; whole: no warning."""
+    trace = _blf(tmp_path / "t.blf")
+    whole = trace.read_bytes()
+    assert len(whole) > 600
+    if cut is not None:
+        trace.write_bytes(whole[:cut])
+    assert main(["trace", "summarize", str(trace)]) == exit_code
+    captured = capsys.readouterr()
+    if cut is None:
+        assert captured.err == ""
+        assert "frames: 400 in 39.9 s" in captured.out
+        return
+    prefix = "error" if exit_code else "warning"
+    assert re.fullmatch(
+        f"ecusim: {prefix}: trace .*t\\.blf ends early \\(truncated\\?\\): {cut} of the "
+        f"{len(whole)} bytes its BLF header gives\n",
+        captured.err,
+    ), captured.err
+    if exit_code:
+        assert captured.out == ""
+    else:
+        assert re.search(r"^frames: [1-9]\d* in ", captured.out, re.MULTILINE), captured.out
+
+
 # -- the picture in the docs -------------------------------------------------------------------
 
 
