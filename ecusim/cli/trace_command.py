@@ -4,14 +4,21 @@ Any trace python-can reads (candump .log, .asc, .blf, .csv, .trc): body frames w
 UDS messages reassembled with can-isotp and named (services, sub-functions, DIDs, routines,
 NRCs); ``--plot`` draws the timeline (:mod:`ecusim.demo.trace_plot`). The diagnostic addresses
 are the contract's, or a model-year's of the support chart with ``--model/--year``. A missing,
-foreign or corrupt file, and a trace without frames, is one line and exit 1.
+foreign or corrupt file, a trace without frames, and a frame whose timestamp is not finite or
+goes back in time by more than jitter (traces must be in time order), is one line and exit 1;
+a BLF shorter than its header says is one warning line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ecusim.catalog import Catalog, CatalogError
 from ecusim.cli.errors import CliError
@@ -38,7 +45,6 @@ def add_subparser(subparsers: Any) -> None:
     summarize_parser.add_argument("file", type=Path, metavar="FILE", help="the trace")
     summarize_parser.add_argument(
         "--plot",
-        type=Path,
         metavar="PICTURE",
         help="also draw the timeline into PICTURE (.png or .svg): frames per second per ID "
         "group, the UDS exchanges with their NRCs, the indicator, ignition, registration mode "
@@ -64,21 +70,66 @@ def _nodes(args: argparse.Namespace) -> tuple[Target, ...]:
     return (*keys.values(), engine)
 
 
+QUIET_LOGGERS: Final = ("isotp", "can")
+"""can-isotp's and python-can's loggers: what they warn of in a trace (an invalid ISO-TP
+frame, a FirstFrame too long) the summary reports itself, under "ISO-TP notes"."""
+
+
+@contextmanager
+def _library_logs(verbose: int) -> Iterator[None]:
+    """Without ``-v``, no record of :data:`QUIET_LOGGERS` below CRITICAL reaches stderr (above
+    the summary or the one-line error) while the command runs; their levels are restored
+    after."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def run_summarize(args: argparse.Namespace) -> int:
+    with _library_logs(getattr(args, "verbose", 0)):
+        return _summarize(args)
+
+
+def _picture(text: str) -> Path:
+    """``--plot``'s path, checked as typed: :class:`~pathlib.Path` drops a trailing separator,
+    which names a folder, not a picture."""
+    if text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise CliError(f"--plot {text}: ends in a separator: name a picture file", exit_code=2)
+    path = Path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise CliError(f"--plot {text}: write a .png or an .svg picture", exit_code=2)
+    return path
+
+
+def _summarize(args: argparse.Namespace) -> int:
     nodes = _nodes(args)
-    if args.plot is not None and args.plot.suffix.lower() not in PLOT_SUFFIXES:
-        raise CliError(f"--plot {args.plot}: write a .png or an .svg picture", exit_code=2)
+    picture = None if args.plot is None else _picture(args.plot)
     try:
         summary = summarize(args.file, nodes)
     except TraceError as exc:
         raise CliError(str(exc)) from exc
-    if summary.frames == 0:
-        raise CliError(f"trace {args.file}: no CAN frames in it (an empty trace)")
+    if summary.frames == 0:  # a BLF cut before its first frame says so rather than "empty"
+        raise CliError(
+            summary.warnings[0]
+            if summary.warnings
+            else f"trace {args.file}: no CAN frames in it (an empty trace)"
+        )
     print(summary.render(), end="", flush=True)
-    if args.plot is not None:
+    for warning in summary.warnings:
+        print(f"ecusim: warning: {warning}", file=sys.stderr, flush=True)
+    if picture is not None:
         try:
-            write_plot(summary, args.plot)
+            write_plot(summary, picture)
         except PlotError as exc:
             raise CliError(str(exc)) from exc
-        print(f"timeline: {args.plot}")
+        print(f"timeline: {picture}")
     return 0

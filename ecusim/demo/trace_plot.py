@@ -10,6 +10,7 @@ ignition, registration mode, engine), each with the DBC's value names.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -65,12 +66,14 @@ class Timeline:
 
 
 def _bin_width(duration_s: float) -> float:
-    return next((w for w in BIN_WIDTHS_S if duration_s / w <= MAX_BINS), BIN_WIDTHS_S[-1])
+    """The narrowest of :data:`BIN_WIDTHS_S` that gives at most :data:`MAX_BINS` bins; for a
+    longer span, the span cut into :data:`MAX_BINS` bins (any span draws in bounded time)."""
+    return next((w for w in BIN_WIDTHS_S if duration_s / w <= MAX_BINS), duration_s / MAX_BINS)
 
 
 def _draw_rates(ax: Axes, summary: TraceSummary, start: float, duration: float) -> None:
     width = _bin_width(duration)
-    edges = np.arange(0.0, duration + width, width)
+    edges = np.arange(0, math.ceil(duration / width) + 1) * width
     if len(edges) < 2:
         edges = np.array([0.0, width])
     for group in FRAME_GROUPS:

@@ -10,8 +10,9 @@ Used by ``ecusim trace summarize`` and ``ecusim demo``; works on any trace pytho
 from __future__ import annotations
 
 import collections
+import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -38,6 +39,10 @@ FLOW_CONTROL: Final = 3
 MAX_PAYLOAD_BYTES: Final = 12
 FUNCTIONAL = Target("functional", IsoTpAddressing(request_id=0x7DF, response_id=0x7E8))
 DEFAULT_NODES: Final = (IMMOBILIZER, CERTIFICATION, ENGINE)
+TIME_ORDER_TOLERANCE_S: Final = 0.1
+"""How much earlier than the latest frame before it a frame may be: python-can stamps a frame
+before it queues it, so two threads sending on one virtual bus (and ``candump -L any`` over
+several interfaces) can write a frame a little out of order. More is a trace out of order."""
 TRACE_SUFFIXES: Final = (".log", ".asc", ".blf", ".csv", ".trc")
 """What ``can.LogReader`` reads (candump -L, Vector ASC and BLF, python-can CSV, PCAN TRC)."""
 GROUP_BODY: Final = "body"
@@ -98,7 +103,9 @@ class TraceSummary:
     body_frames: int = 0
     diagnostic_frames: int = 0
     first_time: float | None = None
+    """The earliest frame's time (frames may jitter by :data:`TIME_ORDER_TOLERANCE_S`)."""
     last_time: float | None = None
+    """The latest frame's time."""
     body_counts: collections.Counter[str] = field(default_factory=collections.Counter)
     undecodable: list[str] = field(default_factory=list)
     """Body-range frames the DBC does not decode (should be none)."""
@@ -108,6 +115,8 @@ class TraceSummary:
     """The time of every frame, by ID group (:data:`FRAME_GROUPS`)."""
     uds: list[UdsMessage] = field(default_factory=list)
     transport_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What is doubtful about the file itself (a BLF shorter than its header says)."""
 
     @property
     def duration_s(self) -> float:
@@ -256,13 +265,50 @@ def summarize(path: Path | str, nodes: Iterable[Target] = DEFAULT_NODES) -> Trac
     summary = TraceSummary(path)
     try:
         with can.LogReader(str(path)) as reader:
-            _read(reader, summary, _listeners(nodes, summary))
+            _read(_in_time_order(reader, path), summary, _listeners(nodes, summary))
+            summary.warnings += _ends_early(reader, path)
+    except TraceError:
+        raise
     except Exception as exc:  # python-can's readers raise whatever their parser meets
         raise TraceError(
             f"trace {path}: not a readable {path.suffix} trace (after {summary.frames} "
             f"frames): {type(exc).__name__}: {exc}"
         ) from exc
     return summary
+
+
+def _ends_early(reader: object, path: Path) -> list[str]:
+    """A BLF whose header's file size is more than the file has: cut short (a copy stopped
+    half-way), and python-can's reader yields the frames up to the cut without a word. A BLF
+    whose writer never stopped has the header's own size there, and is not flagged."""
+    if not isinstance(reader, can.BLFReader):
+        return []
+    size = path.stat().st_size
+    if reader.file_size <= size:
+        return []
+    return [
+        f"trace {path} ends early (truncated?): {size} of the {reader.file_size} bytes its "
+        "BLF header gives"
+    ]
+
+
+def _in_time_order(reader: Iterable[can.Message], path: Path) -> Iterator[can.Message]:
+    """The frames of ``reader`` (numbered from 1 as read, error and remote frames too);
+    :class:`TraceError` at the first whose timestamp is not finite (inf, nan) or more than
+    :data:`TIME_ORDER_TOLERANCE_S` earlier than the latest before it. python-can's loggers
+    write frames in the order they arrive; a merged or hand-edited trace out of order is
+    refused rather than summarised with a negative duration."""
+    latest = -math.inf
+    for number, msg in enumerate(reader, start=1):
+        if not math.isfinite(msg.timestamp):
+            raise TraceError(f"trace {path}: frame {number} has a timestamp that is not finite")
+        if msg.timestamp < latest - TIME_ORDER_TOLERANCE_S:
+            raise TraceError(
+                f"trace {path}: frame {number} goes back in time ({msg.timestamp!r} s after "
+                f"{latest!r} s); a trace must be in time order (sort a merged trace)"
+            )
+        latest = max(latest, msg.timestamp)
+        yield msg
 
 
 def _read(
@@ -275,9 +321,11 @@ def _read(
         if msg.is_error_frame or msg.is_remote_frame:
             continue
         summary.frames += 1
-        if summary.first_time is None:
+        # The earliest and latest, not the first and last: frames may jitter (see above).
+        if summary.first_time is None or msg.timestamp < summary.first_time:
             summary.first_time = msg.timestamp
-        summary.last_time = msg.timestamp
+        if summary.last_time is None or msg.timestamp > summary.last_time:
+            summary.last_time = msg.timestamp
         summary.frame_times.setdefault(frame_group(msg.arbitration_id), []).append(msg.timestamp)
         if msg.arbitration_id >= FIRST_DIAGNOSTIC_ID:
             summary.diagnostic_frames += 1

@@ -8,17 +8,19 @@ python-can's own writer (body frames encoded with the DBC, UDS single frames by 
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
 import can
 import numpy as np
 import pytest
+from matplotlib.patches import StepPatch
 
 from dbc import body
 from ecusim.cli.main import main
@@ -27,9 +29,10 @@ from ecusim.demo.trace_plot import (
     LANE_IGNITION,
     LANE_INDICATOR,
     LANE_REGISTRATION,
+    MAX_BINS,
     draw_timeline,
 )
-from ecusim.demo.trace_summary import summarize
+from ecusim.demo.trace_summary import TIME_ORDER_TOLERANCE_S, summarize
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -203,6 +206,43 @@ def test_the_model_year_picks_the_cars_addresses(
     assert "NRC 0x35 invalidKey" in capsys.readouterr().out
 
 
+def test_a_trace_spanning_decades_draws_a_bounded_number_of_bins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two frames 1e9 s apart: the frame-rate panel has at most MAX_BINS bins, the picture is
+    written (fixed-width bins over that span never finished)."""
+    trace = tmp_path / "bigspan.log"
+    trace.write_text(
+        "(1.0) vcan0 7E0#0322F190CCCCCCCC R\n(1000000000.0) vcan0 7E8#037F223100000000 T\n",
+        encoding="utf-8",
+    )
+    timeline = draw_timeline(summarize(trace))
+    try:
+        (stairs,) = timeline.rates.patches
+        assert isinstance(stairs, StepPatch)
+        assert 1 <= len(stairs.get_data()[0]) <= MAX_BINS
+    finally:
+        timeline.figure.clear()
+    picture = tmp_path / "bigspan.png"
+    assert main(["trace", "summarize", str(trace), "--plot", str(picture)]) == 0
+    assert capsys.readouterr().out.endswith(f"timeline: {picture}\n")
+    assert picture.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_frames_a_little_out_of_order_are_summarised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python-can stamps a frame before it queues it: two senders on one bus can log a frame
+    a few ms before the one ahead of it. Within TIME_ORDER_TOLERANCE_S that is accepted and
+    the span runs from the earliest frame to the latest."""
+    times = (1.0, 1.02, 0.99, 3.0)  # 0.99: 30 ms before the latest, and the earliest
+    assert TIME_ORDER_TOLERANCE_S > 1.02 - 0.99
+    trace = _candump(*(f"({t}) {_READ_VIN}" for t in times))(tmp_path / "jitter.log")
+    assert main(["trace", "summarize", str(trace)]) == 0
+    assert "frames: 4 in 2.0 s (0 body, 4 diagnostic)" in capsys.readouterr().out
+    assert summarize(trace).duration_s == pytest.approx(3.0 - 0.99)
+
+
 # -- what it cannot read: one line, exit non-zero ----------------------------------------------
 
 
@@ -223,6 +263,19 @@ def _empty(path: Path) -> Path:
     return path
 
 
+def _candump(*lines: str) -> Callable[[Path], Path]:
+    """A maker of a candump trace with these lines (UDS ReadDataByIdentifier 0xF190 frames)."""
+
+    def make(path: Path) -> Path:
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return path
+
+    return make
+
+
+_READ_VIN: Final = "vcan0 7E0#0322F190CCCCCCCC R"
+
+
 @pytest.mark.parametrize(
     ("name", "make", "expected"),
     [
@@ -240,37 +293,76 @@ def _empty(path: Path) -> Path:
             r"trace .*notes\.txt: \.txt is not a trace format python-can reads \(\.log, .*\)",
         ),
         ("empty.log", _empty, r"trace .*empty\.log: no CAN frames in it \(an empty trace\)"),
+        (
+            "inf.log",
+            _candump(f"(1.0) {_READ_VIN}", f"(1e400) {_READ_VIN}"),  # 1e400 reads as inf
+            r"trace .*inf\.log: frame 2 has a timestamp that is not finite",
+        ),
+        (
+            "nan.log",
+            _candump(f"(nan) {_READ_VIN}"),
+            r"trace .*nan\.log: frame 1 has a timestamp that is not finite",
+        ),
+        (
+            "back.log",
+            _candump(f"(1.0) {_READ_VIN}", f"(1.0) {_READ_VIN}", f"(0.5) {_READ_VIN}"),  # -0.5 s
+            r"trace .*back\.log: frame 3 goes back in time \(0\.5 s after 1\.0 s\); a trace "
+            r"must be in time order \(sort a merged trace\)",
+        ),
+        (
+            "far-back.log",
+            _candump(f"(1e20) {_READ_VIN}", f"(1.0) {_READ_VIN}"),
+            r"trace .*far-back\.log: frame 2 goes back in time \(1\.0 s after 1e\+20 s\); .*",
+        ),
     ],
 )
+@pytest.mark.parametrize("plot", [False, True], ids=["summary", "with-plot"])
 def test_a_trace_it_cannot_read_is_one_line_and_exit_1(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    *,
     name: str,
     make: object,
     expected: str,
+    plot: bool,
 ) -> None:
+    """Also with ``--plot``: refused before drawing, no picture written."""
     path = tmp_path / name
     if callable(make):
         make(path)
-    assert main(["trace", "summarize", str(path)]) == 1
+    picture = tmp_path / "t.png"
+    assert main(["trace", "summarize", str(path), *(["--plot", str(picture)] if plot else [])]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1, captured.err
     assert re.fullmatch(f"ecusim: error: {expected}\n", captured.err), captured.err
+    assert not picture.exists()
 
 
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
         (["--plot", "t.jpg"], "ecusim: error: --plot t.jpg: write a .png or an .svg picture\n"),
+        (
+            ["--plot", "pictures/t.png/"],  # a folder: it wrote t.png, exit 0
+            "ecusim: error: --plot pictures/t.png/: ends in a separator: name a picture file\n",
+        ),
         (["--model", "LS460"], "ecusim: error: give --model and --year together\n"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    small_trace: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+    small_trace: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    expected: str,
 ) -> None:
+    monkeypatch.chdir(small_trace.parent)
+    (small_trace.parent / "pictures").mkdir()
     assert main(["trace", "summarize", str(small_trace), *extra]) == 2
-    assert capsys.readouterr().err == expected
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", expected)
+    assert not list((small_trace.parent / "pictures").iterdir())
 
 
 def test_a_picture_it_cannot_write_is_one_line(
@@ -292,6 +384,102 @@ def test_the_summary_module_is_not_a_silent_program(small_trace: Path) -> None:
     assert done.returncode != 0
     assert done.stderr.strip().endswith("run 'ecusim trace summarize FILE'"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+_LOG_CASES: Final = [
+    pytest.param(
+        # A single frame with 3 bytes announced in 2, then a frame python-can cannot read.
+        ["(1.0) vcan0 7E0#0322F1", "(1.0) vcan0 7E0#ZZ"],
+        1,
+        r"ecusim: error: trace .*odd\.log: not a readable \.log trace \(after 1 frames\): .*",
+        "WARNING isotp: Received invalid CAN frame",
+        id="invalid-frame-then-unreadable",
+    ),
+    pytest.param(
+        # A CAN FD first frame announcing 17 bytes (too few for a first frame of CAN FD).
+        ["(1.0) vcan0 7E0##0100112233445566778899AABBCCDDEEFF"],
+        0,
+        None,
+        "WARNING isotp: Received a FirstFrame",
+        id="can-fd-first-frame",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("lines", "exit_code", "error", "leak"), _LOG_CASES)
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "-v"])
+def test_library_log_lines_show_only_with_v(
+    tmp_path: Path,
+    *,
+    lines: list[str],
+    exit_code: int,
+    error: str | None,
+    leak: str,
+    verbose: bool,
+) -> None:
+    """can-isotp's warnings (which the summary reports itself, as ISO-TP notes) leaked above
+    the one-line error; now only ``-v`` shows them. A child ``ecusim``: its real stderr."""
+    trace = _candump(*lines)(tmp_path / "odd.log")
+    done = subprocess.run(
+        [sys.executable, "-m", "ecusim", *(["-v"] if verbose else []), "trace", "summarize",
+         str(trace)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == exit_code, done.stderr
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert any(leak in line for line in err) == verbose, err
+    if error is None:
+        assert "ISO-TP notes: 1" in done.stdout
+    else:
+        assert done.stdout == ""
+        assert re.fullmatch(error, err[-1]), err
+    if not verbose:
+        assert len(err) == (error is not None), err
+
+
+def _blf(path: Path, frames: int = 400) -> Path:
+    """A BLF of python-can's writer: the registration mode status, ``frames`` times."""
+    writer = can.Logger(str(path))
+    try:
+        for index in range(frames):
+            writer.on_message_received(_status(index % 5, index * 0.1))
+    finally:
+        writer.stop()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cut", "exit_code"), [(None, 0), (600, 0), (200, 1)], ids=["whole", "cut", "cut-early"]
+)
+def test_a_blf_shorter_than_its_header_says_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int | None, exit_code: int
+) -> None:
+    """python-can's BLF reader yields the frames up to the cut and no word: the header's file
+    size says how long it was. Cut after some frames: summarised, and one warning line; cut
+    before the first frame: one error line, not "an empty trace"; whole: no warning."""
+    trace = _blf(tmp_path / "t.blf")
+    whole = trace.read_bytes()
+    assert len(whole) > 600
+    if cut is not None:
+        trace.write_bytes(whole[:cut])
+    assert main(["trace", "summarize", str(trace)]) == exit_code
+    captured = capsys.readouterr()
+    if cut is None:
+        assert captured.err == ""
+        assert "frames: 400 in 39.9 s" in captured.out
+        return
+    prefix = "error" if exit_code else "warning"
+    assert re.fullmatch(
+        f"ecusim: {prefix}: trace .*t\\.blf ends early \\(truncated\\?\\): {cut} of the "
+        f"{len(whole)} bytes its BLF header gives\n",
+        captured.err,
+    ), captured.err
+    if exit_code:
+        assert captured.out == ""
+    else:
+        assert re.search(r"^frames: [1-9]\d* in ", captured.out, re.MULTILINE), captured.out
 
 
 # -- the picture in the docs -------------------------------------------------------------------
