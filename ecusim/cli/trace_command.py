@@ -3,7 +3,8 @@
 Any trace python-can reads (candump .log, .asc, .blf, .csv, .trc): body frames with the DBC,
 UDS messages reassembled with can-isotp and named (services, sub-functions, DIDs, routines,
 NRCs); ``--plot`` draws the timeline (:mod:`ecusim.demo.trace_plot`). The diagnostic addresses
-are the contract's, or a model-year's of the support chart with ``--model/--year``. A missing,
+are the contract's, a model-year's of the support chart with ``--model/--year``, or a car
+profile's with ``--car FILE`` (the demo's summary of a ``demo --car`` car is that). A missing,
 foreign or corrupt file, a trace without frames, and a frame whose timestamp is not finite or
 goes back in time by more than jitter (traces must be in time order), is one line and exit 1;
 a BLF shorter than its header says is one warning line on stderr.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ecusim.catalog import Catalog, CatalogError
+from ecusim.cli.car_profile_option import add_car_profile_argument, read_car_profile
 from ecusim.cli.errors import CliError
 from ecusim.demo.trace_plot import PLOT_SUFFIXES, PlotError, write_plot
 from ecusim.demo.trace_summary import DEFAULT_NODES, TRACE_SUFFIXES, TraceError, summarize
@@ -54,18 +56,23 @@ def add_subparser(subparsers: Any) -> None:
         "--model", help="read the diagnostic addresses of this model (with --year)"
     )
     summarize_parser.add_argument("--year", type=int, help="model year, with --model")
+    add_car_profile_argument(summarize_parser, "read the diagnostic addresses of")
     summarize_parser.set_defaults(func=run_summarize)
 
 
 def _nodes(args: argparse.Namespace) -> tuple[Target, ...]:
-    if (args.model is None) != (args.year is None):
+    profile = read_car_profile(args)
+    if profile is not None:
+        model_year = profile.model_year
+    elif (args.model is None) != (args.year is None):
         raise CliError("give --model and --year together", exit_code=2)
-    if args.model is None:
+    elif args.model is None:
         return DEFAULT_NODES
-    try:
-        model_year = Catalog.load().lookup(args.model, args.year)
-    except CatalogError as exc:
-        raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
+    else:
+        try:
+            model_year = Catalog.load().lookup(args.model, args.year)
+        except CatalogError as exc:
+            raise CliError(f"{exc} (see 'ecusim models')", exit_code=2) from exc
     engine, keys = targets_for(model_year)
     return (*keys.values(), engine)
 

@@ -499,3 +499,31 @@ def test_the_demo_doc_shows_an_existing_timeline_picture() -> None:
         width, height = _png_size(picture.read_bytes())
         assert width >= 800 and height >= 600
     assert "ecusim trace summarize" in doc.read_text(encoding="utf-8")
+
+
+def test_a_car_profile_gives_the_addresses_of_its_nodes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--car FILE``: a certification ECU moved to 0x740 → 0x748 (ext 0x47) is decoded with the
+    profile, and not on the contract's addresses (the summary of ``demo --car`` is this)."""
+    assert main(["models", "--export", "LS460", "2012"]) == 0
+    profile = capsys.readouterr().out.replace('request = "0x750"', 'request = "0x740"')
+    profile = profile.replace('response = "0x758"', 'response = "0x748"')
+    car = tmp_path / "moved.toml"
+    car.write_text(profile.replace('extended_address = "0xB5"', 'extended_address = "0x47"'))
+    trace = tmp_path / "moved.log"
+    trace.write_text(
+        # 47: the address byte; 03: single frame of 3 bytes; 22 F1 90: read the VIN
+        "(1.0) vcan0 740#470322F190CCCCCC R\n"
+        # 47: address byte; 03: single frame; 7F 22 31: requestOutOfRange
+        "(1.1) vcan0 748#47037F2231CCCCCC R\n",
+        encoding="utf-8",
+    )
+    assert main(["trace", "summarize", str(trace), "--car", str(car)]) == 0
+    named = capsys.readouterr().out
+    assert "22 F1 90  (ReadDataByIdentifier 0xF190 VIN)" in named
+    assert "NRC 0x31 requestOutOfRange" in named
+    assert main(["trace", "summarize", str(trace)]) == 0
+    assert "ReadDataByIdentifier" not in capsys.readouterr().out
+    assert main(["trace", "summarize", str(trace), "--car", str(car), "--year", "2012"]) == 2
+    assert "--car: the profile names the model and year" in capsys.readouterr().err
