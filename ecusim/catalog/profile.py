@@ -419,7 +419,41 @@ class _ProfileLayout(_Layout):
         except CatalogError as exc:  # the chart's words, with the profile's key names
             words = str(exc).replace("addresses.", "ecus.")
             raise CatalogError(re.sub(r"^([a-z_.]+) (must|is) ", r"\1: \2 ", words)) from None
+        _check_factory_keys(entry)
         return CarProfile(entry, ecus, origin=origin)
+
+
+def _check_factory_keys(entry: ModelYear) -> None:
+    """The car cannot leave the factory with more keys than its key memory holds: the
+    transponder key ECU's larger registration limit per kind, the ECM's ``ecm_codes`` in all,
+    the certification ECU's ``smart_keys`` (a kind with no limit is not stored: unchecked)."""
+    limits, keys = entry.key_limits, entry.factory_keys
+    capacity: dict[str, tuple[int, str]] = {}
+    registration = [
+        (name, limit)
+        for name in ("automatic", "additional")
+        if (limit := getattr(limits, name)) is not None
+    ]
+    for kind in ("masters", "subs"):
+        if registration:
+            name, limit = max(registration, key=lambda item: getattr(item[1], kind))
+            capacity[kind] = (getattr(limit, kind), f"key_limits.{name}.{kind}")
+        elif limits.ecm_codes is not None:
+            capacity[kind] = (limits.ecm_codes, "key_limits.ecm_codes")
+    if limits.smart_keys is not None:
+        capacity["smart_keys"] = (limits.smart_keys, "key_limits.smart_keys")
+    for kind in ("masters", "subs", "smart_keys"):
+        count: int = getattr(keys, kind)
+        if kind not in capacity:  # not a key the immobilizer stores (a plain metal key)
+            continue
+        most, where = capacity[kind]
+        if count > most:
+            raise CatalogError(f"factory_keys.{kind}: {count} is more than {where} ({most})")
+    if limits.ecm_codes is not None and keys.masters + keys.subs > limits.ecm_codes:
+        raise CatalogError(
+            f"factory_keys: {keys.masters} masters + {keys.subs} subs is more than "
+            f"key_limits.ecm_codes ({limits.ecm_codes})"
+        )
 
 
 def _check_unique_addresses(ecus: Mapping[str, EcuProfile]) -> None:

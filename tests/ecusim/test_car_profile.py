@@ -206,6 +206,11 @@ MALFORMED = [
         None,  # tomllib's own words, after the file's name
         id="not-toml",
     ),
+    pytest.param(
+        _bad("smart_keys = 2", "smart_keys = 9"),
+        "my-car.toml: factory_keys.smart_keys: 9 is more than key_limits.smart_keys (7)",
+        id="more-factory-keys-than-the-limit",
+    ),
     # Found when the profile meets the built car: still one line naming the key.
     pytest.param(
         _bad('0x01 = "lab-diagnostic"', '0x01 = "lab-diagnostic"\n0x11 = "lab-passcode"'),
@@ -256,3 +261,34 @@ def test_car_and_model_exclude_each_other(
     argv = ["run", "--car", str(path), "--year", "2012", "-i", "virtual", "-c", "x"]
     assert main([*argv, "--duration", "0.1"]) == 2
     assert "--car: the profile names the model and year" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("model", "year", "keys", "line"),
+    [
+        pytest.param(
+            "LS430",
+            2004,
+            "masters = 6\nsubs = 1",
+            "factory_keys.masters: 6 is more than key_limits.additional.masters (5)",
+            id="transponder-masters",
+        ),
+        pytest.param(
+            "LS400",
+            1997,
+            "masters = 2\nsubs = 2",
+            "factory_keys: 2 masters + 2 subs is more than key_limits.ecm_codes (3)",
+            id="ecm-codes-in-all",
+        ),
+    ],
+)
+def test_factory_keys_fit_the_key_memory(
+    model: str, year: int, keys: str, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _export(model, year, capsys).replace(
+        "masters = 2\nsubs = 1\nsmart_keys = 0", keys + "\nsmart_keys = 0"
+    )
+    assert keys in text
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, origin="my-car.toml")
+    assert str(caught.value) == f"my-car.toml: {line}"
