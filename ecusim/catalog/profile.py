@@ -50,7 +50,9 @@ from ecusim.catalog.chart import (
     _Text,
     _validate,
 )
+from protocol.ecu_file import address_conflict
 from protocol.errors import ConfigurationError
+from protocol.isotp_binding import IsoTpAddressing
 from protocol.security_algorithms import default_registry
 
 __all__ = [
@@ -457,24 +459,30 @@ def _check_factory_keys(entry: ModelYear) -> None:
 
 
 def _check_unique_addresses(ecus: Mapping[str, EcuProfile]) -> None:
-    """No two nodes receive the same request, and no node's request is another's response.
-    Nodes may share a CAN ID only under extended addressing with different address bytes
-    (ISO 15765-2 extended addressing: Toyota's 0x750 + sub-address)."""
-    taken: list[tuple[int, int | None, str]] = []
+    """The rule of ``--ecu`` files (:func:`protocol.ecu_file.address_conflict`, ISO 15765-2
+    §10: one node per address): a request or response ID belongs to one node (shared only
+    under extended addressing with different address bytes, Toyota's 0x750 + sub-address), and
+    a functional ID is no node's request or response ID."""
+    taken: list[tuple[str, IsoTpAddressing]] = []
     for role, ecu in ecus.items():
         node = ecu.address
-        for kind, can_id in (("request", node.request_id), ("response", node.response_id)):
-            ext = node.extended_address
-            for other_id, other_ext, owner in taken:
-                if other_id == can_id and (ext is None or other_ext is None or ext == other_ext):
-                    raise CatalogError(
-                        f"ecus.{role}.{kind}: 0x{can_id:03X} is already the {owner}: each "
-                        "request and response address belongs to one node (nodes share a CAN "
-                        "ID only with different extended addresses)"
-                    )
-            taken.append((can_id, ext, f"{role}'s {kind} address"))
         if node.functional_id in (node.request_id, node.response_id):
             raise CatalogError(
                 f"ecus.{role}.functional: 0x{node.functional_id:03X} must differ from the "
                 f"{role}'s request and response IDs"
             )
+        addressing = IsoTpAddressing(
+            request_id=node.request_id,
+            response_id=node.response_id,
+            functional_id=node.functional_id,
+            extended_address=node.extended_address,
+        )
+        conflict = address_conflict(addressing, taken)
+        if conflict is not None:
+            key = conflict.split(" ", 1)[0]  # "request ID 0x750 is also …" → request
+            raise CatalogError(
+                f"ecus.{role}.{key}: {conflict}: each request and response ID belongs to one "
+                "node (shared only with different extended addresses) and a functional ID is "
+                "no node's physical ID"
+            )
+        taken.append((f"ecus.{role}", addressing))

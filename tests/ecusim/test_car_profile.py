@@ -185,10 +185,18 @@ MALFORMED = [
             'request = "0x740"\nresponse = "0x748"\nextended_address = "0x47"',
             'request = "0x740"\nresponse = "0x7E8"',
         ),
-        "my-car.toml: ecus.immobilizer.response: 0x7E8 is already the ecm's response address: "
-        "each request and response address belongs to one node (nodes share a CAN ID only "
-        "with different extended addresses)",
+        "my-car.toml: ecus.immobilizer.response: response ID 0x7E8 is also the response ID of "
+        "ecus.ecm (0x7E0 -> 0x7E8, functional 0x7DF): each request and response ID belongs "
+        "to one node (shared only with different extended addresses) and a functional ID is "
+        "no node's physical ID",
         id="duplicate-address",
+    ),
+    pytest.param(
+        _bad('functional = "0x7DF"', 'functional = "0x740"'),
+        "my-car.toml: ecus.immobilizer.request: request ID 0x740 is also the functional ID of "
+        "ecus.ecm: each request and response ID belongs to one node (shared only with "
+        "different extended addresses) and a functional ID is no node's physical ID",
+        id="functional-is-another-nodes-request",
     ),
     pytest.param(
         _bad("st_min_ms = 5", "st_min_ms = 200"),
