@@ -28,6 +28,8 @@ from typing import Annotated, Any
 import tomli_w
 from pydantic import AfterValidator, Field, PlainValidator, StrictBool, StrictInt
 
+from ecusim.catalog.chart import _FIRST_YEAR as FIRST_YEAR
+from ecusim.catalog.chart import _LAST_YEAR as LAST_YEAR
 from ecusim.catalog.chart import (
     Basis,
     BasisKind,
@@ -42,11 +44,8 @@ from ecusim.catalog.chart import (
     SystemType,
     _build,
     _choice,
-    _FactoryKeysLayout,
     _invalid,
-    _KeyLimitsLayout,
     _Layout,
-    _non_negative,
     _Text,
     _validate,
 )
@@ -276,6 +275,28 @@ def _bounded_int(low: int, high: int, unit: str) -> PlainValidator:
     return PlainValidator(parse)
 
 
+def _in_range(low: int, high: int, why: str = "") -> AfterValidator:
+    """An integer (already type-checked) within ``low..high``; ``why`` says where the bound
+    comes from."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise _invalid(f"must be {low}..{high}{why}, got {{got}}", value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _waiting_period(value: object) -> float:
+    """Seconds, 0..65535: the certification ECU reports it in a 2-byte DID."""
+    phrase = "must be a number of seconds 0..65535 (it is sent in 2 bytes), got {got}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(phrase, value)
+    if not 0 <= value <= 0xFFFF:  # also refuses inf and nan
+        raise _invalid(phrase, value)
+    return float(value)
+
+
 def _st_min(value: object) -> float:
     """STmin in ms: 0..127, or 0.1..0.9 (the 100 µs steps of ISO 15765-2 Table 20)."""
     phrase = "must be 0..127 ms (or 0.1..0.9 for 100..900 µs), got {got}"
@@ -370,6 +391,29 @@ class _EcuLayout(_Layout):
         )
 
 
+_KeyCount = Annotated[StrictInt, _in_range(1, 0xFF, " (a byte)")]
+
+
+class _ProfileLimitLayout(_Layout):
+    masters: _KeyCount
+    subs: Annotated[StrictInt, _in_range(0, 0xFF, " (a byte)")]
+
+
+class _ProfileKeyLimitsLayout(_Layout):
+    """The chart's key limits, bounded here so that the ECUs' own checks cannot fail later."""
+
+    automatic: _ProfileLimitLayout | None = None
+    additional: _ProfileLimitLayout | None = None
+    ecm_codes: _KeyCount | None = None
+    smart_keys: Annotated[StrictInt | None, _in_range(1, 15, " (a 4-bit signal)")] = None
+
+
+class _ProfileFactoryKeysLayout(_Layout):
+    masters: Annotated[StrictInt, _in_range(0, 0xFF)]
+    subs: Annotated[StrictInt, _in_range(0, 0xFF)]
+    smart_keys: Annotated[StrictInt, _in_range(0, 0xFF)]
+
+
 class _EcusLayout(_Layout):
     ecm: _EcuLayout
     immobilizer: _EcuLayout | None = None
@@ -379,13 +423,13 @@ class _ProfileLayout(_Layout):
     format: Annotated[_Text, AfterValidator(_profile_format)]
     version: Annotated[StrictInt, AfterValidator(_profile_version)]
     model: _Text
-    year: StrictInt
+    year: Annotated[StrictInt, _in_range(FIRST_YEAR, LAST_YEAR)]
     system_type: Annotated[SystemType, _choice(SystemType)]
     reset_supported: StrictBool
     keyless_entry: Annotated[KeylessEntry, _choice(KeylessEntry)]
-    waiting_period_s: Annotated[float, PlainValidator(_non_negative)] = 0.0
-    key_limits: _KeyLimitsLayout
-    factory_keys: _FactoryKeysLayout
+    waiting_period_s: Annotated[float, PlainValidator(_waiting_period)] = 0.0
+    key_limits: _ProfileKeyLimitsLayout
+    factory_keys: _ProfileFactoryKeysLayout
     ecus: _EcusLayout
 
     def profile(self, origin: str) -> CarProfile:

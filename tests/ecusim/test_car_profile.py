@@ -219,6 +219,28 @@ MALFORMED = [
         "my-car.toml: factory_keys.smart_keys: 9 is more than key_limits.smart_keys (7)",
         id="more-factory-keys-than-the-limit",
     ),
+    pytest.param(
+        _bad("[key_limits]\nsmart_keys = 7", "[key_limits]\nsmart_keys = 100000000"),
+        "my-car.toml: key_limits.smart_keys: must be 1..15 (a 4-bit signal), got 100000000",
+        id="smart-key-limit-out-of-range",
+    ),
+    pytest.param(
+        _bad("waiting_period_s = 960", "waiting_period_s = inf"),
+        "my-car.toml: waiting_period_s: must be a number of seconds 0..65535 (it is sent in 2 "
+        "bytes), got inf",
+        id="waiting-period-infinite",
+    ),
+    pytest.param(
+        _bad("waiting_period_s = 960", "waiting_period_s = 1e300"),
+        "my-car.toml: waiting_period_s: must be a number of seconds 0..65535 (it is sent in 2 "
+        "bytes), got 1e+300",
+        id="waiting-period-too-long",
+    ),
+    pytest.param(
+        _bad("year = 2012", "year = 99999999999"),
+        "my-car.toml: year: must be 1980..2039, got 99999999999",
+        id="year-out-of-range",
+    ),
     # Found when the profile meets the built car: still one line naming the key.
     pytest.param(
         _bad('0x01 = "lab-diagnostic"', '0x01 = "lab-diagnostic"\n0x11 = "lab-passcode"'),
