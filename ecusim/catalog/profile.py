@@ -336,6 +336,18 @@ def _did_value(value: object) -> bytes:
     return bytes.fromhex(value)
 
 
+def _model_name(text: str) -> str:
+    """Letters, digits, spaces, ``-``, ``_`` and ``/``, as the chart's names (and what
+    :func:`~ecusim.catalog.chart.normalize_model` folds): it is printed to the terminal."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _/-]{0,39}", text):
+        raise _invalid(
+            "must be up to 40 letters, digits, spaces, '-', '_' or '/' starting with a letter "
+            "or digit, got {got}",
+            text,
+        )
+    return text
+
+
 def _profile_format(text: str) -> str:
     if text != PROFILE_FORMAT:
         raise _invalid(f"must be {PROFILE_FORMAT!r}, got {{got}}", text)
@@ -422,7 +434,7 @@ class _EcusLayout(_Layout):
 class _ProfileLayout(_Layout):
     format: Annotated[_Text, AfterValidator(_profile_format)]
     version: Annotated[StrictInt, AfterValidator(_profile_version)]
-    model: _Text
+    model: Annotated[_Text, AfterValidator(_model_name)]
     year: Annotated[StrictInt, _in_range(FIRST_YEAR, LAST_YEAR)]
     system_type: Annotated[SystemType, _choice(SystemType)]
     reset_supported: StrictBool

@@ -45,6 +45,14 @@ def hex_bytes(value: object) -> bytes:
     return bytes.fromhex(digits)
 
 
+def _printable(text: str) -> str:
+    """A name printed to the terminal: printable characters only (no NUL, newline, escape
+    sequence or other control or format character), at most 80 of them."""
+    if not text.isprintable() or len(text) > 80:
+        raise _error("name_text", f"must be at most 80 printable characters, got {text!r}")
+    return text
+
+
 def _number_key(limit: int, what: str) -> AfterValidator:
     def check(key: str) -> str:
         if not re.fullmatch(r"0[xX][0-9A-Fa-f]+", key) or int(key, 16) > limit:
@@ -106,6 +114,7 @@ CanId = Annotated[int, Field(ge=0, le=MAX_CAN_ID)]
 SessionRef = Annotated[Any, AfterValidator(_session_ref)]
 LevelRef = Annotated[int, Field(ge=0x01, le=0x7D)]
 Levels = Annotated[list[LevelRef], BeforeValidator(_one_or_many)]
+Name = Annotated[str, AfterValidator(_printable)]
 DidKey = Annotated[str, _number_key(0xFFFF, "DID")]
 RidKey = Annotated[str, _number_key(0xFFFF, "routine identifier")]
 LevelKey = Annotated[str, AfterValidator(_level_key)]
@@ -151,14 +160,14 @@ class SessionsSection(_Section):
     """``[sessions]``: DiagnosticSessionControl (ISO 14229-1 §10.2) and S3server."""
 
     supported: list[SessionRef] = Field(default_factory=lambda: ["default", "extended"])
-    custom: dict[str, Annotated[int, Field(ge=0x04, le=0x7F)]] = Field(default_factory=dict)
+    custom: dict[Name, Annotated[int, Field(ge=0x04, le=0x7F)]] = Field(default_factory=dict)
     s3_s: float = Field(default=5.0, gt=0)
 
 
 class DidSection(_Section):
     """``[dids.0xF190]``: one data identifier with a fixed value (ISO 14229-1 §11.2, §11.7)."""
 
-    name: str = ""
+    name: Name = ""
     value: HexBytes | None = None
     text: str | None = None
     writable: bool = False
@@ -171,7 +180,7 @@ class DidSection(_Section):
 class RoutineSection(_Section):
     """``[routines.0x0203]``: one routine with fixed status records (ISO 14229-1 §14.2)."""
 
-    name: str = ""
+    name: Name = ""
     start_result: HexBytes = b""
     stop_result: HexBytes | None = None
     results: HexBytes | None = None
@@ -184,7 +193,7 @@ class LevelSection(_Section):
     parameters handed to its algorithm's factory (protocol/security_algorithms.py)."""
 
     algorithm: str
-    name: str = ""
+    name: Name = ""
     sessions: list[SessionRef] | None = None
     vin: str | None = None
     master_secret: HexBytes | None = None
@@ -203,7 +212,7 @@ class SecuritySection(_Section):
 class EcuFile(_Section):
     """A whole ECU file."""
 
-    name: Annotated[str, Field(min_length=1)]
+    name: Annotated[Name, Field(min_length=1)]
     addressing: AddressingSection
     isotp: IsoTpSection = IsoTpSection()
     timing: TimingSection = TimingSection()

@@ -241,6 +241,17 @@ MALFORMED = [
         "my-car.toml: year: must be 1980..2039, got 99999999999",
         id="year-out-of-range",
     ),
+    pytest.param(
+        _bad('model = "LS460"', 'model = "\\u0000\\n\\u001b[31mX"'),
+        "my-car.toml: model: must be up to 40 letters, digits, spaces, '-', '_' or '/' "
+        "starting with a letter or digit, got '\\x00\\n\\x1b[31mX'",
+        id="control-characters-in-the-model",
+    ),
+    pytest.param(
+        _bad('0xF1A0 = "0102AB"', '"\\u001b[2J" = "0102AB"'),
+        "my-car.toml: ecus.ecm.dids.'\\x1b[2J': must be a DID like '0x0000', got '\\x1b[2J'",
+        id="control-characters-in-a-key",
+    ),
     # Found when the profile meets the built car: still one line naming the key.
     pytest.param(
         _bad('0x01 = "lab-diagnostic"', '0x01 = "lab-diagnostic"\n0x11 = "lab-passcode"'),

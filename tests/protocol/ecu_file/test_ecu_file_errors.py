@@ -154,6 +154,21 @@ def refusal(tmp_path: Path, text: str) -> str:
             id="dtc-status-not-a-byte",
         ),
         pytest.param(
+            MINIMAL.replace('"bad-ecu"', '"bad\\u001b[31m-ecu"'),
+            "name: must be at most 80 printable characters, got 'bad\\x1b[31m-ecu'",
+            id="escape-in-the-name",
+        ),
+        pytest.param(
+            MINIMAL + '[dids.0xF190]\nname = "VIN\\n"\nvalue = "00"\n',
+            "dids.0xF190.name: must be at most 80 printable characters, got 'VIN\\n'",
+            id="newline-in-a-did-name",
+        ),
+        pytest.param(
+            MINIMAL + '[sessions.custom]\n"eol\\u0000" = 0x40\n',
+            "sessions.custom.'eol\\x00': must be at most 80 printable characters, got 'eol\\x00'",
+            id="nul-in-a-session-name",
+        ),
+        pytest.param(
             MINIMAL + "[dids.0xF190\n",
             "not valid TOML: ",
             id="toml-syntax",
