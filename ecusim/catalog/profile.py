@@ -50,6 +50,7 @@ from ecusim.catalog.chart import (
     _validate,
 )
 from protocol.ecu_file import address_conflict
+from protocol.ecu_file.schema import MAX_DID_VALUE_BYTES, MAX_MESSAGE_BYTES
 from protocol.errors import ConfigurationError
 from protocol.isotp_binding import IsoTpAddressing
 from protocol.security_algorithms import default_registry
@@ -331,6 +332,12 @@ def _did_value(value: object) -> bytes:
     if not isinstance(value, str) or not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", value):
         raise _invalid(
             "must be the value's bytes in hex, an even number of digits, e.g. '0102AB'; got {got}",
+            value,
+        )
+    if len(value) // 2 > MAX_DID_VALUE_BYTES:
+        raise _invalid(
+            f"{len(value) // 2} bytes do not fit one response (at most {MAX_DID_VALUE_BYTES}: "
+            f"{MAX_MESSAGE_BYTES} bytes of an ISO-TP message minus 62 and the DID)",
             value,
         )
     return bytes.fromhex(value)

@@ -98,6 +98,8 @@ def _message(error: ErrorDetails) -> str:
     if kind in bounds:
         sign, name = bounds[kind]
         return f"must be {sign} {_number(ctx[name])}, got {_number(value)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_number(value)}"
     if kind == "string_too_short":
         return "must not be empty"
     return str(error["msg"])

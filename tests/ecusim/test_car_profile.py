@@ -252,6 +252,12 @@ MALFORMED = [
         "my-car.toml: ecus.ecm.dids.'\\x1b[2J': must be a DID like '0x0000', got '\\x1b[2J'",
         id="control-characters-in-a-key",
     ),
+    pytest.param(
+        _bad('0xF1A0 = "0102AB"', '0xF1A0 = "' + "AB" * 4093 + '"'),
+        "my-car.toml: ecus.ecm.dids.0xF1A0: 4093 bytes do not fit one response (at most "
+        "4092: 4095 bytes of an ISO-TP message minus 62 and the DID)",
+        id="did-value-too-long",
+    ),
     # Found when the profile meets the built car: still one line naming the key.
     pytest.param(
         _bad('0x01 = "lab-diagnostic"', '0x01 = "lab-diagnostic"\n0x11 = "lab-passcode"'),
