@@ -660,7 +660,9 @@ def _describe(errors: list[ErrorDetails], root: str, separator: str = " ") -> st
 
     def path(loc: tuple[int | str, ...]) -> str:
         # A table's bad key is reported at the key itself (pydantic appends "[key]").
-        return ".".join(str(part) for part in loc if part != "[key]") or root
+        # A key that is not printable is shown quoted with escapes, never raw on a terminal.
+        parts = (str(part) for part in loc if part != "[key]")
+        return ".".join(p if p.isprintable() else repr(p) for p in parts) or root
 
     error = errors[0]
     unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]

@@ -28,6 +28,8 @@ from typing import Annotated, Any
 import tomli_w
 from pydantic import AfterValidator, Field, PlainValidator, StrictBool, StrictInt
 
+from ecusim.catalog.chart import _FIRST_YEAR as FIRST_YEAR
+from ecusim.catalog.chart import _LAST_YEAR as LAST_YEAR
 from ecusim.catalog.chart import (
     Basis,
     BasisKind,
@@ -42,15 +44,15 @@ from ecusim.catalog.chart import (
     SystemType,
     _build,
     _choice,
-    _FactoryKeysLayout,
     _invalid,
-    _KeyLimitsLayout,
     _Layout,
-    _non_negative,
     _Text,
     _validate,
 )
+from protocol.ecu_file import address_conflict
+from protocol.ecu_file.schema import MAX_DID_VALUE_BYTES, MAX_MESSAGE_BYTES
 from protocol.errors import ConfigurationError
+from protocol.isotp_binding import IsoTpAddressing
 from protocol.security_algorithms import default_registry
 
 __all__ = [
@@ -277,6 +279,28 @@ def _bounded_int(low: int, high: int, unit: str) -> PlainValidator:
     return PlainValidator(parse)
 
 
+def _in_range(low: int, high: int, why: str = "") -> AfterValidator:
+    """An integer (already type-checked) within ``low..high``; ``why`` says where the bound
+    comes from."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise _invalid(f"must be {low}..{high}{why}, got {{got}}", value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _waiting_period(value: object) -> float:
+    """Seconds, 0..65535: the certification ECU reports it in a 2-byte DID."""
+    phrase = "must be a number of seconds 0..65535 (it is sent in 2 bytes), got {got}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(phrase, value)
+    if not 0 <= value <= 0xFFFF:  # also refuses inf and nan
+        raise _invalid(phrase, value)
+    return float(value)
+
+
 def _st_min(value: object) -> float:
     """STmin in ms: 0..127, or 0.1..0.9 (the 100 µs steps of ISO 15765-2 Table 20)."""
     phrase = "must be 0..127 ms (or 0.1..0.9 for 100..900 µs), got {got}"
@@ -313,7 +337,25 @@ def _did_value(value: object) -> bytes:
             "must be the value's bytes in hex, an even number of digits, e.g. '0102AB'; got {got}",
             value,
         )
+    if len(value) // 2 > MAX_DID_VALUE_BYTES:
+        raise _invalid(
+            f"{len(value) // 2} bytes do not fit one response (at most {MAX_DID_VALUE_BYTES}: "
+            f"{MAX_MESSAGE_BYTES} bytes of an ISO-TP message minus 62 and the DID)",
+            value,
+        )
     return bytes.fromhex(value)
+
+
+def _model_name(text: str) -> str:
+    """Letters, digits, spaces, ``-``, ``_`` and ``/``, as the chart's names (and what
+    :func:`~ecusim.catalog.chart.normalize_model` folds): it is printed to the terminal."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _/-]{0,39}", text):
+        raise _invalid(
+            "must be up to 40 letters, digits, spaces, '-', '_' or '/' starting with a letter "
+            "or digit, got {got}",
+            text,
+        )
+    return text
 
 
 def _profile_format(text: str) -> str:
@@ -373,6 +415,29 @@ class _EcuLayout(_Layout):
         )
 
 
+_KeyCount = Annotated[StrictInt, _in_range(1, 0xFF, " (a byte)")]
+
+
+class _ProfileLimitLayout(_Layout):
+    masters: _KeyCount
+    subs: Annotated[StrictInt, _in_range(0, 0xFF, " (a byte)")]
+
+
+class _ProfileKeyLimitsLayout(_Layout):
+    """The chart's key limits, bounded here so that the ECUs' own checks cannot fail later."""
+
+    automatic: _ProfileLimitLayout | None = None
+    additional: _ProfileLimitLayout | None = None
+    ecm_codes: _KeyCount | None = None
+    smart_keys: Annotated[StrictInt | None, _in_range(1, 15, " (a 4-bit signal)")] = None
+
+
+class _ProfileFactoryKeysLayout(_Layout):
+    masters: Annotated[StrictInt, _in_range(0, 0xFF)]
+    subs: Annotated[StrictInt, _in_range(0, 0xFF)]
+    smart_keys: Annotated[StrictInt, _in_range(0, 0xFF)]
+
+
 class _EcusLayout(_Layout):
     ecm: _EcuLayout
     immobilizer: _EcuLayout | None = None
@@ -381,14 +446,14 @@ class _EcusLayout(_Layout):
 class _ProfileLayout(_Layout):
     format: Annotated[_Text, AfterValidator(_profile_format)]
     version: Annotated[StrictInt, AfterValidator(_profile_version)]
-    model: _Text
-    year: StrictInt
+    model: Annotated[_Text, AfterValidator(_model_name)]
+    year: Annotated[StrictInt, _in_range(FIRST_YEAR, LAST_YEAR)]
     system_type: Annotated[SystemType, _choice(SystemType)]
     reset_supported: StrictBool
     keyless_entry: Annotated[KeylessEntry, _choice(KeylessEntry)]
-    waiting_period_s: Annotated[float, PlainValidator(_non_negative)] = 0.0
-    key_limits: _KeyLimitsLayout
-    factory_keys: _FactoryKeysLayout
+    waiting_period_s: Annotated[float, PlainValidator(_waiting_period)] = 0.0
+    key_limits: _ProfileKeyLimitsLayout
+    factory_keys: _ProfileFactoryKeysLayout
     ecus: _EcusLayout
 
     def profile(self, origin: str) -> CarProfile:
@@ -424,28 +489,68 @@ class _ProfileLayout(_Layout):
         except CatalogError as exc:  # the chart's words, with the profile's key names
             words = str(exc).replace("addresses.", "ecus.")
             raise CatalogError(re.sub(r"^([a-z_.]+) (must|is) ", r"\1: \2 ", words)) from None
+        _check_factory_keys(entry)
         return CarProfile(entry, ecus, origin=origin)
 
 
+def _check_factory_keys(entry: ModelYear) -> None:
+    """The car cannot leave the factory with more keys than its key memory holds: the
+    transponder key ECU's larger registration limit per kind, the ECM's ``ecm_codes`` in all,
+    the certification ECU's ``smart_keys`` (a kind with no limit is not stored: unchecked)."""
+    limits, keys = entry.key_limits, entry.factory_keys
+    capacity: dict[str, tuple[int, str]] = {}
+    registration = [
+        (name, limit)
+        for name in ("automatic", "additional")
+        if (limit := getattr(limits, name)) is not None
+    ]
+    for kind in ("masters", "subs"):
+        if registration:
+            name, limit = max(registration, key=lambda item: getattr(item[1], kind))
+            capacity[kind] = (getattr(limit, kind), f"key_limits.{name}.{kind}")
+        elif limits.ecm_codes is not None:
+            capacity[kind] = (limits.ecm_codes, "key_limits.ecm_codes")
+    if limits.smart_keys is not None:
+        capacity["smart_keys"] = (limits.smart_keys, "key_limits.smart_keys")
+    for kind in ("masters", "subs", "smart_keys"):
+        count: int = getattr(keys, kind)
+        if kind not in capacity:  # not a key the immobilizer stores (a plain metal key)
+            continue
+        most, where = capacity[kind]
+        if count > most:
+            raise CatalogError(f"factory_keys.{kind}: {count} is more than {where} ({most})")
+    if limits.ecm_codes is not None and keys.masters + keys.subs > limits.ecm_codes:
+        raise CatalogError(
+            f"factory_keys: {keys.masters} masters + {keys.subs} subs is more than "
+            f"key_limits.ecm_codes ({limits.ecm_codes})"
+        )
+
+
 def _check_unique_addresses(ecus: Mapping[str, EcuProfile]) -> None:
-    """No two nodes receive the same request, and no node's request is another's response.
-    Nodes may share a CAN ID only under extended addressing with different address bytes
-    (ISO 15765-2 extended addressing: Toyota's 0x750 + sub-address)."""
-    taken: list[tuple[int, int | None, str]] = []
+    """The rule of ``--ecu`` files (:func:`protocol.ecu_file.address_conflict`, ISO 15765-2
+    §10: one node per address): a request or response ID belongs to one node (shared only
+    under extended addressing with different address bytes, Toyota's 0x750 + sub-address), and
+    a functional ID is no node's request or response ID."""
+    taken: list[tuple[str, IsoTpAddressing]] = []
     for role, ecu in ecus.items():
         node = ecu.address
-        for kind, can_id in (("request", node.request_id), ("response", node.response_id)):
-            ext = node.extended_address
-            for other_id, other_ext, owner in taken:
-                if other_id == can_id and (ext is None or other_ext is None or ext == other_ext):
-                    raise CatalogError(
-                        f"ecus.{role}.{kind}: 0x{can_id:03X} is already the {owner}: each "
-                        "request and response address belongs to one node (nodes share a CAN "
-                        "ID only with different extended addresses)"
-                    )
-            taken.append((can_id, ext, f"{role}'s {kind} address"))
         if node.functional_id in (node.request_id, node.response_id):
             raise CatalogError(
                 f"ecus.{role}.functional: 0x{node.functional_id:03X} must differ from the "
                 f"{role}'s request and response IDs"
             )
+        addressing = IsoTpAddressing(
+            request_id=node.request_id,
+            response_id=node.response_id,
+            functional_id=node.functional_id,
+            extended_address=node.extended_address,
+        )
+        conflict = address_conflict(addressing, taken)
+        if conflict is not None:
+            key = conflict.split(" ", 1)[0]  # "request ID 0x750 is also …" → request
+            raise CatalogError(
+                f"ecus.{role}.{key}: {conflict}: each request and response ID belongs to one "
+                "node (shared only with different extended addresses) and a functional ID is "
+                "no node's physical ID"
+            )
+        taken.append((f"ecus.{role}", addressing))

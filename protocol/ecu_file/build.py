@@ -20,6 +20,9 @@ import can
 from protocol.clock import Clock
 from protocol.constants import Session
 from protocol.ecu_file.schema import (
+    MAX_DID_VALUE_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_ROUTINE_RECORD_BYTES,
     SESSION_NAMES,
     DidSection,
     EcuFile,
@@ -211,8 +214,21 @@ def _did(key: str, item: DidSection, sessions: _Sessions, defined: set[int]) -> 
     if (item.value is None) == (item.text is None):
         raise EcuFileValueError(where, "give its value as value (hex) or as text, one of the two")
     value = item.value if item.value is not None else (item.text or "").encode()
+    field = "value" if item.text is None else "text"
     if not value:
-        raise EcuFileValueError(f"{where}.{'value' if item.text is None else 'text'}", "empty")
+        raise EcuFileValueError(f"{where}.{field}", "empty")
+    if len(value) > MAX_DID_VALUE_BYTES:
+        raise EcuFileValueError(
+            f"{where}.{field}",
+            f"{len(value)} bytes do not fit one response (at most {MAX_DID_VALUE_BYTES}: "
+            f"{MAX_MESSAGE_BYTES} bytes of an ISO-TP message minus 62 and the DID)",
+        )
+    if item.read_sessions == [] and not item.writable:
+        raise EcuFileValueError(
+            f"{where}.read_sessions",
+            "empty: no session could read the DID (leave it out for every session; [] makes "
+            "sense only for a write-only DID, writable = true)",
+        )
     if not item.writable:
         for field in ("write_sessions", "write_security"):
             if getattr(item, field):
@@ -254,6 +270,15 @@ class _StoredValue:
 def _routine(key: str, item: RoutineSection, sessions: _Sessions, defined: set[int]) -> Routine:
     where = f"routines.{key}"
     start, stop, results = item.start_result, item.stop_result, item.results
+    for field in ("start_result", "stop_result", "results"):
+        record: bytes | None = getattr(item, field)
+        if record is not None and len(record) > MAX_ROUTINE_RECORD_BYTES:
+            raise EcuFileValueError(
+                f"{where}.{field}",
+                f"{len(record)} bytes do not fit one response (at most "
+                f"{MAX_ROUTINE_RECORD_BYTES}: {MAX_MESSAGE_BYTES} bytes of an ISO-TP message "
+                "minus 71, the type and the RID)",
+            )
     return Routine(
         rid=int(key, 16),
         name=item.name or key,

@@ -63,7 +63,7 @@ def read_ecu_file(path: Path | str) -> EcuFile:
 def describe_error(errors: list[ErrorDetails]) -> str:
     """The first validation error as ``key.path: message``."""
     error = errors[0]
-    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    loc = [_key(part) for part in error["loc"] if part != "[key]"]
     where = ".".join(loc) or "(top level)"
     return f"{where}: {_message(error)}"
 
@@ -98,9 +98,17 @@ def _message(error: ErrorDetails) -> str:
     if kind in bounds:
         sign, name = bounds[kind]
         return f"must be {sign} {_number(ctx[name])}, got {_number(value)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_number(value)}"
     if kind == "string_too_short":
         return "must not be empty"
     return str(error["msg"])
+
+
+def _key(part: int | str) -> str:
+    """A key of the path as written, or quoted with escapes if it is not printable."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
 
 
 def _number(value: Any) -> str:

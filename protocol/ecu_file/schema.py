@@ -22,6 +22,15 @@ from protocol.uds.dtc import dtc_number
 MAX_CAN_ID = 0x7FF
 """Largest 11-bit CAN identifier (the binding speaks classic 11-bit ISO-TP)."""
 
+MAX_MESSAGE_BYTES = 4095
+"""Longest message a 12-bit FF_DL first frame announces (ISO 15765-2 §9.6.3, classic CAN)."""
+MAX_DID_VALUE_BYTES = MAX_MESSAGE_BYTES - 3
+"""A DID value in one ReadDataByIdentifier response: ``62`` and the DID take 3 bytes."""
+MAX_ROUTINE_RECORD_BYTES = MAX_MESSAGE_BYTES - 4
+"""A routine status record in one RoutineControl response: ``71``, the type and the RID."""
+MAX_SECONDS = 86_400.0
+"""Longest S3 or security delay a file may give (one day): finite and sane."""
+
 SESSION_NAMES = {"default": 0x01, "programming": 0x02, "extended": 0x03}
 """diagnosticSessionType of the named sessions (ISO 14229-1 §10.2.2.2)."""
 
@@ -44,6 +53,33 @@ def hex_bytes(value: object) -> bytes:
     if len(digits) % 2:
         raise _error("hex_length", "odd number of hex digits")
     return bytes.fromhex(digits)
+
+
+def _printable(text: str) -> str:
+    """A name printed to the terminal: printable characters only (no NUL, newline, escape
+    sequence or other control or format character), at most 80 of them."""
+    if not text.isprintable() or len(text) > 80:
+        raise _error("name_text", f"must be at most 80 printable characters, got {text!r}")
+    return text
+
+
+def _whole_ms(value: float) -> float:
+    """P2server is sent in 1 ms units (ISO 14229-2 §7.2, the ``50 xx`` response)."""
+    if not float(value).is_integer():
+        raise _error(
+            "p2_units", f"must be a whole number of ms (it is sent in 1 ms units), got {value:g}"
+        )
+    return value
+
+
+def _ten_ms(value: float) -> float:
+    """P2*server is sent in 10 ms units (ISO 14229-2 §7.2): a multiple of 10, so the ECU
+    announces the value it keeps."""
+    if not float(value).is_integer() or int(value) % 10:
+        raise _error(
+            "p2_units", f"must be a multiple of 10 ms (it is sent in 10 ms units), got {value:g}"
+        )
+    return value
 
 
 def _number_key(limit: int, what: str) -> AfterValidator:
@@ -107,6 +143,7 @@ CanId = Annotated[int, Field(ge=0, le=MAX_CAN_ID)]
 SessionRef = Annotated[Any, AfterValidator(_session_ref)]
 LevelRef = Annotated[int, Field(ge=0x01, le=0x7D)]
 Levels = Annotated[list[LevelRef], BeforeValidator(_one_or_many)]
+Name = Annotated[str, AfterValidator(_printable)]
 DidKey = Annotated[str, _number_key(0xFFFF, "DID")]
 RidKey = Annotated[str, _number_key(0xFFFF, "routine identifier")]
 LevelKey = Annotated[str, AfterValidator(_level_key)]
@@ -134,8 +171,8 @@ class IsoTpSection(_Section):
     padding: Annotated[Byte | None, BeforeValidator(_padding)] = 0xCC
     block_size: Byte = 0
     st_min_ms: float = Field(default=0.0, ge=0, le=127)
-    n_bs_ms: float = Field(default=1000.0, ge=1)
-    n_cr_ms: float = Field(default=1000.0, ge=1)
+    n_bs_ms: float = Field(default=1000.0, ge=1, le=MAX_SECONDS * 1000, allow_inf_nan=False)
+    n_cr_ms: float = Field(default=1000.0, ge=1, le=MAX_SECONDS * 1000, allow_inf_nan=False)
     n_wft_max: int = Field(default=DEFAULT_N_WFT_MAX, ge=0, le=MAX_N_WFT_MAX)
     fd: bool = False
 
@@ -143,9 +180,11 @@ class IsoTpSection(_Section):
 class TimingSection(_Section):
     """``[timing]``: UDS server timing (ISO 14229-2 §7.2)."""
 
-    p2_ms: float = Field(default=50.0, ge=0, le=0xFFFF)
-    p2_star_ms: float = Field(default=5000.0, ge=0, le=0xFFFF * 10)
-    pending_repeat_ms: float | None = Field(default=None, gt=0)
+    p2_ms: Annotated[float, AfterValidator(_whole_ms)] = Field(default=50.0, ge=0, le=0xFFFF)
+    p2_star_ms: Annotated[float, AfterValidator(_ten_ms)] = Field(
+        default=5000.0, ge=10, le=0xFFFF * 10
+    )
+    pending_repeat_ms: float | None = Field(default=None, gt=0, le=0xFFFF * 10, allow_inf_nan=False)
     """How often 0x78 is repeated; default 2000 ms, or half of P2* if that is shorter."""
 
 
@@ -153,14 +192,14 @@ class SessionsSection(_Section):
     """``[sessions]``: DiagnosticSessionControl (ISO 14229-1 §10.2) and S3server."""
 
     supported: list[SessionRef] = Field(default_factory=lambda: ["default", "extended"])
-    custom: dict[str, Annotated[int, Field(ge=0x04, le=0x7F)]] = Field(default_factory=dict)
-    s3_s: float = Field(default=5.0, gt=0)
+    custom: dict[Name, Annotated[int, Field(ge=0x04, le=0x7F)]] = Field(default_factory=dict)
+    s3_s: float = Field(default=5.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class DidSection(_Section):
     """``[dids.0xF190]``: one data identifier with a fixed value (ISO 14229-1 §11.2, §11.7)."""
 
-    name: str = ""
+    name: Name = ""
     value: HexBytes | None = None
     text: str | None = None
     writable: bool = False
@@ -173,7 +212,7 @@ class DidSection(_Section):
 class RoutineSection(_Section):
     """``[routines.0x0203]``: one routine with fixed status records (ISO 14229-1 §14.2)."""
 
-    name: str = ""
+    name: Name = ""
     start_result: HexBytes = b""
     stop_result: HexBytes | None = None
     results: HexBytes | None = None
@@ -186,7 +225,7 @@ class LevelSection(_Section):
     parameters handed to its algorithm's factory (protocol/security_algorithms.py)."""
 
     algorithm: str
-    name: str = ""
+    name: Name = ""
     sessions: list[SessionRef] | None = None
     vin: str | None = None
     master_secret: HexBytes | None = None
@@ -197,15 +236,15 @@ class SecuritySection(_Section):
     """``[security]``: the attempt limit and delays, applied to each level on its own."""
 
     attempt_limit: int = Field(default=3, ge=1, le=0xFF)
-    delay_s: float = Field(default=10.0, ge=0)
-    boot_delay_s: float = Field(default=10.0, ge=0)
+    delay_s: float = Field(default=10.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    boot_delay_s: float = Field(default=10.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     levels: dict[LevelKey, LevelSection] = Field(default_factory=dict)
 
 
 class EcuFile(_Section):
     """A whole ECU file."""
 
-    name: Annotated[str, Field(min_length=1)]
+    name: Annotated[Name, Field(min_length=1)]
     addressing: AddressingSection
     isotp: IsoTpSection = IsoTpSection()
     timing: TimingSection = TimingSection()

@@ -185,10 +185,18 @@ MALFORMED = [
             'request = "0x740"\nresponse = "0x748"\nextended_address = "0x47"',
             'request = "0x740"\nresponse = "0x7E8"',
         ),
-        "my-car.toml: ecus.immobilizer.response: 0x7E8 is already the ecm's response address: "
-        "each request and response address belongs to one node (nodes share a CAN ID only "
-        "with different extended addresses)",
+        "my-car.toml: ecus.immobilizer.response: response ID 0x7E8 is also the response ID of "
+        "ecus.ecm (0x7E0 -> 0x7E8, functional 0x7DF): each request and response ID belongs "
+        "to one node (shared only with different extended addresses) and a functional ID is "
+        "no node's physical ID",
         id="duplicate-address",
+    ),
+    pytest.param(
+        _bad('functional = "0x7DF"', 'functional = "0x740"'),
+        "my-car.toml: ecus.immobilizer.request: request ID 0x740 is also the functional ID of "
+        "ecus.ecm: each request and response ID belongs to one node (shared only with "
+        "different extended addresses) and a functional ID is no node's physical ID",
+        id="functional-is-another-nodes-request",
     ),
     pytest.param(
         _bad("st_min_ms = 5", "st_min_ms = 200"),
@@ -205,6 +213,50 @@ MALFORMED = [
         _bad("[ecus.immobilizer]\n", "[ecus.immobilizer]\n[ecus.immobilizer]\n"),
         None,  # tomllib's own words, after the file's name
         id="not-toml",
+    ),
+    pytest.param(
+        _bad("smart_keys = 2", "smart_keys = 9"),
+        "my-car.toml: factory_keys.smart_keys: 9 is more than key_limits.smart_keys (7)",
+        id="more-factory-keys-than-the-limit",
+    ),
+    pytest.param(
+        _bad("[key_limits]\nsmart_keys = 7", "[key_limits]\nsmart_keys = 100000000"),
+        "my-car.toml: key_limits.smart_keys: must be 1..15 (a 4-bit signal), got 100000000",
+        id="smart-key-limit-out-of-range",
+    ),
+    pytest.param(
+        _bad("waiting_period_s = 960", "waiting_period_s = inf"),
+        "my-car.toml: waiting_period_s: must be a number of seconds 0..65535 (it is sent in 2 "
+        "bytes), got inf",
+        id="waiting-period-infinite",
+    ),
+    pytest.param(
+        _bad("waiting_period_s = 960", "waiting_period_s = 1e300"),
+        "my-car.toml: waiting_period_s: must be a number of seconds 0..65535 (it is sent in 2 "
+        "bytes), got 1e+300",
+        id="waiting-period-too-long",
+    ),
+    pytest.param(
+        _bad("year = 2012", "year = 99999999999"),
+        "my-car.toml: year: must be 1980..2039, got 99999999999",
+        id="year-out-of-range",
+    ),
+    pytest.param(
+        _bad('model = "LS460"', 'model = "\\u0000\\n\\u001b[31mX"'),
+        "my-car.toml: model: must be up to 40 letters, digits, spaces, '-', '_' or '/' "
+        "starting with a letter or digit, got '\\x00\\n\\x1b[31mX'",
+        id="control-characters-in-the-model",
+    ),
+    pytest.param(
+        _bad('0xF1A0 = "0102AB"', '"\\u001b[2J" = "0102AB"'),
+        "my-car.toml: ecus.ecm.dids.'\\x1b[2J': must be a DID like '0x0000', got '\\x1b[2J'",
+        id="control-characters-in-a-key",
+    ),
+    pytest.param(
+        _bad('0xF1A0 = "0102AB"', '0xF1A0 = "' + "AB" * 4093 + '"'),
+        "my-car.toml: ecus.ecm.dids.0xF1A0: 4093 bytes do not fit one response (at most "
+        "4092: 4095 bytes of an ISO-TP message minus 62 and the DID)",
+        id="did-value-too-long",
     ),
     # Found when the profile meets the built car: still one line naming the key.
     pytest.param(
@@ -256,3 +308,34 @@ def test_car_and_model_exclude_each_other(
     argv = ["run", "--car", str(path), "--year", "2012", "-i", "virtual", "-c", "x"]
     assert main([*argv, "--duration", "0.1"]) == 2
     assert "--car: the profile names the model and year" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("model", "year", "keys", "line"),
+    [
+        pytest.param(
+            "LS430",
+            2004,
+            "masters = 6\nsubs = 1",
+            "factory_keys.masters: 6 is more than key_limits.additional.masters (5)",
+            id="transponder-masters",
+        ),
+        pytest.param(
+            "LS400",
+            1997,
+            "masters = 2\nsubs = 2",
+            "factory_keys: 2 masters + 2 subs is more than key_limits.ecm_codes (3)",
+            id="ecm-codes-in-all",
+        ),
+    ],
+)
+def test_factory_keys_fit_the_key_memory(
+    model: str, year: int, keys: str, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _export(model, year, capsys).replace(
+        "masters = 2\nsubs = 1\nsmart_keys = 0", keys + "\nsmart_keys = 0"
+    )
+    assert keys in text
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, origin="my-car.toml")
+    assert str(caught.value) == f"my-car.toml: {line}"

@@ -127,3 +127,35 @@ def test_bad_flag_combinations_are_usage_errors(
 ) -> None:
     assert _run(*argv) == 2
     assert _one_line_error(capsys) == message
+
+
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        pytest.param(
+            "[timing]\np2_star_ms = 1\n",
+            "timing.p2_star_ms: must be ≥ 10.0, got 1",
+            id="p2-star-below-10-ms",
+        ),
+        pytest.param(
+            '[dids.0xF190]\nname = "\\u001b[31mVIN"\nvalue = "00"\n',
+            "dids.0xF190.name: must be at most 80 printable characters, got '\\x1b[31mVIN'",
+            id="escape-in-a-name",
+        ),
+        pytest.param(
+            "[sessions]\ns3_s = inf\n",
+            "sessions.s3_s: must be a finite number, got inf",
+            id="s3-infinite",
+        ),
+    ],
+)
+def test_a_malformed_file_is_one_line_and_exit_2(
+    extra: str, line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        'name = "bad"\n[addressing]\nrequest_id = 0x7A1\nresponse_id = 0x7A9\n' + extra,
+        encoding="utf-8",
+    )
+    assert _run("--no-car", "--ecu", str(path)) == 2
+    assert _one_line_error(capsys) == f"{path}: {line}"

@@ -154,6 +154,64 @@ def refusal(tmp_path: Path, text: str) -> str:
             id="dtc-status-not-a-byte",
         ),
         pytest.param(
+            MINIMAL.replace('"bad-ecu"', '"bad\\u001b[31m-ecu"'),
+            "name: must be at most 80 printable characters, got 'bad\\x1b[31m-ecu'",
+            id="escape-in-the-name",
+        ),
+        pytest.param(
+            MINIMAL + '[dids.0xF190]\nname = "VIN\\n"\nvalue = "00"\n',
+            "dids.0xF190.name: must be at most 80 printable characters, got 'VIN\\n'",
+            id="newline-in-a-did-name",
+        ),
+        pytest.param(
+            MINIMAL + '[sessions.custom]\n"eol\\u0000" = 0x40\n',
+            "sessions.custom.'eol\\x00': must be at most 80 printable characters, got 'eol\\x00'",
+            id="nul-in-a-session-name",
+        ),
+        pytest.param(
+            MINIMAL + "[timing]\np2_star_ms = 1\n",
+            "timing.p2_star_ms: must be ≥ 10.0, got 1",
+            id="p2-star-below-its-10-ms-unit",
+        ),
+        pytest.param(
+            MINIMAL + "[timing]\np2_star_ms = 2005\n",
+            "timing.p2_star_ms: must be a multiple of 10 ms (it is sent in 10 ms units), got 2005",
+            id="p2-star-not-a-multiple-of-10",
+        ),
+        pytest.param(
+            MINIMAL + "[timing]\np2_ms = 50.5\n",
+            "timing.p2_ms: must be a whole number of ms (it is sent in 1 ms units), got 50.5",
+            id="p2-fraction-of-a-ms",
+        ),
+        pytest.param(
+            MINIMAL + "[sessions]\ns3_s = inf\n",
+            "sessions.s3_s: must be a finite number, got inf",
+            id="s3-infinite",
+        ),
+        pytest.param(
+            MINIMAL + "[security]\ndelay_s = nan\n",
+            "security.delay_s: must be a finite number, got nan",
+            id="delay-nan",
+        ),
+        pytest.param(
+            MINIMAL + '[dids.0xF190]\nvalue = "' + "00" * 4093 + '"\n',
+            "dids.0xF190.value: 4093 bytes do not fit one response (at most 4092: 4095 bytes "
+            "of an ISO-TP message minus 62 and the DID)",
+            id="did-value-too-long",
+        ),
+        pytest.param(
+            MINIMAL + '[routines.0x0203]\nstart_result = "' + "00" * 4092 + '"\n',
+            "routines.0x0203.start_result: 4092 bytes do not fit one response (at most 4091: "
+            "4095 bytes of an ISO-TP message minus 71, the type and the RID)",
+            id="routine-record-too-long",
+        ),
+        pytest.param(
+            MINIMAL + '[dids.0xF190]\nvalue = "00"\nread_sessions = []\n',
+            "dids.0xF190.read_sessions: empty: no session could read the DID (leave it out for "
+            "every session; [] makes sense only for a write-only DID, writable = true)",
+            id="did-no-one-can-read",
+        ),
+        pytest.param(
             MINIMAL + "[dids.0xF190\n",
             "not valid TOML: ",
             id="toml-syntax",
