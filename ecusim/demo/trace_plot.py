@@ -24,8 +24,8 @@ from dbc import body
 from ecusim.demo.trace_summary import FRAME_GROUPS, TraceSummary, UdsMessage
 from ecusim.errors import EcusimError
 from ecusim.tool.contract import ROUTINE_NAMES
-from ecusim.wire.message_text import SID_ROUTINE_CONTROL
 from ecusim.wire.names import service_name
+from protocol.constants import Sid
 
 PLOT_SUFFIXES: Final = (".png", ".svg")
 BIN_WIDTHS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -90,7 +90,7 @@ def _draw_rates(ax: Axes, summary: TraceSummary, start: float, duration: float) 
 
 def _routine_start_name(message: UdsMessage) -> str | None:
     payload = message.payload
-    if len(payload) >= 4 and payload[0] == SID_ROUTINE_CONTROL and payload[1] == START_ROUTINE:
+    if len(payload) >= 4 and payload[0] == Sid.ROUTINE_CONTROL and payload[1] == START_ROUTINE:
         rid = int.from_bytes(payload[2:4], "big")
         return ROUTINE_NAMES.get(rid, f"routine 0x{rid:04X}")
     return None

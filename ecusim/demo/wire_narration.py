@@ -14,7 +14,8 @@ from typing import Final
 
 from ecusim.tool.console import Console
 from ecusim.tool.targets import Target
-from ecusim.wire.message_text import NEGATIVE_RESPONSE, nrc_text
+from ecusim.wire.message_text import nrc_text
+from protocol.constants import NEGATIVE_RESPONSE_SID
 
 MAX_BYTES: Final = 12
 
@@ -26,7 +27,7 @@ def wire_bytes(payload: bytes) -> str:
 
 
 def _answer_text(payload: bytes) -> str:
-    if len(payload) >= 3 and payload[0] == NEGATIVE_RESPONSE:
+    if len(payload) >= 3 and payload[0] == NEGATIVE_RESPONSE_SID:
         return f"{wire_bytes(payload)} ({nrc_text(payload[2])})"
     return wire_bytes(payload)
 

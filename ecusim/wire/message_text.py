@@ -9,8 +9,6 @@ Used by the trace summary and the demo's ``--wire`` narration.
 
 from __future__ import annotations
 
-from typing import Final
-
 import udsoncan.services  # noqa: F401 (registers every service class)
 from udsoncan.services.DiagnosticSessionControl import DiagnosticSessionControl
 from udsoncan.services.ECUReset import ECUReset
@@ -18,18 +16,12 @@ from udsoncan.services.RoutineControl import RoutineControl
 
 from ecusim.tool.nrc_text import nrc_name
 from ecusim.wire.names import did_name, level_name, routine_name, service_name
-
-NEGATIVE_RESPONSE: Final = 0x7F
-POSITIVE_OFFSET: Final = 0x40
-"""ISO 14229-1 §8.2: a positive response's SID is the request's plus 0x40."""
-SUPPRESS_POSITIVE_RESPONSE: Final = 0x80
-"""ISO 14229-1 §8.2.2: bit 7 of a sub-function byte suppresses the positive response."""
-SID_SESSION: Final = 0x10
-SID_ECU_RESET: Final = 0x11
-SID_READ_DID: Final = 0x22
-SID_SECURITY_ACCESS: Final = 0x27
-SID_WRITE_DID: Final = 0x2E
-SID_ROUTINE_CONTROL: Final = 0x31
+from protocol.constants import (
+    NEGATIVE_RESPONSE_SID,
+    POSITIVE_RESPONSE_OFFSET,
+    SUPPRESS_POSITIVE_RESPONSE_BIT,
+    Sid,
+)
 
 
 def security_text(sub_function: int) -> str:
@@ -57,19 +49,19 @@ def _details(sid: int, data: bytes, request: bool) -> str:
     """What follows the SID, in words ('' when there is nothing to name)."""
     if not data:
         return ""
-    sub = data[0] & ~SUPPRESS_POSITIVE_RESPONSE
-    if sid == SID_SESSION:
+    sub = data[0] & ~SUPPRESS_POSITIVE_RESPONSE_BIT
+    if sid == Sid.DIAGNOSTIC_SESSION_CONTROL:
         return _subfunction_name(DiagnosticSessionControl.Session, sub) or f"session 0x{sub:02X}"
-    if sid == SID_ECU_RESET:
+    if sid == Sid.ECU_RESET:
         return _subfunction_name(ECUReset.ResetType, sub) or f"reset type 0x{sub:02X}"
-    if sid == SID_SECURITY_ACCESS:
+    if sid == Sid.SECURITY_ACCESS:
         return security_text(sub)
-    if sid in (SID_READ_DID, SID_WRITE_DID) and len(data) >= 2:
-        if request and sid == SID_READ_DID:
+    if sid in (Sid.READ_DATA_BY_IDENTIFIER, Sid.WRITE_DATA_BY_IDENTIFIER) and len(data) >= 2:
+        if request and sid == Sid.READ_DATA_BY_IDENTIFIER:
             dids = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data) - 1, 2)]
             return ", ".join(did_name(did) for did in dids)
         return did_name(int.from_bytes(data[:2], "big"))
-    if sid == SID_ROUTINE_CONTROL and len(data) >= 3:
+    if sid == Sid.ROUTINE_CONTROL and len(data) >= 3:
         control = _subfunction_name(RoutineControl.ControlType, sub) or f"control 0x{sub:02X}"
         return f"{control} {routine_name(int.from_bytes(data[1:3], 'big'))}"
     return ""
@@ -80,11 +72,11 @@ def describe(payload: bytes, from_tester: bool) -> str:
     if not payload:
         return "empty message"
     sid = payload[0]
-    if not from_tester and sid == NEGATIVE_RESPONSE and len(payload) >= 3:
+    if not from_tester and sid == NEGATIVE_RESPONSE_SID and len(payload) >= 3:
         return f"negative response to {service_name(payload[1])}: {nrc_text(payload[2])}"
     if from_tester:
         details = _details(sid, payload[1:], request=True)
         return f"{service_name(sid)} {details}".rstrip()
-    details = _details(sid - POSITIVE_OFFSET, payload[1:], request=False)
-    name = f"{service_name(sid - POSITIVE_OFFSET)} positive response"
+    details = _details(sid - POSITIVE_RESPONSE_OFFSET, payload[1:], request=False)
+    name = f"{service_name(sid - POSITIVE_RESPONSE_OFFSET)} positive response"
     return f"{name}, {details}" if details else name
